@@ -1,0 +1,6 @@
+#pragma once
+
+#define MCLIP_VERSION_MAJOR 0
+#define MCLIP_VERSION_MINOR 1
+#define MCLIP_VERSION_PATCH 0
+#define MCLIP_VERSION_STRING "0.1.0"
