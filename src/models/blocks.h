@@ -1,0 +1,89 @@
+// Building blocks shared by several architectures: the convolutional FFN (MCi stages and the
+// S0 text RepMixer blocks), squeeze-excite gates, and the pre-norm transformer layer (text
+// encoders and ViT-B). Each block has its fold (training form → inference form) beside its graph.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "models/reparam.h"
+#include "models/weights.h"
+
+namespace mclip {
+
+// Copies `name` from the checkpoint into `out` under `new_name`, checking its shape.
+void copy_tensor(const WeightSource& checkpoint, const std::string& name, const Shape& shape, TensorMap& out,
+                 const std::string& new_name);
+void put_conv(TensorMap& out, const std::string& name, const FoldedConv& conv);
+
+// ConvFFN: y = fc2(gelu(fc1(BN(dwconv(x))))), used inside a residual x + λ ⊙ ConvFFN(x).
+// Inference form: dw (BN folded in, with bias), fc1, fc2 (λ folded in): <prefix>.{dw,fc1,fc2}.{weight,bias}.
+struct ConvFfnShape {
+    int channels;
+    int hidden;
+    int kernel_h;
+    int kernel_w;
+};
+// Reads <train>.convffn.{conv.conv.weight, conv.bn, fc1, fc2} and the layer scale tensor.
+void fold_conv_ffn(const WeightSource& checkpoint, const std::string& train, const std::string& layer_scale_name,
+                   const ConvFfnShape& shape, TensorMap& out, const std::string& prefix);
+
+class ConvFfn {
+public:
+    ConvFfn(const WeightSource& weights, const std::string& prefix, const ConvFfnShape& shape, kernels::Backend& backend);
+    // x [n, C, h, w] += ConvFFN(x)
+    void add_to(float* x, int n, int h, int w) const;
+
+private:
+    ConvFfnShape shape_;
+    std::unique_ptr<kernels::Conv2d> dw_, fc1_, fc2_;
+};
+
+// Squeeze-excite gate, x ⊙ sigmoid(W2·relu(W1·mean(x) + b1) + b2); inference names
+// <prefix>.{fc1,fc2}.{weight,bias} with 1×1 conv weights [r, C, 1, 1] and [C, r, 1, 1].
+class SqueezeExcite {
+public:
+    SqueezeExcite(const WeightSource& weights, const std::string& prefix, int channels, int reduced);
+    void apply(float* x, int n, int64_t spatial) const;
+
+private:
+    int channels_, reduced_;
+    Tensor w1_, b1_, w2_, b2_;
+};
+
+// Pre-norm transformer layer (§5.3): x += out_proj(MHA(LN1(x))); x += W2·gelu(W1·LN2(x)).
+// Inference names are the reference's below <prefix>: pre_norm_mha.0 (LN1), pre_norm_mha.1.qkv_proj,
+// pre_norm_mha.1.out_proj, pre_norm_ffn.0 (LN2), pre_norm_ffn.1 (W1), pre_norm_ffn.4 (W2).
+struct TransformerShape {
+    int width;
+    int heads;
+    int ffn;
+    bool causal;
+};
+void fold_transformer_layer(const WeightSource& checkpoint, const std::string& train, const TransformerShape& shape,
+                            TensorMap& out, const std::string& prefix);
+
+class TransformerLayer {
+public:
+    TransformerLayer(const WeightSource& weights, const std::string& prefix, const TransformerShape& shape,
+                     kernels::Backend& backend);
+    // x [n, length, width], updated in place.
+    void run(float* x, int n, int length) const;
+
+private:
+    TransformerShape shape_;
+    Tensor ln1_w_, ln1_b_, ln2_w_, ln2_b_;
+    std::unique_ptr<kernels::Linear> qkv_, out_proj_, fc1_, fc2_;
+};
+
+// LayerNorm weights read once: y = LN(x) over the last dimension, eps 1e-5.
+struct LayerNormWeights {
+    Tensor weight, bias;
+    LayerNormWeights() = default;
+    LayerNormWeights(const WeightSource& weights, const std::string& prefix, int width);
+    void run(const float* x, int64_t rows, float* y) const;
+};
+
+}  // namespace mclip

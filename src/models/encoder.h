@@ -1,0 +1,48 @@
+// The image and text encoders as the engine runs them: built once from inference-form weights
+// (see each architecture's file for its tensor names), then run on batches.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "kernels/kernels.h"
+#include "models/config.h"
+#include "models/weights.h"
+#include "tensor/tensor.h"
+
+namespace mclip {
+
+// Called with named intermediate activations (names as in the reference fixtures, e.g.
+// "image.network.3", "text.transformer.0"); the tensor covers the whole batch.
+using ActivationHook = std::function<void(const std::string& name, const Tensor& value)>;
+
+class ImageEncoder {
+public:
+    virtual ~ImageEncoder() = default;
+    // images [n, 3, size, size] (preprocessed) → unnormalized embeddings [n, embed_dim].
+    virtual Tensor encode(const Tensor& images, const ActivationHook& hook = {}) const = 0;
+};
+
+class TextEncoder {
+public:
+    virtual ~TextEncoder() = default;
+    // tokens [n, context] int32 → unnormalized embeddings [n, embed_dim].
+    virtual Tensor encode(const int32_t* tokens, int n, const ActivationHook& hook = {}) const = 0;
+};
+
+// Training form (reference checkpoint keys) → inference form (mclip's names), per architecture.
+// Every tensor is checked against the config; errors name the tensor.
+void fold_mci_image(const ModelConfig& config, const WeightSource& checkpoint, TensorMap& out);
+void fold_vit_image(const ModelConfig& config, const WeightSource& checkpoint, TensorMap& out);
+void fold_text(const ModelConfig& config, const WeightSource& checkpoint, TensorMap& out);
+
+std::unique_ptr<ImageEncoder> make_mci_image_encoder(const ModelConfig& config, const WeightSource& weights,
+                                                     kernels::Backend& backend);
+std::unique_ptr<ImageEncoder> make_vit_image_encoder(const ModelConfig& config, const WeightSource& weights,
+                                                     kernels::Backend& backend);
+std::unique_ptr<TextEncoder> make_text_encoder(const ModelConfig& config, const WeightSource& weights,
+                                               kernels::Backend& backend);
+
+}  // namespace mclip

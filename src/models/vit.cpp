@@ -1,0 +1,165 @@
+// ViT-B/16 image encoder of MobileCLIP-B: a three-conv stem, a CLS token, 12 pre-norm
+// transformer layers and a projection of the CLS output. mobileclip-architecture.md §4.
+//
+// Inference-form tensor names (prefix "img."):
+//   patch_emb.{0,1}       4×4/s4 (padding 1) and 2×2/s2 convs with their BatchNorm folded in, GELU after
+//   patch_emb.2           2×2/s2 conv to the model width
+//   pos_embed [T, width]  added to the patch tokens (not to CLS), T = (input / 16)²
+//   cls_token [width]
+//   transformer.K.*       pre-norm layers (blocks.h)
+//   post_transformer_norm LayerNorm
+//   classifier.proj       [width, embed_dim], stored [in, out]
+#include <vector>
+
+#include "common/error.h"
+#include "kernels/ops.h"
+#include "models/blocks.h"
+#include "models/encoder.h"
+
+namespace mclip {
+namespace {
+
+const std::string kTrain = "image_encoder.model.";
+const std::string kInfer = "img.";
+
+int token_count(const ModelConfig& config) {
+    const int side = config.image.input_size / config.image.vit.patch;
+    return side * side;
+}
+
+TransformerShape layer_shape(const VitConfig& v) { return {v.width, v.heads, v.ffn, false}; }
+
+struct StemConv {
+    int in, out, kernel, stride, pad;
+};
+
+std::vector<StemConv> stem_convs(const VitConfig& v) {
+    // Padding (4 − 1) / 2 = 1 on the first conv: patches start one pixel up and left (§4).
+    return {{3, v.stem_width, 4, 4, 1}, {v.stem_width, v.stem_width, 2, 2, 0}, {v.stem_width, v.width, 2, 2, 0}};
+}
+
+}  // namespace
+
+void fold_vit_image(const ModelConfig& config, const WeightSource& ck, TensorMap& out) {
+    const VitConfig& v = config.image.vit;
+    const auto stem = stem_convs(v);
+    for (int i = 0; i < 3; ++i) {
+        const std::string train = kTrain + "patch_emb." + std::to_string(i) + ".block";
+        const std::string infer = kInfer + "patch_emb." + std::to_string(i);
+        const Shape shape{stem[i].out, stem[i].in, stem[i].kernel, stem[i].kernel};
+        if (i < 2) {
+            put_conv(out, infer, fold_conv_batch_norm(ck.get(train + ".conv.weight", shape), read_batch_norm(ck, train + ".norm", stem[i].out)));
+        } else {
+            copy_tensor(ck, train + ".conv.weight", shape, out, infer + ".weight");
+            copy_tensor(ck, train + ".conv.bias", {stem[i].out}, out, infer + ".bias");
+        }
+    }
+    const int tokens = token_count(config);
+    out[kInfer + "pos_embed"] = ck.get(kTrain + "pos_embed.pos_embed.pos_embed", {1, 1, tokens, v.width}).clone().reshaped({tokens, v.width});
+    out[kInfer + "cls_token"] = ck.get(kTrain + "cls_token", {1, 1, v.width}).clone().reshaped({v.width});
+    for (int l = 0; l < v.layers; ++l) {
+        fold_transformer_layer(ck, kTrain + "transformer." + std::to_string(l), layer_shape(v), out,
+                               kInfer + "transformer." + std::to_string(l));
+    }
+    copy_tensor(ck, kTrain + "post_transformer_norm.weight", {v.width}, out, kInfer + "post_transformer_norm.weight");
+    copy_tensor(ck, kTrain + "post_transformer_norm.bias", {v.width}, out, kInfer + "post_transformer_norm.bias");
+    copy_tensor(ck, kTrain + "classifier.proj", {v.width, config.embed_dim}, out, kInfer + "classifier.proj");
+}
+
+namespace {
+
+class VitImageEncoder final : public ImageEncoder {
+public:
+    VitImageEncoder(const ModelConfig& config, const WeightSource& w, kernels::Backend& backend)
+        : config_(config), v_(config.image.vit), tokens_(token_count(config)) {
+        const auto stem = stem_convs(v_);
+        for (int i = 0; i < 3; ++i) {
+            kernels::ConvDesc d;
+            d.in_channels = stem[i].in;
+            d.out_channels = stem[i].out;
+            d.kernel_h = d.kernel_w = stem[i].kernel;
+            d.stride_h = d.stride_w = stem[i].stride;
+            d.pad_h = d.pad_w = stem[i].pad;
+            d.activation = i < 2 ? kernels::Activation::gelu : kernels::Activation::none;
+            const std::string name = kInfer + "patch_emb." + std::to_string(i);
+            stem_.push_back(backend.make_conv2d(d, w.get(name + ".weight", {d.out_channels, d.in_channels, d.kernel_h, d.kernel_w}),
+                                                w.get(name + ".bias", {d.out_channels})));
+        }
+        pos_embed_ = w.get(kInfer + "pos_embed", {tokens_, v_.width});
+        cls_token_ = w.get(kInfer + "cls_token", {v_.width});
+        for (int l = 0; l < v_.layers; ++l) {
+            layers_.push_back(std::make_unique<TransformerLayer>(w, kInfer + "transformer." + std::to_string(l), layer_shape(v_), backend));
+        }
+        final_norm_ = LayerNormWeights(w, kInfer + "post_transformer_norm", v_.width);
+        projection_ = w.get(kInfer + "classifier.proj", {v_.width, config.embed_dim});
+    }
+
+    Tensor encode(const Tensor& images, const ActivationHook& hook) const override {
+        const int size = config_.image.input_size;
+        if (images.rank() != 4 || images.dim(1) != 3 || images.dim(2) != size || images.dim(3) != size) {
+            // The reference interpolates the positional table for other sizes; mclip runs the trained size only.
+            throw Error(ErrorCode::invalid_argument, "MobileCLIP-B takes [N, 3, " + std::to_string(size) + ", " + std::to_string(size) +
+                                                         "] images, got " + shape_to_string(images.shape()));
+        }
+        const int n = static_cast<int>(images.dim(0));
+        std::vector<float> x(images.f32(), images.f32() + images.elements());
+        int h = size, w = size, c = 3;
+        for (const auto& conv : stem_) {
+            const auto& d = conv->desc();
+            std::vector<float> y(static_cast<size_t>(n) * d.out_channels * d.output_h(h) * d.output_w(w));
+            conv->run(x.data(), n, h, w, y.data());
+            x = std::move(y);
+            h = d.output_h(h);
+            w = d.output_w(w);
+            c = d.out_channels;
+        }
+        if (hook) hook("image.patch_emb", Tensor::from_f32({n, c, h, w}, x));
+        if (h * w != tokens_) throw Error(ErrorCode::internal, "ViT stem produced an unexpected token count");
+
+        const int length = tokens_ + 1;
+        const int width = v_.width;
+        std::vector<float> sequence(static_cast<size_t>(n) * length * width);
+        for (int b = 0; b < n; ++b) {
+            float* seq = sequence.data() + static_cast<int64_t>(b) * length * width;
+            std::copy(cls_token_.f32(), cls_token_.f32() + width, seq);
+            const float* image = x.data() + static_cast<int64_t>(b) * width * tokens_;
+            for (int t = 0; t < tokens_; ++t) {
+                for (int ch = 0; ch < width; ++ch) {
+                    seq[static_cast<int64_t>(t + 1) * width + ch] = image[static_cast<int64_t>(ch) * tokens_ + t] + pos_embed_.f32()[static_cast<int64_t>(t) * width + ch];
+                }
+            }
+        }
+        for (size_t l = 0; l < layers_.size(); ++l) {
+            layers_[l]->run(sequence.data(), n, length);
+            if (hook) hook("image.transformer." + std::to_string(l), Tensor::from_f32({n, length, width}, sequence));
+        }
+        std::vector<float> normed(sequence.size());
+        final_norm_.run(sequence.data(), static_cast<int64_t>(n) * length, normed.data());
+        if (hook) hook("image.post_transformer_norm", Tensor::from_f32({n, length, width}, normed));
+
+        Tensor embeddings = Tensor::zeros_f32({n, config_.embed_dim});
+        for (int b = 0; b < n; ++b) {
+            kernels::matmul_in_out(normed.data() + static_cast<int64_t>(b) * length * width, 1, width, projection_.f32(),
+                                   config_.embed_dim, embeddings.f32() + static_cast<int64_t>(b) * config_.embed_dim);
+        }
+        return embeddings;
+    }
+
+private:
+    ModelConfig config_;
+    VitConfig v_;
+    int tokens_;
+    std::vector<std::unique_ptr<kernels::Conv2d>> stem_;
+    Tensor pos_embed_, cls_token_, projection_;
+    std::vector<std::unique_ptr<TransformerLayer>> layers_;
+    LayerNormWeights final_norm_;
+};
+
+}  // namespace
+
+std::unique_ptr<ImageEncoder> make_vit_image_encoder(const ModelConfig& config, const WeightSource& weights,
+                                                     kernels::Backend& backend) {
+    return std::make_unique<VitImageEncoder>(config, weights, backend);
+}
+
+}  // namespace mclip

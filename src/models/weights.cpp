@@ -1,0 +1,65 @@
+#include "models/weights.h"
+
+#include "common/error.h"
+#include "io/gguf.h"
+
+namespace mclip {
+
+WeightSource WeightSource::from_map(const TensorMap& tensors, std::string description) {
+    WeightSource s;
+    s.description_ = std::move(description);
+    s.has_ = [&tensors](const std::string& name) { return tensors.count(name) != 0; };
+    s.load_ = [&tensors](const std::string& name) {
+        const Tensor& t = tensors.at(name);
+        return t.dtype() == DType::f32 ? t : t.to_f32();
+    };
+    s.names_ = [&tensors] {
+        std::vector<std::string> names;
+        for (const auto& [name, t] : tensors) names.push_back(name);
+        return names;
+    };
+    return s;
+}
+
+WeightSource WeightSource::from_gguf(const GgufFile& file) {
+    WeightSource s;
+    s.description_ = file.path();
+    s.has_ = [&file](const std::string& name) { return file.find_tensor(name) != nullptr; };
+    s.load_ = [&file](const std::string& name) { return file.tensor_f32(name); };
+    s.names_ = [&file] {
+        std::vector<std::string> names;
+        for (const auto& t : file.tensors()) names.push_back(t.name);
+        return names;
+    };
+    return s;
+}
+
+bool WeightSource::has(const std::string& name) const { return has_(name); }
+
+Tensor WeightSource::get_any_shape(const std::string& name) const {
+    if (!has_(name)) throw Error(ErrorCode::invalid_input, description_ + ": missing tensor '" + name + "'");
+    used_.insert(name);
+    return load_(name);
+}
+
+Tensor WeightSource::get(const std::string& name, const Shape& expected) const {
+    Tensor t = get_any_shape(name);
+    if (t.shape() != expected) {
+        // Scalars are sometimes saved as [1] rather than []; both hold one value.
+        if (t.elements() == 1 && shape_elements(expected) == 1) return t.reshaped(expected);
+        throw Error(ErrorCode::invalid_input, description_ + ": tensor '" + name + "' has shape " + shape_to_string(t.shape()) +
+                                                  " but " + shape_to_string(expected) +
+                                                  " was expected (is the architecture right?)");
+    }
+    return t;
+}
+
+std::vector<std::string> WeightSource::unused(const std::function<bool(const std::string&)>& ignored) const {
+    std::vector<std::string> result;
+    for (const auto& name : names_()) {
+        if (!used_.count(name) && !ignored(name)) result.push_back(name);
+    }
+    return result;
+}
+
+}  // namespace mclip
