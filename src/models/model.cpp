@@ -1,0 +1,67 @@
+#include "models/model.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/error.h"
+#include "models/model_file.h"
+
+namespace mclip {
+
+std::unique_ptr<ClipModel> ClipModel::load(const std::filesystem::path& path, const ModelLoadOptions& options) {
+    std::unique_ptr<ClipModel> model(new ClipModel());
+    model->file_ = GgufFile::open(path);
+    model->config_ = &model_file_config(*model->file_);
+    const WeightSource weights = WeightSource::from_gguf(*model->file_);
+    model->build(weights, static_cast<float>(model->file_->get_float("mclip.logit_scale")), options);
+    return model;
+}
+
+std::unique_ptr<ClipModel> ClipModel::from_tensors(const ModelConfig& config, const TensorMap& tensors,
+                                                   const ModelLoadOptions& options) {
+    std::unique_ptr<ClipModel> model(new ClipModel());
+    model->config_ = &config;
+    const WeightSource weights = WeightSource::from_map(tensors, config.name);
+    model->build(weights, weights.get("logit_scale", {}).f32()[0], options);
+    return model;
+}
+
+void ClipModel::build(const WeightSource& weights, float raw_logit_scale, const ModelLoadOptions& options) {
+    if (options.threads > 0) kernels::set_num_threads(options.threads);
+    kernels::Backend& backend = kernels::backend_by_name(options.backend);
+    backend_name_ = backend.name();
+    image_ = config_->image.kind == ImageEncoderKind::mci ? make_mci_image_encoder(*config_, weights, backend)
+                                                          : make_vit_image_encoder(*config_, weights, backend);
+    text_ = make_text_encoder(*config_, weights, backend);
+    // The reference clamps exp(logit_scale) at 100 (CLIP's training-time clamp).
+    logit_scale_ = std::min(std::exp(raw_logit_scale), 100.0f);
+}
+
+Tensor ClipModel::encode_images(const Tensor& images, const ActivationHook& hook) const {
+    const int size = config_->image.input_size;
+    if (images.dtype() != DType::f32 || images.rank() != 4 || images.dim(1) != 3 || images.dim(2) != size ||
+        images.dim(3) != size) {
+        throw Error(ErrorCode::invalid_argument, config_->display_name + " takes float32 images [N, 3, " + std::to_string(size) +
+                                                     ", " + std::to_string(size) + "], got " + to_string(images.dtype()) + " " +
+                                                     shape_to_string(images.shape()));
+    }
+    return image_->encode(images, hook);
+}
+
+Tensor ClipModel::encode_tokens(const int32_t* tokens, int n, const ActivationHook& hook) const {
+    return text_->encode(tokens, n, hook);
+}
+
+void normalize_rows(Tensor& embeddings) {
+    const int64_t rows = embeddings.dim(0);
+    const int64_t width = embeddings.elements() / std::max<int64_t>(rows, 1);
+    float* data = embeddings.f32();
+    for (int64_t r = 0; r < rows; ++r) {
+        double norm = 0;
+        for (int64_t i = 0; i < width; ++i) norm += static_cast<double>(data[r * width + i]) * data[r * width + i];
+        const float inv = static_cast<float>(1.0 / std::max(std::sqrt(norm), 1e-12));
+        for (int64_t i = 0; i < width; ++i) data[r * width + i] *= inv;
+    }
+}
+
+}  // namespace mclip

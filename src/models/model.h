@@ -1,0 +1,57 @@
+// ClipModel: a loaded MobileCLIP model, image and text encoders over one set of weights.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "io/gguf.h"
+#include "kernels/kernels.h"
+#include "models/config.h"
+#include "models/encoder.h"
+#include "tensor/tensor.h"
+
+namespace mclip {
+
+struct ModelLoadOptions {
+    std::string backend = "auto";  // "auto", "reference", "onednn"
+    int threads = 0;               // 0: one per core
+};
+
+class ClipModel {
+public:
+    // Maps a model file (GGUF) and builds both encoders from it.
+    static std::unique_ptr<ClipModel> load(const std::filesystem::path& path, const ModelLoadOptions& options = {});
+    // Builds the encoders from inference-form tensors (e.g. a checkpoint folded in memory).
+    static std::unique_ptr<ClipModel> from_tensors(const ModelConfig& config, const TensorMap& tensors,
+                                                   const ModelLoadOptions& options = {});
+
+    const ModelConfig& config() const { return *config_; }
+    // The file it was loaded from, if any.
+    const GgufFile* file() const { return file_ ? &*file_ : nullptr; }
+    // min(exp(logit_scale), 100), the factor applied to cosine similarities.
+    float logit_scale() const { return logit_scale_; }
+    std::string backend_name() const { return backend_name_; }
+
+    // images [n, 3, size, size], preprocessed → [n, embed_dim], not normalized.
+    Tensor encode_images(const Tensor& images, const ActivationHook& hook = {}) const;
+    // tokens [n, context] → [n, embed_dim], not normalized.
+    Tensor encode_tokens(const int32_t* tokens, int n, const ActivationHook& hook = {}) const;
+
+private:
+    ClipModel() = default;
+    void build(const WeightSource& weights, float raw_logit_scale, const ModelLoadOptions& options);
+
+    const ModelConfig* config_ = nullptr;
+    std::optional<GgufFile> file_;
+    std::unique_ptr<ImageEncoder> image_;
+    std::unique_ptr<TextEncoder> text_;
+    float logit_scale_ = 1.0f;
+    std::string backend_name_;
+};
+
+// Scales each row of [rows, width] to unit L2 norm (v / max(‖v‖, 1e-12), as F.normalize).
+void normalize_rows(Tensor& embeddings);
+
+}  // namespace mclip

@@ -1,0 +1,42 @@
+// `mclip convert`: a MobileCLIP checkpoint (training form) → one folded GGUF model file.
+#include <cstdio>
+
+#include "command.h"
+#include "models/convert.h"
+
+namespace {
+
+struct ConvertArgs {
+    std::string arch;
+    std::string input;
+    std::string output;
+    std::string dtype = "f32";
+    std::string key;
+    std::string vocab;
+};
+
+void setup(CLI::App& app, int& exit_code) {
+    auto args = std::make_shared<ConvertArgs>();
+    auto* cmd = app.add_subcommand("convert", "Convert a MobileCLIP checkpoint into an mclip model file (GGUF)");
+    cmd->add_option("--arch", args->arch, "Architecture: mobileclip_s0, mobileclip_s1, mobileclip_s2, mobileclip_b")->required();
+    cmd->add_option("--in", args->input, "Checkpoint (ml-mobileclip key layout)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--out", args->output, "Model file to write")->required();
+    cmd->add_option("--dtype", args->dtype, "Weight storage: f32, f16, bf16 or q8")->capture_default_str();
+    cmd->add_option("--key", args->key, "Key of the state dict inside a PyTorch checkpoint (default: detect)");
+    cmd->add_option("--vocab", args->vocab, "BPE vocabulary to embed (bpe_simple_vocab_16e6.txt.gz or vocab.json)");
+    cmd->callback([args, &exit_code] {
+        mclip::ConvertOptions options;
+        options.arch = args->arch;
+        options.storage = mclip::parse_storage_type(args->dtype);
+        options.checkpoint_key = args->key;
+        options.vocabulary = args->vocab;
+        const auto summary = mclip::convert_checkpoint(args->input, args->output, options);
+        std::fprintf(stderr, "wrote %s: %zu tensors, %.1f MiB (%s), from %zu checkpoint tensors\n", args->output.c_str(),
+                     summary.output_tensors, summary.output_bytes / 1048576.0, args->dtype.c_str(), summary.input_tensors);
+        exit_code = 0;
+    });
+}
+
+MCLIP_REGISTER_COMMAND("convert", setup);
+
+}  // namespace

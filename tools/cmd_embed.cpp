@@ -1,0 +1,80 @@
+// `mclip embed`: image or text embeddings as a numpy .npy file [N, embed_dim].
+#include <cstdio>
+
+#include "command.h"
+#include "common/error.h"
+#include "io/npy.h"
+#include "models/model.h"
+
+namespace {
+
+struct EmbedArgs {
+    std::string model;
+    std::string image_npy;
+    std::string tokens_npy;
+    std::string output;
+    bool normalize = false;
+    std::string backend = "auto";
+    int threads = 0;
+};
+
+std::vector<int32_t> tokens_from_npy(const mclip::Tensor& tokens, int context, const std::string& path) {
+    if (tokens.rank() != 2 || tokens.dim(1) != context) {
+        throw mclip::Error(mclip::ErrorCode::invalid_input, path + ": token ids must be [M, " + std::to_string(context) +
+                                                                "], got " + mclip::shape_to_string(tokens.shape()));
+    }
+    std::vector<int32_t> ids(tokens.elements());
+    for (int64_t i = 0; i < tokens.elements(); ++i) {
+        int64_t v;
+        if (tokens.dtype() == mclip::DType::i64) {
+            v = static_cast<const int64_t*>(tokens.data())[i];
+        } else if (tokens.dtype() == mclip::DType::i32) {
+            v = static_cast<const int32_t*>(tokens.data())[i];
+        } else {
+            throw mclip::Error(mclip::ErrorCode::invalid_input, path + ": token ids must be int32 or int64, got " +
+                                                                    std::string(mclip::to_string(tokens.dtype())));
+        }
+        if (v < 0 || v > INT32_MAX) throw mclip::Error(mclip::ErrorCode::invalid_input, path + ": token id " + std::to_string(v) + " is out of range");
+        ids[i] = static_cast<int32_t>(v);
+    }
+    return ids;
+}
+
+void setup(CLI::App& app, int& exit_code) {
+    auto args = std::make_shared<EmbedArgs>();
+    auto* cmd = app.add_subcommand("embed", "Compute image or text embeddings");
+    cmd->add_option("--model", args->model, "Model file (GGUF)")->required()->check(CLI::ExistingFile);
+    auto* image = cmd->add_option("--image-npy", args->image_npy, "Preprocessed images, float32 [N, 3, H, W]")->check(CLI::ExistingFile);
+    auto* tokens = cmd->add_option("--tokens-npy", args->tokens_npy, "Token ids, int32 or int64 [M, 77]")->check(CLI::ExistingFile);
+    image->excludes(tokens);
+    cmd->add_option("--out", args->output, "Output .npy file, float32 [N, embed_dim]")->required();
+    cmd->add_flag("--normalize", args->normalize, "Scale each embedding to unit length");
+    cmd->add_option("--backend", args->backend, "Kernels: auto, reference or onednn")->capture_default_str();
+    cmd->add_option("--threads", args->threads, "Threads (0: one per core)");
+    cmd->callback([args, &exit_code] {
+        if (args->image_npy.empty() && args->tokens_npy.empty()) {
+            throw mclip::Error(mclip::ErrorCode::invalid_argument, "embed needs an input: --image-npy or --tokens-npy");
+        }
+        auto model = mclip::ClipModel::load(args->model, {args->backend, args->threads});
+        mclip::Tensor embeddings;
+        if (!args->image_npy.empty()) {
+            const mclip::Tensor images = mclip::read_npy(args->image_npy);
+            if (images.dtype() != mclip::DType::f32) {
+                throw mclip::Error(mclip::ErrorCode::invalid_input, args->image_npy + ": images must be float32, got " +
+                                                                        std::string(mclip::to_string(images.dtype())));
+            }
+            embeddings = model->encode_images(images);
+        } else {
+            const mclip::Tensor tokens = mclip::read_npy(args->tokens_npy);
+            const auto ids = tokens_from_npy(tokens, model->config().text.context, args->tokens_npy);
+            embeddings = model->encode_tokens(ids.data(), static_cast<int>(tokens.dim(0)));
+        }
+        if (args->normalize) mclip::normalize_rows(embeddings);
+        mclip::write_npy(args->output, embeddings);
+        exit_code = 0;
+    });
+}
+
+MCLIP_REGISTER_COMMAND("embed", setup);
+
+}  // namespace
