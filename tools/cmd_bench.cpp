@@ -1,0 +1,114 @@
+// `mclip bench`: latency, throughput and peak memory of the encoders, measured after warm-up.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "common/error.h"
+#include "kernels/kernels.h"
+#include "models/model.h"
+#include "stats.h"
+
+namespace {
+
+struct BenchArgs {
+    std::string model;
+    std::string encoder = "image";
+    std::string backend = "auto";
+    int threads = 0;
+    int batch = 1;
+    int warmup = 3;
+    int iterations = 20;
+    bool json = false;
+};
+
+double peak_resident_mib() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss / 1024.0;  // Linux reports KiB
+}
+
+nlohmann::json bench_encoder(const BenchArgs& args) {
+    auto model = mclip::ClipModel::load(args.model, {args.backend, args.threads});
+    const auto& config = model->config();
+    std::mt19937 rng(1);
+    std::function<void()> run;
+    mclip::Tensor images;
+    std::vector<int32_t> tokens;
+    if (args.encoder == "image") {
+        const int size = config.image.input_size;
+        images = mclip::Tensor::zeros_f32({args.batch, 3, size, size});
+        std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+        for (int64_t i = 0; i < images.elements(); ++i) images.f32()[i] = pixel(rng);
+        run = [&] { model->encode_images(images); };
+    } else if (args.encoder == "text") {
+        // Prompts of typical length: start, 8 word tokens, end, zero padding.
+        const int context = config.text.context;
+        tokens.assign(static_cast<size_t>(args.batch) * context, 0);
+        std::uniform_int_distribution<int32_t> word(300, 40000);
+        for (int b = 0; b < args.batch; ++b) {
+            int32_t* seq = tokens.data() + static_cast<size_t>(b) * context;
+            seq[0] = 49406;
+            for (int i = 1; i <= 8; ++i) seq[i] = word(rng);
+            seq[9] = 49407;
+        }
+        run = [&] { model->encode_tokens(tokens.data(), args.batch); };
+    } else {
+        throw mclip::Error(mclip::ErrorCode::invalid_argument, "unknown encoder '" + args.encoder + "' (expected image or text)");
+    }
+    for (int i = 0; i < args.warmup; ++i) run();
+    std::vector<double> ms;
+    for (int i = 0; i < args.iterations; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        run();
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    const double med = mclip::tools::median(ms);
+    return {{"model", config.name},
+            {"encoder", args.encoder},
+            {"backend", model->backend_name()},
+            {"precision", "f32"},
+            {"threads", mclip::kernels::num_threads()},
+            {"batch", args.batch},
+            {"warmup", args.warmup},
+            {"iterations", args.iterations},
+            {"median_ms", med},
+            {"p90_ms", mclip::tools::percentile(ms, 90)},
+            {"min_ms", *std::min_element(ms.begin(), ms.end())},
+            {"throughput_per_s", args.batch * 1000.0 / med},
+            {"peak_rss_mib", peak_resident_mib()}};
+}
+
+void setup(CLI::App& app, int& exit_code) {
+    auto args = std::make_shared<BenchArgs>();
+    auto* cmd = app.add_subcommand("bench", "Measure encoder latency, throughput and memory");
+    cmd->add_option("--model", args->model, "Model file (GGUF)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--encoder", args->encoder, "What to measure: image or text")->capture_default_str();
+    cmd->add_option("--backend", args->backend, "Kernels: auto, reference or onednn")->capture_default_str();
+    cmd->add_option("--threads", args->threads, "Threads (0: one per core)");
+    cmd->add_option("--batch", args->batch, "Images or prompts per call")->capture_default_str()->check(CLI::Range(1, 4096));
+    cmd->add_option("--warmup", args->warmup, "Untimed runs first")->capture_default_str()->check(CLI::Range(0, 1000));
+    cmd->add_option("--iterations", args->iterations, "Timed runs")->capture_default_str()->check(CLI::Range(1, 100000));
+    cmd->add_flag("--json", args->json, "Print one JSON document");
+    cmd->callback([args, &exit_code] {
+        const nlohmann::json result = bench_encoder(*args);
+        if (args->json) {
+            std::printf("%s\n", result.dump(2).c_str());
+        } else {
+            std::printf("%s %s encoder, %s backend, %d threads, batch %d: median %.2f ms, p90 %.2f ms, %.1f/s, peak RSS %.0f MiB\n",
+                        result["model"].get<std::string>().c_str(), args->encoder.c_str(),
+                        result["backend"].get<std::string>().c_str(), result["threads"].get<int>(), args->batch,
+                        result["median_ms"].get<double>(), result["p90_ms"].get<double>(),
+                        result["throughput_per_s"].get<double>(), result["peak_rss_mib"].get<double>());
+        }
+        exit_code = 0;
+    });
+}
+
+MCLIP_REGISTER_COMMAND("bench", setup);
+
+}  // namespace
