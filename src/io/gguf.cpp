@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
+#include "io/sha256.h"
 
 namespace mclip {
 namespace {
@@ -395,6 +396,32 @@ void GgufWriter::add_tensor(const std::string& name, const Tensor& tensor, GgmlT
     }
     pending.info.bytes = pending.data.size();
     tensors_.push_back(std::move(pending));
+}
+
+std::string GgufWriter::content_sha256() const {
+    Sha256 hash;
+    std::vector<std::byte> bytes;
+    for (const auto& [key, v] : metadata_) {
+        bytes.clear();
+        put_string(bytes, key);
+        put<uint32_t>(bytes, static_cast<uint32_t>(v.type));
+        if (v.type == GgufType::array) {
+            put<uint32_t>(bytes, static_cast<uint32_t>(v.array_type));
+            for (const auto& element : v.value) put_scalar(bytes, v.array_type, element);
+        } else {
+            put_scalar(bytes, v.type, v.value);
+        }
+        hash.update(bytes.data(), bytes.size());
+    }
+    for (const auto& t : tensors_) {
+        bytes.clear();
+        put_string(bytes, t.info.name);
+        for (int64_t d : t.info.shape) put<int64_t>(bytes, d);
+        put<uint32_t>(bytes, static_cast<uint32_t>(t.info.type));
+        hash.update(bytes.data(), bytes.size());
+        hash.update(t.data.data(), t.data.size());
+    }
+    return hash.hex_digest();
 }
 
 void GgufWriter::write(const std::filesystem::path& path) const {

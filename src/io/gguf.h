@@ -115,6 +115,10 @@ public:
     void add_tensor(const std::string& name, const Tensor& tensor, GgmlType type = GgmlType::f32);
 
     void write(const std::filesystem::path& path) const;
+    // SHA-256 over every metadata entry and tensor (names, shapes, types and data) added so far:
+    // a content identity that survives copies and renames, stored by model files so that caches
+    // can key on it without rehashing hundreds of megabytes.
+    std::string content_sha256() const;
 
 private:
     std::vector<std::pair<std::string, GgufValue>> metadata_;

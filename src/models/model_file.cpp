@@ -113,6 +113,8 @@ void write_model_file(const std::filesystem::path& path, const ModelFileContents
         if (name == "logit_scale") continue;
         w.add_tensor(name, tensor, storage_for_tensor(tensor, contents.storage));
     }
+    // Last, so the digest covers everything else in the file.
+    w.set_string("mclip.content_sha256", w.content_sha256());
     w.write(path);
 }
 

@@ -12,6 +12,7 @@
 //   mclip.preprocess.*     size, resize ("bilinear"), crop ("center"), mean[3], std[3]
 //   mclip.source.sha256    SHA-256 of the checkpoint it was converted from
 //   mclip.converter        "mclip 0.1.0"
+//   mclip.content_sha256   SHA-256 of all other metadata and every tensor (GgufWriter::content_sha256)
 //   tokenizer.ggml.model   "clip" with tokenizer.ggml.merges (rank order), bos/eos/padding ids
 #pragma once
 
