@@ -14,7 +14,7 @@ packages=(
   libavformat-dev libavcodec-dev libavdevice-dev libavutil-dev libswscale-dev
   libsdl2-dev
   libcurl4-openssl-dev libcpp-httplib-dev
-  ffmpeg
+  ffmpeg nodejs
 )
 
 missing=()
@@ -23,14 +23,21 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO=sudo
-else
-  SUDO=
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+  else
+    SUDO=
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "install-deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# The GGUF files mclip writes are checked by an independent reader from npm (tests only).
+reader_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/gguf_reader"
+if command -v npm >/dev/null 2>&1 && [ ! -d "$reader_dir/node_modules/@huggingface/gguf" ]; then
+  echo "install-deps: installing @huggingface/gguf (npm) for the GGUF reader test" >&2
+  (cd "$reader_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "image_inputs.h"
 #include "common/error.h"
 #include "io/npy.h"
 #include "models/model.h"
@@ -12,6 +13,9 @@ struct EmbedArgs {
     std::string model;
     std::string image_npy;
     std::string tokens_npy;
+    std::vector<std::string> texts;
+    std::vector<std::string> images;
+    bool no_exif = false;
     std::string output;
     bool normalize = false;
     std::string backend = "auto";
@@ -46,14 +50,21 @@ void setup(CLI::App& app, int& exit_code) {
     cmd->add_option("--model", args->model, "Model file (GGUF)")->required()->check(CLI::ExistingFile);
     auto* image = cmd->add_option("--image-npy", args->image_npy, "Preprocessed images, float32 [N, 3, H, W]")->check(CLI::ExistingFile);
     auto* tokens = cmd->add_option("--tokens-npy", args->tokens_npy, "Token ids, int32 or int64 [M, 77]")->check(CLI::ExistingFile);
-    image->excludes(tokens);
+    auto* texts = cmd->add_option("--text", args->texts, "Text to tokenize and encode (repeatable)")->allow_extra_args(false);
+    auto* files = cmd->add_option("--image", args->images, "Image files or folders to decode, preprocess and encode");
+    cmd->add_flag("--no-exif", args->no_exif, "Ignore EXIF orientation (the reference preprocessing does)");
+    for (auto* a : {image, tokens, texts, files}) {
+        for (auto* b : {image, tokens, texts, files}) {
+            if (a != b) a->excludes(b);
+        }
+    }
     cmd->add_option("--out", args->output, "Output .npy file, float32 [N, embed_dim]")->required();
     cmd->add_flag("--normalize", args->normalize, "Scale each embedding to unit length");
     cmd->add_option("--backend", args->backend, "Kernels: auto, reference or onednn")->capture_default_str();
     cmd->add_option("--threads", args->threads, "Threads (0: one per core)");
     cmd->callback([args, &exit_code] {
-        if (args->image_npy.empty() && args->tokens_npy.empty()) {
-            throw mclip::Error(mclip::ErrorCode::invalid_argument, "embed needs an input: --image-npy or --tokens-npy");
+        if (args->image_npy.empty() && args->tokens_npy.empty() && args->texts.empty() && args->images.empty()) {
+            throw mclip::Error(mclip::ErrorCode::invalid_argument, "embed needs an input: --image, --image-npy, --text or --tokens-npy");
         }
         auto model = mclip::ClipModel::load(args->model, {args->backend, args->threads});
         mclip::Tensor embeddings;
@@ -64,6 +75,13 @@ void setup(CLI::App& app, int& exit_code) {
                                                                         std::string(mclip::to_string(images.dtype())));
             }
             embeddings = model->encode_images(images);
+        } else if (!args->images.empty()) {
+            const auto paths = mclip::tools::collect_image_paths(args->images);
+            if (paths.empty()) throw mclip::Error(mclip::ErrorCode::invalid_argument, "no images found in the given paths");
+            mclip::tools::ImageLoader loader(model->config().preprocess, !args->no_exif);
+            embeddings = model->encode_images(loader.load_all(paths));
+        } else if (!args->texts.empty()) {
+            embeddings = model->encode_texts(args->texts);
         } else {
             const mclip::Tensor tokens = mclip::read_npy(args->tokens_npy);
             const auto ids = tokens_from_npy(tokens, model->config().text.context, args->tokens_npy);

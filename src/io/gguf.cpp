@@ -56,6 +56,7 @@ public:
         fail("unknown value type " + std::to_string(static_cast<uint32_t>(type)));
     }
     size_t position() const { return pos_; }
+    uint64_t remaining() const { return size_ - pos_; }
     [[noreturn]] void fail(const std::string& why) const {
         throw Error(ErrorCode::invalid_input, name_ + ": invalid GGUF file: " + why);
     }
@@ -192,8 +193,13 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
         if (value.type == GgufType::array) {
             value.array_type = static_cast<GgufType>(r.read<uint32_t>());
             const uint64_t n = r.read<uint64_t>();
-            if (n > kMaxArrayElements) r.fail("array '" + key + "' is implausibly long");
+            // Every element takes at least one byte, so a count beyond the remaining bytes is
+            // corrupt; checking first keeps it from sizing an allocation.
+            if (n > kMaxArrayElements || n > r.remaining()) r.fail("array '" + key + "' is implausibly long (truncated?)");
             if (value.array_type == GgufType::array) r.fail("nested arrays are not supported ('" + key + "')");
+            if (static_cast<uint32_t>(value.array_type) > static_cast<uint32_t>(GgufType::f64)) {
+                r.fail("array '" + key + "' has unknown element type " + std::to_string(static_cast<uint32_t>(value.array_type)));
+            }
             value.value = nlohmann::json::array();
             auto& array = value.value.get_ref<nlohmann::json::array_t&>();
             array.reserve(n);
@@ -205,7 +211,8 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
     }
     if (auto it = g.metadata_.find("general.alignment"); it != g.metadata_.end()) {
         const int64_t a = it->second.value.is_number_integer() ? it->second.value.get<int64_t>() : 0;
-        if (a <= 0 || (a & (a - 1)) != 0) r.fail("general.alignment must be a power of two");
+        // The format stores it as a uint32; larger values would truncate to 0 below.
+        if (a <= 0 || a > (int64_t{1} << 30) || (a & (a - 1)) != 0) r.fail("general.alignment must be a power of two up to 2^30");
         g.alignment_ = static_cast<uint32_t>(a);
     }
 
@@ -235,7 +242,9 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
     g.data_offset_ = (r.position() + g.alignment_ - 1) / g.alignment_ * g.alignment_;
     for (const auto& t : g.tensors_) {
         if (t.offset % g.alignment_) r.fail("tensor '" + t.name + "' is not aligned");
-        if (g.data_offset_ + t.offset + t.bytes > g.file_->size()) {
+        // Written so that no sum can wrap around: offsets come from the file and may be anything.
+        const uint64_t size = g.file_->size();
+        if (g.data_offset_ > size || t.offset > size - g.data_offset_ || t.bytes > size - g.data_offset_ - t.offset) {
             r.fail("tensor '" + t.name + "' lies past the end of the file (truncated?)");
         }
     }

@@ -102,6 +102,12 @@ private:
             skip_space();
             if (peek() == ',') ++pos_;
         }
+        // The element count must not overflow when the data size is computed from it.
+        int64_t elements = 1;
+        for (int64_t d : shape) {
+            if (d && elements > (int64_t{1} << 40) / d) fail("shape is implausibly large");
+            elements *= d;
+        }
         return shape;
     }
 

@@ -36,6 +36,7 @@ uint64_t read_u64_le(const std::byte* p) {
 }
 
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;
+constexpr int64_t kMaxElements = int64_t{1} << 40;
 
 }  // namespace
 
@@ -85,10 +86,17 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
                 if (dtype_text == entry.name) found = &entry;
             }
             if (!found) throw Error(ErrorCode::unsupported, where + ": unsupported dtype " + dtype_text);
+            const auto& dims = value.at("shape");
+            if (!dims.is_array()) throw Error(ErrorCode::invalid_input, where + ": shape is not an array");
             Shape shape;
-            for (const auto& d : value.at("shape")) {
+            int64_t elements = 1;
+            for (const auto& d : dims) {
+                if (!d.is_number_integer()) throw Error(ErrorCode::invalid_input, where + ": shape holds a non-integer");
                 const int64_t dim = d.get<int64_t>();
                 if (dim < 0) throw Error(ErrorCode::invalid_input, where + ": negative dimension");
+                // Bounded so that the byte count below cannot overflow and match a wrapped size.
+                if (dim && elements > kMaxElements / dim) throw Error(ErrorCode::invalid_input, where + ": shape is implausibly large");
+                elements *= dim;
                 shape.push_back(dim);
             }
             const auto& offsets = value.at("data_offsets");

@@ -1,6 +1,7 @@
 #include "models/config.h"
 
 #include "common/error.h"
+#include "image/preprocess.h"
 
 namespace mclip {
 
@@ -55,6 +56,18 @@ std::vector<ModelConfig> build_table() {
 }
 
 }  // namespace
+
+PreprocessParams preprocess_params(const PreprocessConfig& config) {
+    PreprocessParams params;
+    params.size = config.size;
+    params.interpolation = interpolation_from_name(config.resize);
+    if (config.crop != "center") {
+        throw Error(ErrorCode::unsupported, "unsupported crop mode '" + config.crop + "' (mclip knows 'center')");
+    }
+    params.mean = config.mean;
+    params.std = config.std;
+    return params;
+}
 
 const std::vector<ModelConfig>& model_configs() {
     static const std::vector<ModelConfig> table = build_table();

@@ -79,6 +79,10 @@ struct ModelConfig {
     PreprocessConfig preprocess;
 };
 
+// The image preprocessing parameters of a model (src/image/preprocess.h).
+struct PreprocessParams;
+PreprocessParams preprocess_params(const PreprocessConfig& config);
+
 const std::vector<ModelConfig>& model_configs();
 // Throws Error(invalid_argument) listing the known names when `name` is unknown.
 const ModelConfig& model_config(std::string_view name);

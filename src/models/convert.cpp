@@ -6,6 +6,7 @@
 #include "io/sha256.h"
 #include "models/fold.h"
 #include "models/weights.h"
+#include "tokenizer/tokenizer.h"
 
 namespace mclip {
 
@@ -23,6 +24,9 @@ ConvertSummary convert_checkpoint(const std::filesystem::path& input, const std:
     contents.tensors = fold_checkpoint(config, source);
     contents.storage = options.storage;
     contents.source_sha256 = summary.source_sha256;
+    std::optional<Tokenizer> tokenizer;
+    if (!options.vocabulary.empty()) tokenizer = Tokenizer::from_file(options.vocabulary);
+    contents.tokenizer = tokenizer ? &*tokenizer : nullptr;
     summary.output_tensors = contents.tensors.size() - 1;  // logit_scale is stored as metadata
     log_info("folded " + std::to_string(summary.input_tensors) + " training-form tensors into " +
              std::to_string(summary.output_tensors) + " inference-form tensors");

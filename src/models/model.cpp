@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "io/sha256.h"
 #include "models/model_file.h"
 
 namespace mclip {
@@ -14,6 +15,7 @@ std::unique_ptr<ClipModel> ClipModel::load(const std::filesystem::path& path, co
     model->config_ = &model_file_config(*model->file_);
     const WeightSource weights = WeightSource::from_gguf(*model->file_);
     model->build(weights, static_cast<float>(model->file_->get_float("mclip.logit_scale")), options);
+    model->tokenizer_ = load_tokenizer(*model->file_);
     return model;
 }
 
@@ -50,6 +52,23 @@ Tensor ClipModel::encode_images(const Tensor& images, const ActivationHook& hook
 
 Tensor ClipModel::encode_tokens(const int32_t* tokens, int n, const ActivationHook& hook) const {
     return text_->encode(tokens, n, hook);
+}
+
+Tensor ClipModel::encode_texts(const std::vector<std::string>& texts) const {
+    if (!tokenizer_) {
+        const std::string where = file_ ? file_->path() : config_->name;
+        throw Error(ErrorCode::invalid_input, where + ": the model file has no tokenizer; convert it again with --vocab "
+                                                      "bpe_simple_vocab_16e6.txt.gz (or a Hugging Face vocab.json)");
+    }
+    if (texts.empty()) return Tensor::zeros_f32({0, config_->embed_dim});
+    const std::vector<int32_t> ids = tokenizer_->context_batch(texts, config_->text.context);
+    return encode_tokens(ids.data(), static_cast<int>(texts.size()));
+}
+
+std::string ClipModel::content_hash() const {
+    if (!file_) throw Error(ErrorCode::internal, "a model built in memory has no content hash");
+    if (file_->has("mclip.content_sha256")) return file_->get_string("mclip.content_sha256");
+    return sha256_file_hex(file_->path());
 }
 
 void normalize_rows(Tensor& embeddings) {

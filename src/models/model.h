@@ -11,6 +11,7 @@
 #include "models/config.h"
 #include "models/encoder.h"
 #include "tensor/tensor.h"
+#include "tokenizer/tokenizer.h"
 
 namespace mclip {
 
@@ -39,6 +40,14 @@ public:
     // tokens [n, context] → [n, embed_dim], not normalized.
     Tensor encode_tokens(const int32_t* tokens, int n, const ActivationHook& hook = {}) const;
 
+    // The tokenizer embedded in the model file, or null when it has none.
+    const Tokenizer* tokenizer() const { return tokenizer_ ? &*tokenizer_ : nullptr; }
+    // Tokenizes and encodes; throws Error(invalid_input) when the model has no tokenizer.
+    Tensor encode_texts(const std::vector<std::string>& texts) const;
+    // An identity of the weights for caches: the file's stored content hash (or, for files
+    // without one, the SHA-256 of the whole file).
+    std::string content_hash() const;
+
 private:
     ClipModel() = default;
     void build(const WeightSource& weights, float raw_logit_scale, const ModelLoadOptions& options);
@@ -47,6 +56,7 @@ private:
     std::optional<GgufFile> file_;
     std::unique_ptr<ImageEncoder> image_;
     std::unique_ptr<TextEncoder> text_;
+    std::optional<Tokenizer> tokenizer_;
     float logit_scale_ = 1.0f;
     std::string backend_name_;
 };

@@ -36,6 +36,8 @@ uint32_t file_type(StorageType storage) {
     return 0;
 }
 
+constexpr const char* kTokenizerModel = "clip";
+
 // Tensors under this size gain nothing from narrower storage and keep full precision.
 constexpr int64_t kMinQuantizedElements = 4096;
 
@@ -75,17 +77,29 @@ void write_config(GgufWriter& w, const ModelConfig& c) {
 
 }  // namespace
 
+namespace {
+
+// A convolution kernel [out, in, kh, kw] viewed as the matrix [out, in·kh·kw] it is.
+Shape as_matrix(const Shape& shape) { return {shape[0], shape_elements(shape) / shape[0]}; }
+
+}  // namespace
+
 GgmlType storage_for_tensor(const Tensor& tensor, StorageType storage) {
     if (storage == StorageType::f32 || tensor.rank() < 2 || tensor.elements() < kMinQuantizedElements) return GgmlType::f32;
     switch (storage) {
         case StorageType::f16: return GgmlType::f16;
         case StorageType::bf16: return GgmlType::bf16;
         case StorageType::q8:
-            // Q8_0 blocks run along the innermost dimension; kernels whose rows are too short stay f32.
-            return tensor.shape().back() % kQ8BlockSize == 0 ? GgmlType::q8_0 : GgmlType::f32;
+            // Q8_0 blocks run along each row (per output channel); rows too short or ragged stay f32.
+            return as_matrix(tensor.shape())[1] % kQ8BlockSize == 0 ? GgmlType::q8_0 : GgmlType::f32;
         case StorageType::f32: break;
     }
     return GgmlType::f32;
+}
+
+Tensor stored_shape(const Tensor& tensor, StorageType storage) {
+    if (tensor.rank() == 4 && storage_for_tensor(tensor, storage) == GgmlType::q8_0) return tensor.reshaped(as_matrix(tensor.shape()));
+    return tensor;
 }
 
 void write_model_file(const std::filesystem::path& path, const ModelFileContents& contents) {
@@ -102,20 +116,30 @@ void write_model_file(const std::filesystem::path& path, const ModelFileContents
     w.set_f32("mclip.logit_scale", scale->second.f32()[0]);
     if (!contents.source_sha256.empty()) w.set_string("mclip.source.sha256", contents.source_sha256);
     w.set_string("mclip.converter", std::string("mclip ") + MCLIP_VERSION_STRING);
-    if (!contents.bpe_merges.empty()) {
-        w.set_string("tokenizer.ggml.model", "clip");
-        w.set_string_array("tokenizer.ggml.merges", contents.bpe_merges);
-        w.set_u32("tokenizer.ggml.bos_token_id", 49406);
-        w.set_u32("tokenizer.ggml.eos_token_id", 49407);
+    if (contents.tokenizer) {
+        w.set_string("tokenizer.ggml.model", kTokenizerModel);
+        w.set_string_array("tokenizer.ggml.merges", contents.tokenizer->merges());
+        w.set_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(contents.tokenizer->start_id()));
+        w.set_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(contents.tokenizer->end_id()));
+        // CLIP pads with id 0, an ordinary token ("!"), not a dedicated padding symbol.
         w.set_u32("tokenizer.ggml.padding_token_id", 0);
     }
     for (const auto& [name, tensor] : contents.tensors) {
         if (name == "logit_scale") continue;
-        w.add_tensor(name, tensor, storage_for_tensor(tensor, contents.storage));
+        w.add_tensor(name, stored_shape(tensor, contents.storage), storage_for_tensor(tensor, contents.storage));
     }
     // Last, so the digest covers everything else in the file.
     w.set_string("mclip.content_sha256", w.content_sha256());
     w.write(path);
+}
+
+std::optional<Tokenizer> load_tokenizer(const GgufFile& file) {
+    if (!file.has("tokenizer.ggml.merges")) return std::nullopt;
+    const std::string model = file.get_string_or("tokenizer.ggml.model", kTokenizerModel);
+    if (model != kTokenizerModel) {
+        throw Error(ErrorCode::unsupported, file.path() + ": tokenizer '" + model + "' is not CLIP's BPE");
+    }
+    return Tokenizer::from_merges(file.get_string_array("tokenizer.ggml.merges"));
 }
 
 const ModelConfig& model_file_config(const GgufFile& file) {

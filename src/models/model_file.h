@@ -24,6 +24,7 @@
 #include "io/gguf.h"
 #include "models/config.h"
 #include "tensor/tensor.h"
+#include "tokenizer/tokenizer.h"
 
 namespace mclip {
 
@@ -39,7 +40,7 @@ struct ModelFileContents {
     TensorMap tensors;                 // inference form, including "logit_scale"
     StorageType storage = StorageType::f32;
     std::string source_sha256;         // empty if unknown
-    std::vector<std::string> bpe_merges;  // empty: no tokenizer in the file
+    const Tokenizer* tokenizer = nullptr;  // null: no tokenizer in the file
 };
 
 // Writes the model file atomically. Large weight matrices are stored in `storage`; biases,
@@ -50,7 +51,14 @@ void write_model_file(const std::filesystem::path& path, const ModelFileContents
 // after checking that the file's stored dimensions agree with it).
 const ModelConfig& model_file_config(const GgufFile& file);
 
+// The tokenizer embedded in a model file (tokenizer.ggml.merges), or nullopt when it has none.
+std::optional<Tokenizer> load_tokenizer(const GgufFile& file);
+
 // The storage type a tensor gets in a file of the given storage type.
 GgmlType storage_for_tensor(const Tensor& tensor, StorageType storage);
+// The tensor as stored: Q8_0 convolution kernels [out, in, kh, kw] are stored as the matrix
+// [out, in·kh·kw] so their quantization blocks run along whole output channels; readers
+// (WeightSource) give them back their 4-D shape.
+Tensor stored_shape(const Tensor& tensor, StorageType storage);
 
 }  // namespace mclip

@@ -1,5 +1,7 @@
 #include "models/weights.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "io/gguf.h"
 
@@ -47,6 +49,10 @@ Tensor WeightSource::get(const std::string& name, const Shape& expected) const {
     if (t.shape() != expected) {
         // Scalars are sometimes saved as [1] rather than []; both hold one value.
         if (t.elements() == 1 && shape_elements(expected) == 1) return t.reshaped(expected);
+        // Model files store quantized conv kernels as [out, in·kh·kw] (model_file.h).
+        if (expected.size() == 4 && t.shape() == Shape{expected[0], shape_elements(expected) / std::max<int64_t>(expected[0], 1)}) {
+            return t.reshaped(expected);
+        }
         throw Error(ErrorCode::invalid_input, description_ + ": tensor '" + name + "' has shape " + shape_to_string(t.shape()) +
                                                   " but " + shape_to_string(expected) +
                                                   " was expected (is the architecture right?)");

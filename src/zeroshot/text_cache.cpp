@@ -1,6 +1,5 @@
 #include "zeroshot/text_cache.h"
 
-#include <cstdlib>
 #include <cstring>
 
 #include "common/error.h"
@@ -26,13 +25,6 @@ std::vector<uint8_t> digest_bytes(const void* data, size_t size) {
 }
 
 }  // namespace
-
-std::filesystem::path default_cache_dir() {
-    if (const char* dir = std::getenv("MCLIP_CACHE"); dir && *dir) return dir;
-    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::filesystem::path(xdg) / "mclip";
-    if (const char* home = std::getenv("HOME"); home && *home) return std::filesystem::path(home) / ".cache" / "mclip";
-    return std::filesystem::temp_directory_path() / "mclip-cache";
-}
 
 TextEmbeddingCache::TextEmbeddingCache(std::filesystem::path directory) : directory_(std::move(directory)) {}
 

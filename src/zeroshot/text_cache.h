@@ -17,9 +17,6 @@
 
 namespace mclip {
 
-// $MCLIP_CACHE, else $XDG_CACHE_HOME/mclip, else ~/.cache/mclip.
-std::filesystem::path default_cache_dir();
-
 class TextEmbeddingCache {
 public:
     explicit TextEmbeddingCache(std::filesystem::path directory);

@@ -121,6 +121,22 @@ TEST(EmbedCommand, ImageAndTokenNpyRoundTrip) {
     fs::remove_all(dir);
 }
 
+TEST(EmbedCommand, TextIsTokenizedWithTheEmbeddedVocabulary) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const SafetensorsFile expected = read_safetensors(fixtures / "mobileclip_s0" / "expected.safetensors");
+    const auto prompts = nlohmann::json::parse(expected.metadata.at("prompts")).get<std::vector<std::string>>();
+    const fs::path dir = mclip::testing::make_temp_dir("mclip-embed-text");
+    std::string args;
+    for (const auto& p : prompts) args += " --text " + mclip::testing::shell_quote(p);
+    const auto r = mclip::testing::run_command(mclip_cli() + " embed --model " + model_path("mobileclip_s0").string() + args +
+                                               " --out " + (dir / "text.npy").string());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const Tensor text = read_npy(dir / "text.npy");
+    ASSERT_EQ(text.dim(0), static_cast<int64_t>(prompts.size()));
+    EXPECT_LE(mclip::testing::max_relative_error(text, expected.tensors.at("text.embedding.reparameterized")), kTolerance);
+    fs::remove_all(dir);
+}
+
 TEST(InfoCommand, JsonDescribesTheFile) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
     const auto r = mclip::testing::run_command(mclip_cli() + " info --json " + model_path("mobileclip_s0").string());
@@ -131,6 +147,9 @@ TEST(InfoCommand, JsonDescribesTheFile) {
     EXPECT_EQ(doc["tensor_count"].get<int>(), doc["tensor_types"]["F32"].get<int>());
     EXPECT_EQ(doc["file_size"].get<uint64_t>(), fs::file_size(model_path("mobileclip_s0")));
     EXPECT_EQ(doc["metadata"]["general.architecture"], "mobileclip");
+    EXPECT_TRUE(doc["tokenizer"].get<bool>());
+    EXPECT_EQ(doc["metadata"]["tokenizer.ggml.merges"]["length"], 48894);
+    EXPECT_EQ(doc["metadata"]["mclip.content_sha256"].get<std::string>().size(), 64u);
     EXPECT_NEAR(doc["metadata"]["mclip.logit_scale"].get<double>(), std::log(1 / 0.07), 1e-6);
     // 11.4 M image + 42.4 M text parameters (BatchNorm folded away, logit_scale in metadata).
     EXPECT_NEAR(doc["parameters"].get<double>(), 53.78e6, 0.05e6);

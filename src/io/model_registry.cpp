@@ -1,0 +1,51 @@
+#include "io/model_registry.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace mclip {
+namespace {
+
+// SHA-256 values are those Hugging Face publishes for the files' Git LFS objects; an empty value
+// means none could be confirmed for that repository's copy, and the server's header decides alone.
+const std::vector<RegisteredModel> kModels = {
+    {"mobileclip-s0", "mobileclip_s0",
+     {"apple/MobileCLIP-S0", "mobileclip_s0.pt", "809b408eff74f8058843e86a1f92967097d42ba782450e85b8f4867b7f0ca0b7"}},
+    {"mobileclip-s1", "mobileclip_s1", {"apple/MobileCLIP-S1", "mobileclip_s1.pt", ""}},
+    {"mobileclip-s2", "mobileclip_s2", {"apple/MobileCLIP-S2", "mobileclip_s2.pt", ""}},
+    {"mobileclip-b", "mobileclip_b",
+     {"apple/MobileCLIP-B", "mobileclip_b.pt", "0dd1d92c911841121a0a82af2db74941ffa78bc05d215334b95db030242ec7f9"}},
+    // MobileCLIP-B trained longer (LT): the same architecture as B, other weights.
+    {"mobileclip-b-lt", "mobileclip_b",
+     {"apple/MobileCLIP-B-LT", "mobileclip_blt.pt", "670844f7a886dd6eff7a9285adfc53f3d3c889c03bfc8354010cb5c6bf27441a"}},
+};
+
+// OpenAI's CLIP merges list as open_clip ships it (1,356,917 bytes). Apple's model repositories
+// carry no vocabulary, so it comes from a repository that holds the identical file; the digest
+// pins the content whatever the host.
+const HubFile kClipVocabulary = {"shilongz/FlashFace-SD1.5", "bpe_simple_vocab_16e6.txt.gz",
+                                 "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"};
+
+std::string name_key(std::string_view name) {
+    std::string key;
+    for (char c : name) {
+        if (c == '-' || c == '_') continue;
+        key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return key;
+}
+
+}  // namespace
+
+const std::vector<RegisteredModel>& registered_models() { return kModels; }
+
+const RegisteredModel* find_registered_model(std::string_view name) {
+    const std::string key = name_key(name);
+    const auto it = std::find_if(kModels.begin(), kModels.end(),
+                                 [&](const RegisteredModel& model) { return name_key(model.name) == key; });
+    return it == kModels.end() ? nullptr : &*it;
+}
+
+const HubFile& clip_vocabulary_file() { return kClipVocabulary; }
+
+}  // namespace mclip

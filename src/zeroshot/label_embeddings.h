@@ -1,0 +1,26 @@
+// Text side of zero-shot classification: label set + templates → one unit embedding per class,
+// read from the disk cache when this model has encoded these exact prompts before.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "tensor/tensor.h"
+
+namespace mclip {
+
+struct ClassEmbeddings {
+    Tensor classes;            // [labels, embed_dim], unit length
+    bool from_cache = false;
+    double seconds = 0;        // time to produce them (encode or read)
+    std::filesystem::path cache_entry;  // empty when caching is off
+};
+
+// cache_dir: where entries live (nullopt disables the cache).
+ClassEmbeddings embed_labels(const ClipModel& model, const std::vector<std::string>& labels,
+                             const std::vector<std::string>& templates, const std::optional<std::filesystem::path>& cache_dir);
+
+}  // namespace mclip

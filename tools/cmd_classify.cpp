@@ -1,0 +1,188 @@
+// `mclip classify`: zero-shot labels for images — any list of words, the top labels with their
+// probability, "unknown" below a threshold.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/progress.h"
+#include "image_inputs.h"
+#include "io/download.h"
+#include "models/model.h"
+#include "zeroshot/label_embeddings.h"
+#include "zeroshot/text_cache.h"
+#include "zeroshot/zeroshot.h"
+
+namespace {
+
+struct ClassifyArgs {
+    std::string model;
+    std::vector<std::string> inputs;
+    std::string labels;
+    std::vector<std::string> label_items;
+    std::string labels_file;
+    std::string preset;
+    std::vector<std::string> templates;
+    int top_k = 3;
+    float threshold = 0.6f;
+    bool json = false;
+    bool jsonl = false;
+    bool no_cache = false;
+    std::string cache_dir;
+    bool no_exif = false;
+    std::string backend = "auto";
+    int threads = 0;
+};
+
+std::vector<std::string> gather_labels(const ClassifyArgs& args) {
+    std::vector<std::string> labels = mclip::parse_label_list(args.labels);
+    labels.insert(labels.end(), args.label_items.begin(), args.label_items.end());
+    if (!args.labels_file.empty()) {
+        const auto from_file = mclip::read_label_file(args.labels_file);
+        labels.insert(labels.end(), from_file.begin(), from_file.end());
+    }
+    if (!args.preset.empty()) {
+        const auto& preset = mclip::label_preset(args.preset);
+        labels.insert(labels.end(), preset.begin(), preset.end());
+    }
+    if (labels.empty()) {
+        throw mclip::Error(mclip::ErrorCode::invalid_argument,
+                           "no labels: give --labels \"person,forklift,car\", --label, --labels-file FILE or --preset NAME");
+    }
+    for (const auto& duplicate : mclip::duplicate_labels(labels)) {
+        mclip::log_warning("label \"" + duplicate + "\" is given more than once; its probability is split between the copies");
+    }
+    return labels;
+}
+
+nlohmann::json scores_json(const mclip::Classification& c, const std::vector<std::string>& labels) {
+    nlohmann::json top = nlohmann::json::array();
+    for (const auto& s : c.top) top.push_back({{"label", labels[s.index]}, {"probability", s.probability}, {"logit", s.logit}});
+    return top;
+}
+
+void print_table_row(const std::string& image, const mclip::Classification& c, const std::vector<std::string>& labels,
+                     size_t image_width) {
+    for (size_t k = 0; k < c.top.size(); ++k) {
+        const auto& s = c.top[k];
+        std::string label = labels[s.index];
+        if (k == 0 && c.unknown) label = "unknown (" + label + "?)";
+        std::printf("%-*s  %-28s %7.2f%%  %8.3f\n", static_cast<int>(image_width), k == 0 ? image.c_str() : "",
+                    label.c_str(), 100.0 * s.probability, s.logit);
+    }
+}
+
+int run_classify(const ClassifyArgs& args) {
+    if (args.json && args.jsonl) throw mclip::Error(mclip::ErrorCode::invalid_argument, "choose one of --json and --jsonl");
+    if (args.threshold < 0 || args.threshold > 1) throw mclip::Error(mclip::ErrorCode::invalid_argument, "--threshold must be between 0 and 1");
+    const std::vector<std::string> labels = gather_labels(args);
+    const std::vector<std::string> templates = args.templates.empty() ? mclip::default_templates() : args.templates;
+    mclip::validate_templates(templates);
+    const std::vector<std::filesystem::path> images = mclip::tools::collect_image_paths(args.inputs);
+    if (images.empty()) throw mclip::Error(mclip::ErrorCode::invalid_argument, "no images found in the given paths");
+
+    auto model = mclip::ClipModel::load(args.model, {args.backend, args.threads});
+    std::optional<std::filesystem::path> cache_dir;
+    if (!args.no_cache) cache_dir = args.cache_dir.empty() ? mclip::default_cache_dir() / "text-embeddings" : std::filesystem::path(args.cache_dir);
+    const mclip::ClassEmbeddings classes = mclip::embed_labels(*model, labels, templates, cache_dir);
+    mclip::log_info(std::string("text embeddings of ") + std::to_string(labels.size()) + " labels x " +
+                    std::to_string(templates.size()) + " templates " + (classes.from_cache ? "read from cache " : "computed ") +
+                    (classes.cache_entry.empty() ? "" : classes.cache_entry.string() + " ") + "in " +
+                    std::to_string(static_cast<int>(classes.seconds * 1000)) + " ms");
+    const mclip::ZeroShotClassifier classifier(labels, classes.classes, model->logit_scale());
+
+    mclip::tools::ImageLoader loader(model->config().preprocess, !args.no_exif);
+    size_t image_width = 5;
+    for (const auto& p : images) image_width = std::max(image_width, p.string().size());
+    image_width = std::min<size_t>(image_width, 48);
+    if (!args.json && !args.jsonl) std::printf("%-*s  %-28s %8s  %8s\n", static_cast<int>(image_width), "IMAGE", "LABEL", "PROB", "LOGIT");
+
+    nlohmann::json results = nlohmann::json::array();
+    nlohmann::json failures = nlohmann::json::array();
+    mclip::ProgressBar progress("classifying", images.size());
+    const bool show_progress = images.size() > 1;
+    for (const auto& path : images) {
+        try {
+            const mclip::Tensor input = loader.load(path);
+            const mclip::Tensor embedding = model->encode_images(input);
+            const mclip::Classification c = classifier.classify(embedding.f32(), args.top_k, args.threshold);
+            const std::string label = c.unknown ? "unknown" : labels[c.top.front().index];
+            nlohmann::json row = {{"image", path.string()}, {"label", label}, {"unknown", c.unknown}, {"top_k", scores_json(c, labels)}};
+            if (args.jsonl) {
+                std::printf("%s\n", row.dump().c_str());
+                std::fflush(stdout);
+            } else if (args.json) {
+                results.push_back(std::move(row));
+            } else {
+                if (show_progress) progress.finish();
+                print_table_row(path.string(), c, labels, image_width);
+            }
+        } catch (const mclip::Error& e) {
+            if (show_progress) progress.finish();
+            std::fprintf(stderr, "mclip: error: %s\n", e.what());
+            nlohmann::json failure = {{"image", path.string()}, {"error", e.what()}};
+            if (args.jsonl) {
+                std::printf("%s\n", failure.dump().c_str());
+                std::fflush(stdout);
+            }
+            failures.push_back(std::move(failure));
+        }
+        if (show_progress) progress.advance();
+    }
+    progress.finish();
+    if (args.json) {
+        nlohmann::json doc = {{"model", args.model},
+                              {"architecture", model->config().name},
+                              {"labels", labels},
+                              {"templates", templates},
+                              {"threshold", args.threshold},
+                              {"top_k", args.top_k},
+                              {"logit_scale", model->logit_scale()},
+                              {"results", results},
+                              {"errors", failures}};
+        std::printf("%s\n", doc.dump(2).c_str());
+    }
+    if (!failures.empty()) {
+        std::fprintf(stderr, "mclip: %zu of %zu images could not be classified\n", failures.size(), images.size());
+        return 1;
+    }
+    return 0;
+}
+
+void setup(CLI::App& app, int& exit_code) {
+    auto args = std::make_shared<ClassifyArgs>();
+    auto* cmd = app.add_subcommand("classify", "Zero-shot classification of images against any list of labels");
+    cmd->add_option("--model", args->model, "Model file (GGUF)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("inputs", args->inputs, "Image files or directories (walked recursively)")->required();
+    cmd->add_option("--labels", args->labels, "Comma-separated labels, e.g. \"person,forklift,car,computer\"");
+    // One value per occurrence, so positional image paths after them are not swallowed.
+    cmd->add_option("--label", args->label_items, "One label, taken verbatim (repeatable; may contain commas)")->allow_extra_args(false);
+    cmd->add_option("--labels-file", args->labels_file, "File with one label per line")->check(CLI::ExistingFile);
+    cmd->add_option("--preset", args->preset, "Built-in label set: " + [] {
+        std::string names;
+        for (const auto& n : mclip::label_preset_names()) names += (names.empty() ? "" : ", ") + n;
+        return names;
+    }());
+    cmd->add_option("--template", args->templates, "Prompt template with {} for the label (repeatable; default \"a photo of a {}.\")")
+        ->allow_extra_args(false);
+    cmd->add_option("-k,--top-k", args->top_k, "How many labels to report per image")->capture_default_str()->check(CLI::Range(1, 100000));
+    cmd->add_option("--threshold", args->threshold, "Below this top probability the answer is \"unknown\"")->capture_default_str();
+    cmd->add_flag("--json", args->json, "Print one JSON document at the end");
+    cmd->add_flag("--jsonl", args->jsonl, "Print one JSON line per image as it is done");
+    cmd->add_flag("--no-cache", args->no_cache, "Do not read or write the text embedding cache");
+    cmd->add_option("--cache-dir", args->cache_dir, "Text embedding cache folder (default: ~/.cache/mclip/text-embeddings)");
+    cmd->add_flag("--no-exif", args->no_exif, "Ignore EXIF orientation (the reference preprocessing does)");
+    cmd->add_option("--backend", args->backend, "Kernels: auto, reference or onednn")->capture_default_str();
+    cmd->add_option("--threads", args->threads, "Threads (0: one per core)");
+    cmd->callback([args, &exit_code] { exit_code = run_classify(*args); });
+}
+
+MCLIP_REGISTER_COMMAND("classify", setup);
+
+}  // namespace

@@ -1,0 +1,63 @@
+#include "image_inputs.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/error.h"
+#include "image/image.h"
+
+namespace mclip::tools {
+namespace {
+
+bool has_image_extension(const std::filesystem::path& path) {
+    std::string ext = path.extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp";
+}
+
+}  // namespace
+
+std::vector<std::filesystem::path> collect_image_paths(const std::vector<std::string>& inputs) {
+    std::vector<std::filesystem::path> paths;
+    for (const auto& input : inputs) {
+        std::error_code ec;
+        const std::filesystem::path p(input);
+        if (std::filesystem::is_directory(p, ec)) {
+            std::vector<std::filesystem::path> found;
+            for (auto it = std::filesystem::recursive_directory_iterator(p, std::filesystem::directory_options::skip_permission_denied, ec);
+                 it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+                if (ec) break;
+                if (it->is_regular_file(ec) && has_image_extension(it->path())) found.push_back(it->path());
+            }
+            std::sort(found.begin(), found.end());
+            paths.insert(paths.end(), found.begin(), found.end());
+        } else if (std::filesystem::exists(p, ec)) {
+            paths.push_back(p);
+        } else {
+            throw Error(ErrorCode::io, input + ": no such file or directory");
+        }
+    }
+    return paths;
+}
+
+}  // namespace mclip::tools
+
+namespace mclip::tools {
+
+ImageLoader::ImageLoader(const PreprocessConfig& config, bool apply_exif_orientation)
+    : size_(config.size), apply_exif_orientation_(apply_exif_orientation), preprocessor_(preprocess_params(config)) {}
+
+Tensor ImageLoader::load(const std::filesystem::path& path) { return load_all({path}); }
+
+Tensor ImageLoader::load_all(const std::vector<std::filesystem::path>& paths) {
+    Tensor batch = Tensor::zeros_f32({static_cast<int64_t>(paths.size()), 3, size_, size_});
+    DecodeOptions options;
+    options.apply_exif_orientation = apply_exif_orientation_;
+    for (size_t i = 0; i < paths.size(); ++i) {
+        const Image image = decode_image_file(paths[i], options);
+        preprocessor_.run(image, batch.f32() + static_cast<int64_t>(i) * 3 * size_ * size_);
+    }
+    return batch;
+}
+
+}  // namespace mclip::tools
