@@ -15,6 +15,7 @@
 #include "image_inputs.h"
 #include "io/download.h"
 #include "models/model.h"
+#include "models/model_store.h"
 #include "zeroshot/label_embeddings.h"
 #include "zeroshot/text_cache.h"
 #include "zeroshot/zeroshot.h"
@@ -87,7 +88,7 @@ int run_classify(const ClassifyArgs& args) {
     const std::vector<std::filesystem::path> images = mclip::tools::collect_image_paths(args.inputs);
     if (images.empty()) throw mclip::Error(mclip::ErrorCode::invalid_argument, "no images found in the given paths");
 
-    auto model = mclip::ClipModel::load(args.model, {args.backend, args.threads});
+    auto model = mclip::ClipModel::load(mclip::resolve_model_argument(args.model), {args.backend, args.threads});
     std::optional<std::filesystem::path> cache_dir;
     if (!args.no_cache) cache_dir = args.cache_dir.empty() ? mclip::default_cache_dir() / "text-embeddings" : std::filesystem::path(args.cache_dir);
     const mclip::ClassEmbeddings classes = mclip::embed_labels(*model, labels, templates, cache_dir);
@@ -158,7 +159,7 @@ int run_classify(const ClassifyArgs& args) {
 void setup(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<ClassifyArgs>();
     auto* cmd = app.add_subcommand("classify", "Zero-shot classification of images against any list of labels");
-    cmd->add_option("--model", args->model, "Model file (GGUF)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--model", args->model, "Model file (GGUF), or a model name to download once: " + mclip::registered_model_names())->required();
     cmd->add_option("inputs", args->inputs, "Image files or directories (walked recursively)")->required();
     cmd->add_option("--labels", args->labels, "Comma-separated labels, e.g. \"person,forklift,car,computer\"");
     // One value per occurrence, so positional image paths after them are not swallowed.

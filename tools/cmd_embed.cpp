@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "io/npy.h"
 #include "models/model.h"
+#include "models/model_store.h"
 
 namespace {
 
@@ -47,7 +48,7 @@ std::vector<int32_t> tokens_from_npy(const mclip::Tensor& tokens, int context, c
 void setup(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<EmbedArgs>();
     auto* cmd = app.add_subcommand("embed", "Compute image or text embeddings");
-    cmd->add_option("--model", args->model, "Model file (GGUF)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--model", args->model, "Model file (GGUF), or a model name to download once: " + mclip::registered_model_names())->required();
     auto* image = cmd->add_option("--image-npy", args->image_npy, "Preprocessed images, float32 [N, 3, H, W]")->check(CLI::ExistingFile);
     auto* tokens = cmd->add_option("--tokens-npy", args->tokens_npy, "Token ids, int32 or int64 [M, 77]")->check(CLI::ExistingFile);
     auto* texts = cmd->add_option("--text", args->texts, "Text to tokenize and encode (repeatable)")->allow_extra_args(false);
@@ -66,7 +67,7 @@ void setup(CLI::App& app, int& exit_code) {
         if (args->image_npy.empty() && args->tokens_npy.empty() && args->texts.empty() && args->images.empty()) {
             throw mclip::Error(mclip::ErrorCode::invalid_argument, "embed needs an input: --image, --image-npy, --text or --tokens-npy");
         }
-        auto model = mclip::ClipModel::load(args->model, {args->backend, args->threads});
+        auto model = mclip::ClipModel::load(mclip::resolve_model_argument(args->model), {args->backend, args->threads});
         mclip::Tensor embeddings;
         if (!args->image_npy.empty()) {
             const mclip::Tensor images = mclip::read_npy(args->image_npy);

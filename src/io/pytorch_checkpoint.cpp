@@ -19,9 +19,11 @@
 namespace mclip {
 namespace {
 
-// Bounds that keep a corrupt length or count from turning into a huge allocation.
-constexpr uint64_t kMaxPickleBytes = uint64_t{256} << 20;
-constexpr size_t kMaxPickleValues = size_t{2} << 20;  // a state dict uses about 15 per tensor
+// Bounds that keep a corrupt length or count from turning into a huge allocation. A state dict
+// pickle takes about 150 bytes and 15 objects per tensor; the stack, the marks and the memo are
+// bounded like the objects, since each opcode can grow them without creating one.
+constexpr uint64_t kMaxPickleBytes = uint64_t{64} << 20;
+constexpr size_t kMaxPickleObjects = size_t{2} << 20;
 constexpr size_t kMaxTensorRank = 32;
 constexpr int64_t kMaxElements = int64_t{1} << 40;
 // Deflate never expands data more than 1032:1, which bounds what a compressed record may claim.
@@ -110,14 +112,12 @@ struct Value {
     std::unique_ptr<TensorView> tensor;
 };
 
-// a * b + c for non-negative values, or nullopt on overflow.
+// a * b + c, or nullopt when it overflows int64.
 std::optional<int64_t> multiply_add(int64_t a, int64_t b, int64_t c) {
     int64_t product, sum;
     if (__builtin_mul_overflow(a, b, &product) || __builtin_add_overflow(product, c, &sum)) return std::nullopt;
     return sum;
 }
-
-std::string join_dims(const std::vector<int64_t>& dims) { return shape_to_string(dims); }
 
 // ---------------------------------------------------------------------------------------------
 // The unpickler: a stack machine over the protocol 2-5 opcodes that state dicts use. It builds
@@ -173,7 +173,7 @@ private:
     }
 
     Value* make(Kind kind) {
-        if (arena_.size() >= kMaxPickleValues) fail("implausibly many objects (more than " + std::to_string(kMaxPickleValues) + ")");
+        if (arena_.size() >= kMaxPickleObjects) fail("implausibly many objects (more than " + std::to_string(kMaxPickleObjects) + ")");
         arena_.push_back(std::make_unique<Value>());
         arena_.back()->kind = kind;
         return arena_.back().get();
@@ -191,7 +191,10 @@ private:
 
     // The stack; objects pushed before the innermost MARK are out of reach until POP_MARK.
     size_t fence() const { return marks_.empty() ? 0 : marks_.back(); }
-    void push(Value* v) { stack_.push_back(v); }
+    void push(Value* v) {
+        if (stack_.size() >= kMaxPickleObjects) fail("implausibly deep stack");
+        stack_.push_back(v);
+    }
     Value* pop() {
         if (stack_.size() <= fence()) fail("stack underflow");
         Value* v = stack_.back();
@@ -216,7 +219,10 @@ private:
         return v;
     }
 
-    void memo_put(uint64_t index) { memo_[index] = top(); }
+    void memo_put(uint64_t index) {
+        if (memo_.size() >= kMaxPickleObjects && !memo_.count(index)) fail("implausibly many memo entries");
+        memo_[index] = top();
+    }
     void memo_get(uint64_t index) {
         auto it = memo_.find(index);
         if (it == memo_.end()) fail("memo entry " + std::to_string(index) + " was never stored");
@@ -267,7 +273,10 @@ const Value* Unpickler::load() {
                 if (stack_.empty()) fail("STOP with an empty stack");
                 return stack_.back();
 
-            case '(': marks_.push_back(stack_.size()); break;  // MARK
+            case '(':  // MARK
+                if (marks_.size() >= kMaxPickleObjects) fail("implausibly many MARKs");
+                marks_.push_back(stack_.size());
+                break;
             case '0':                                           // POP (a MARK when the stack above it is empty)
                 if (stack_.size() > fence()) stack_.pop_back();
                 else pop_to_mark();
@@ -542,7 +551,7 @@ Value* Unpickler::rebuild_tensor(const std::vector<Value*>& args) {
     int64_t elements = 1;
     for (int64_t d : view->size) {
         const auto product = multiply_add(elements, d, 0);
-        if (!product || *product > kMaxElements) fail("tensor of shape " + join_dims(view->size) + " is implausibly large");
+        if (!product || *product > kMaxElements) fail("tensor of shape " + shape_to_string(view->size) + " is implausibly large");
         elements = *product;
     }
     if (elements > 0) {
@@ -552,7 +561,7 @@ Value* Unpickler::rebuild_tensor(const std::vector<Value*>& args) {
         for (size_t i = 0; i < view->size.size() && last; ++i) last = multiply_add(view->size[i] - 1, view->stride[i], *last);
         const int64_t numel = args[0]->integer;
         if (!last || *last >= numel) {
-            fail("a tensor of shape " + join_dims(view->size) + " with strides " + join_dims(view->stride) + " at offset " +
+            fail("a tensor of shape " + shape_to_string(view->size) + " with strides " + shape_to_string(view->stride) + " at offset " +
                  std::to_string(view->offset) + " reaches past the end of storage '" + args[0]->text + "' (" +
                  std::to_string(numel) + " elements)");
         }

@@ -2,7 +2,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "io/safetensors.h"
+#include "io/checkpoint.h"
 #include "io/sha256.h"
 #include "models/fold.h"
 #include "models/weights.h"
@@ -14,11 +14,11 @@ ConvertSummary convert_checkpoint(const std::filesystem::path& input, const std:
                                   const ConvertOptions& options) {
     const ModelConfig& config = model_config(options.arch);
     ConvertSummary summary;
-    const SafetensorsFile checkpoint = read_safetensors(input);
-    summary.input_tensors = checkpoint.tensors.size();
+    const TensorMap checkpoint = read_checkpoint(input, options.checkpoint_key);
+    summary.input_tensors = checkpoint.size();
     summary.source_sha256 = sha256_file_hex(input);
 
-    const WeightSource source = WeightSource::from_map(checkpoint.tensors, input.string() + " (as " + config.name + ")");
+    const WeightSource source = WeightSource::from_map(checkpoint, input.string() + " (as " + config.name + ")");
     ModelFileContents contents;
     contents.config = &config;
     contents.tensors = fold_checkpoint(config, source);

@@ -465,7 +465,11 @@ TEST_F(CraftedArchive, ZipArchivesThatAreNotCheckpoints) {
     write_zip(path("photos.zip"), {{"cat.png", "not really a png"}});
     EXPECT_THAT(error_of([&] { read_pytorch_checkpoint(path("photos.zip")); }), HasSubstr("not a PyTorch checkpoint"));
     EXPECT_THAT(error_of([&] { read_checkpoint(path("photos.zip")); }), HasSubstr("not a checkpoint (neither"));
-    // A torch-like archive whose data.pkl is listed first locally but whose byteorder is junk.
+    // Storages without their pickle: data.pkl must come first, as torch.save writes it.
+    write_zip(path("no_pickle.pt"), {{"archive/version", "3\n"}, {"archive/data/0", bytes_of(iota_floats(4))}});
+    EXPECT_THAT(error_of([&] { read_pytorch_checkpoint(path("no_pickle.pt")); }),
+                HasSubstr("not a PyTorch checkpoint (torch.save writes a zip archive whose first entry is data.pkl)"));
+    // A torch-like archive whose byteorder record is junk.
     write_torch_archive(path("order.pt"), PickleWriter().proto(2).empty_dict().stop().bytes(), {}, "middle");
     EXPECT_THAT(error_of([&] { read_pytorch_checkpoint(path("order.pt")); }), HasSubstr("unknown byte order 'middle'"));
     // An empty file and a directory.

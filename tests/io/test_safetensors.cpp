@@ -22,8 +22,11 @@ std::string read_bytes(const std::filesystem::path& path) {
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// Removes the old file first: replacing one by truncation makes ext4 flush it to disk, which
+// turns a loop of thousands of rewrites from milliseconds into minutes.
 void write_bytes(const std::filesystem::path& path, std::string_view bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    std::filesystem::remove(path);
+    std::ofstream out(path, std::ios::binary);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 

@@ -103,6 +103,9 @@ PickleWriter& PickleWriter::tensor(std::string_view storage_type, std::string_vi
 }
 
 void write_zip(const std::filesystem::path& path, const std::vector<ArchiveRecord>& records, bool deflate) {
+    // A fresh file rather than a replaced one: ext4 flushes files renamed over others, which
+    // the robustness tests would pay thousands of times.
+    std::filesystem::remove(path);
     int error = 0;
     zip_t* archive = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);
     if (!archive) throw std::runtime_error("zip_open failed for " + path.string());

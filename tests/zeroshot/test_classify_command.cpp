@@ -211,4 +211,26 @@ TEST_F(ClassifyCommand, RefusesBadLabelsTemplatesAndModels) {
     EXPECT_NE(r.err.find("no tokenizer"), std::string::npos) << r.err;
 }
 
+TEST_F(ClassifyCommand, ModelNamesResolveThroughTheCache) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const std::string image = q((fixtures / "images" / "rocket.jpg").string());
+    const fs::path cache = dir_ / "mclip-cache";
+    // Nothing cached and the hub unreachable (a closed local port): the error says what was tried.
+    auto r = mclip::testing::run_command("MCLIP_CACHE=" + q(cache.string()) + " HF_ENDPOINT=http://127.0.0.1:9 " + cli() +
+                                         " classify --model mobileclip-s0 --labels cat,rocket " + image);
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("http://127.0.0.1:9/apple/MobileCLIP-S0/resolve/main/mobileclip_s0.pt"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("by hand"), std::string::npos) << r.err;
+    // Once the converted file is in the cache, the name is enough and no network is needed.
+    fs::create_directories(cache / "models");
+    fs::copy_file(s0_model(), cache / "models" / "mobileclip_s0.gguf");
+    r = mclip::testing::run_command("MCLIP_CACHE=" + q(cache.string()) + " HF_ENDPOINT=http://127.0.0.1:9 " + cli() +
+                                    " classify --model MobileCLIP-S0 --labels cat,rocket --jsonl " + image);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("\"top_k\""), std::string::npos) << r.out;
+    r = mclip::testing::run_command(cli() + " classify --model mobileclip-s9 --labels cat " + image);
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("not a model name (mobileclip-s0"), std::string::npos) << r.err;
+}
+
 }  // namespace
