@@ -98,7 +98,6 @@ int run_classify(const ClassifyArgs& args) {
                     std::to_string(static_cast<int>(classes.seconds * 1000)) + " ms");
     const mclip::ZeroShotClassifier classifier(labels, classes.classes, model->logit_scale());
 
-    mclip::tools::ImageLoader loader(model->config().preprocess, !args.no_exif);
     size_t image_width = 5;
     for (const auto& p : images) image_width = std::max(image_width, p.string().size());
     image_width = std::min<size_t>(image_width, 48);
@@ -110,7 +109,7 @@ int run_classify(const ClassifyArgs& args) {
     const bool show_progress = images.size() > 1;
     for (const auto& path : images) {
         try {
-            const mclip::Tensor input = loader.load(path);
+            const mclip::Tensor input = model->load_images({path}, !args.no_exif);
             const mclip::Tensor embedding = model->encode_images(input);
             const mclip::Classification c = classifier.classify(embedding.f32(), args.top_k, args.threshold);
             const std::string label = c.unknown ? "unknown" : labels[c.top.front().index];

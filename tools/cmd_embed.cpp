@@ -79,8 +79,7 @@ void setup(CLI::App& app, int& exit_code) {
         } else if (!args->images.empty()) {
             const auto paths = mclip::tools::collect_image_paths(args->images);
             if (paths.empty()) throw mclip::Error(mclip::ErrorCode::invalid_argument, "no images found in the given paths");
-            mclip::tools::ImageLoader loader(model->config().preprocess, !args->no_exif);
-            embeddings = model->encode_images(loader.load_all(paths));
+            embeddings = model->encode_images(model->load_images(paths, !args->no_exif));
         } else if (!args->texts.empty()) {
             embeddings = model->encode_texts(args->texts);
         } else {

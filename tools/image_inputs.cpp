@@ -4,7 +4,6 @@
 #include <cctype>
 
 #include "common/error.h"
-#include "image/image.h"
 
 namespace mclip::tools {
 namespace {
@@ -42,22 +41,3 @@ std::vector<std::filesystem::path> collect_image_paths(const std::vector<std::st
 
 }  // namespace mclip::tools
 
-namespace mclip::tools {
-
-ImageLoader::ImageLoader(const PreprocessConfig& config, bool apply_exif_orientation)
-    : size_(config.size), apply_exif_orientation_(apply_exif_orientation), preprocessor_(preprocess_params(config)) {}
-
-Tensor ImageLoader::load(const std::filesystem::path& path) { return load_all({path}); }
-
-Tensor ImageLoader::load_all(const std::vector<std::filesystem::path>& paths) {
-    Tensor batch = Tensor::zeros_f32({static_cast<int64_t>(paths.size()), 3, size_, size_});
-    DecodeOptions options;
-    options.apply_exif_orientation = apply_exif_orientation_;
-    for (size_t i = 0; i < paths.size(); ++i) {
-        const Image image = decode_image_file(paths[i], options);
-        preprocessor_.run(image, batch.f32() + static_cast<int64_t>(i) * 3 * size_ * size_);
-    }
-    return batch;
-}
-
-}  // namespace mclip::tools

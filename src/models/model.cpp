@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "image/image.h"
+#include "image/preprocess.h"
 #include "io/sha256.h"
 #include "models/model_file.h"
 
@@ -63,6 +65,18 @@ Tensor ClipModel::encode_texts(const std::vector<std::string>& texts) const {
     if (texts.empty()) return Tensor::zeros_f32({0, config_->embed_dim});
     const std::vector<int32_t> ids = tokenizer_->context_batch(texts, config_->text.context);
     return encode_tokens(ids.data(), static_cast<int>(texts.size()));
+}
+
+Tensor ClipModel::load_images(const std::vector<std::filesystem::path>& paths, bool apply_exif_orientation) const {
+    const int size = config_->preprocess.size;
+    Tensor batch = Tensor::zeros_f32({static_cast<int64_t>(paths.size()), 3, size, size});
+    Preprocessor preprocessor(preprocess_params(config_->preprocess));
+    DecodeOptions options;
+    options.apply_exif_orientation = apply_exif_orientation;
+    for (size_t i = 0; i < paths.size(); ++i) {
+        preprocessor.run(decode_image_file(paths[i], options), batch.f32() + static_cast<int64_t>(i) * 3 * size * size);
+    }
+    return batch;
 }
 
 std::string ClipModel::content_hash() const {

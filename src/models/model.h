@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <vector>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +45,10 @@ public:
     const Tokenizer* tokenizer() const { return tokenizer_ ? &*tokenizer_ : nullptr; }
     // Tokenizes and encodes; throws Error(invalid_input) when the model has no tokenizer.
     Tensor encode_texts(const std::vector<std::string>& texts) const;
+    // Decodes image files and preprocesses them as this model's file says: [n, 3, size, size].
+    // Errors name the file. EXIF orientation is applied unless told otherwise (the reference
+    // preprocessing ignores it).
+    Tensor load_images(const std::vector<std::filesystem::path>& paths, bool apply_exif_orientation = true) const;
     // An identity of the weights for caches: the file's stored content hash (or, for files
     // without one, the SHA-256 of the whole file).
     std::string content_hash() const;
