@@ -115,7 +115,9 @@ std::vector<uint8_t> encode_jpeg(const Image& image, const JpegEncodeOptions& op
     JpegSession s;
     s.cinfo.err = jpeg_std_error(&s.errors.pub);
     s.errors.pub.error_exit = on_jpeg_error;
-    if (!compress(s, image, options)) throw Error(ErrorCode::internal, std::string("JPEG encoding failed: ") + s.errors.message);
+    if (!compress(s, image, options)) {
+        throw Error(ErrorCode::internal, std::string("JPEG encoding failed: ") + s.errors.message);
+    }
     return std::vector<uint8_t>(s.buffer, s.buffer + s.size);
 }
 

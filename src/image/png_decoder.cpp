@@ -80,7 +80,9 @@ void convert_row(const Layout& layout, const uint8_t* in, uint8_t* out) {
                 }
             } else {
                 const int scale = 255 / ((1 << layout.source_depth) - 1);  // 255, 85, 17 or 1
-                for (int x = 0; x < w; ++x) out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = static_cast<uint8_t>(in[x] * scale);
+                for (int x = 0; x < w; ++x) {
+                    out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = static_cast<uint8_t>(in[x] * scale);
+                }
             }
             break;
         case PNG_COLOR_TYPE_GRAY_ALPHA: {
@@ -186,7 +188,9 @@ DecodedImage decode_png(std::span<const uint8_t> bytes, const std::string& name,
     if (!s.png || !s.info) throw Error(ErrorCode::internal, name + ": cannot initialize libpng");
     Layout layout{};
     if (decode_into(s, layout, name, options)) return std::move(s.result);
-    if (s.truncated) throw Error(ErrorCode::invalid_input, name + ": truncated PNG (the data ends before the image is complete)");
+    if (s.truncated) {
+        throw Error(ErrorCode::invalid_input, name + ": truncated PNG (the data ends before the image is complete)");
+    }
     throw Error(ErrorCode::invalid_input, name + ": corrupt or unsupported PNG: " + s.message);
 }
 

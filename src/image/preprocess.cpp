@@ -16,12 +16,13 @@ using image_detail::CropGeometry;
 Interpolation interpolation_from_name(std::string_view name) {
     if (name == "bilinear") return Interpolation::bilinear;
     if (name == "bicubic") return Interpolation::bicubic;
-    throw Error(ErrorCode::invalid_argument, "unknown interpolation '" + std::string(name) + "' (expected bilinear or bicubic)");
+    throw Error(ErrorCode::invalid_argument,
+                "unknown interpolation '" + std::string(name) + "' (expected bilinear or bicubic)");
 }
 
 // Everything that depends on the input size is computed once per size and kept.
 struct Preprocessor::State {
-    int width = 0;  // input size the plan is for; 0 before the first image
+    int width = 0;  // input size the plan is for; 0 while there is none
     int height = 0;
     CropGeometry geometry{};
     bool resize_horizontally = false;
@@ -37,7 +38,9 @@ struct Preprocessor::State {
 };
 
 Preprocessor::Preprocessor(const PreprocessParams& params) : params_(params), state_(std::make_unique<State>()) {
-    if (params.size < 1) throw Error(ErrorCode::invalid_argument, "preprocessing size must be positive, got " + std::to_string(params.size));
+    if (params.size < 1) {
+        throw Error(ErrorCode::invalid_argument, "preprocessing size must be positive, got " + std::to_string(params.size));
+    }
     if (params.resize_size != 0 && params.resize_size < params.size) {
         throw Error(ErrorCode::invalid_argument, "resize size " + std::to_string(params.resize_size) +
                                                      " is smaller than the crop size " + std::to_string(params.size));
@@ -62,8 +65,13 @@ void Preprocessor::resize_crop(const uint8_t* rgb, int width, int height, size_t
     State& s = *state_;
     const int size = params_.size;
     const size_t row_bytes = static_cast<size_t>(size) * 3;
+    if (width < 1 || height < 1 || stride < static_cast<size_t>(width) * 3) {
+        throw Error(ErrorCode::invalid_argument, "cannot preprocess an image of " + std::to_string(width) + "x" +
+                                                     std::to_string(height) + " with rows " + std::to_string(stride) +
+                                                     " bytes apart");
+    }
     if (s.width != width || s.height != height) {
-        s.width = 0;  // stays invalid if anything below throws
+        s.width = 0;  // no plan matches while this one is incomplete (a throw below leaves none)
         s.geometry = image_detail::crop_geometry(width, height, params_);
         const CropGeometry& g = s.geometry;
         s.resize_horizontally = g.resized_width != width;
@@ -93,10 +101,8 @@ void Preprocessor::resize_crop(const uint8_t* rgb, int width, int height, size_t
     size_t source_stride;
     int source_first_row;
     if (s.resize_horizontally) {
-        for (int y = s.first_row; y < s.last_row; ++y) {
-            image_detail::resample_row(rgb + static_cast<size_t>(y) * stride, s.columns,
-                                       s.horizontal.data() + static_cast<size_t>(y - s.first_row) * row_bytes);
-        }
+        image_detail::resample_rows(rgb + static_cast<size_t>(s.first_row) * stride, stride, s.last_row - s.first_row,
+                                    s.last_row == height, s.columns, s.horizontal.data(), row_bytes);
         source = s.horizontal.data();
         source_stride = row_bytes;
         source_first_row = s.first_row;

@@ -5,6 +5,11 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "common/error.h"
 
@@ -27,6 +32,10 @@ double bicubic_filter(double x) {
     if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
     return 0.0;
 }
+
+// The vertical pass's loop is compiled for several instruction sets and picked at load time:
+// 32-bit multiplies of widened bytes vectorize well with AVX2 and AVX-512 but poorly with SSE2.
+#define MCLIP_RESAMPLE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 inline uint8_t clip_to_byte(int32_t sum) {
     const int32_t v = sum >> kWeightBits;  // arithmetic shift; sums may be negative with bicubic
@@ -108,7 +117,10 @@ AxisWeights compute_axis_weights(int in_size, int out_size, int first, int count
     return w;
 }
 
-void resample_row(const uint8_t* in_row, const AxisWeights& weights, uint8_t* out_row) {
+namespace {
+
+// One output row of the horizontal pass, three channels at a time.
+void resample_one_row(const uint8_t* in_row, const AxisWeights& weights, uint8_t* out_row) {
     constexpr int32_t half = 1 << (kWeightBits - 1);
     const int outputs = static_cast<int>(weights.start.size());
     for (int j = 0; j < outputs; ++j) {
@@ -127,8 +139,81 @@ void resample_row(const uint8_t* in_row, const AxisWeights& weights, uint8_t* ou
     }
 }
 
-void resample_column_row(const uint8_t* source, size_t stride, int first_row, const AxisWeights& weights, int output,
-                         int channels, int32_t* accumulator, uint8_t* out_row) {
+#if defined(__x86_64__) || defined(__i386__)
+#define MCLIP_HAVE_AVX2_KERNEL 1
+
+int32_t load_4_bytes(const uint8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
+// Four rows of the horizontal pass at once. Each tap loads 4 bytes per row (a pixel and the next
+// byte), widens the 16 bytes to 16 int32 lanes (R, G, B, unused per row) and adds lanes times
+// the weight: the same integer sums as resample_one_row, with a third of its instructions.
+// Reads one byte past each pixel it uses.
+__attribute__((target("avx2"))) void resample_four_rows_avx2(const uint8_t* const rows[4], const AxisWeights& weights,
+                                                             uint8_t* const out[4]) {
+    const __m256i half = _mm256_set1_epi32(1 << (kWeightBits - 1));
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i max_byte = _mm256_set1_epi32(255);
+    const int outputs = static_cast<int>(weights.start.size());
+    for (int j = 0; j < outputs; ++j) {
+        const size_t offset = static_cast<size_t>(weights.start[j]) * 3;
+        const int32_t* k = weights.weights.data() + static_cast<size_t>(j) * weights.taps;
+        const int n = weights.count[j];
+        __m256i rows01 = half, rows23 = half;
+        for (int t = 0; t < n; ++t) {
+            const size_t at = offset + 3 * static_cast<size_t>(t);
+            const __m128i pixels = _mm_setr_epi32(load_4_bytes(rows[0] + at), load_4_bytes(rows[1] + at),
+                                                  load_4_bytes(rows[2] + at), load_4_bytes(rows[3] + at));
+            const __m256i weight = _mm256_set1_epi32(k[t]);
+            rows01 = _mm256_add_epi32(rows01, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(pixels), weight));
+            rows23 = _mm256_add_epi32(rows23, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(pixels, 8)), weight));
+        }
+        alignas(32) int32_t clipped[16];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(clipped),
+                           _mm256_min_epi32(_mm256_max_epi32(_mm256_srai_epi32(rows01, kWeightBits), zero), max_byte));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(clipped + 8),
+                           _mm256_min_epi32(_mm256_max_epi32(_mm256_srai_epi32(rows23, kWeightBits), zero), max_byte));
+        for (int r = 0; r < 4; ++r) {
+            uint8_t* pixel = out[r] + 3 * static_cast<size_t>(j);
+            pixel[0] = static_cast<uint8_t>(clipped[4 * r + 0]);
+            pixel[1] = static_cast<uint8_t>(clipped[4 * r + 1]);
+            pixel[2] = static_cast<uint8_t>(clipped[4 * r + 2]);
+        }
+    }
+}
+#endif
+
+}  // namespace
+
+void resample_rows(const uint8_t* in, size_t in_stride, int count, bool ends_buffer, const AxisWeights& weights,
+                   uint8_t* out, size_t out_stride, Simd simd) {
+    int y = 0;
+#ifdef MCLIP_HAVE_AVX2_KERNEL
+    // The kernel reads one byte past a pixel: never in the buffer's last row.
+    const int vector_rows = ends_buffer ? count - 1 : count;
+    if (simd == Simd::best && __builtin_cpu_supports("avx2")) {
+        for (; y + 4 <= vector_rows; y += 4) {
+            const uint8_t* rows[4];
+            uint8_t* outs[4];
+            for (int r = 0; r < 4; ++r) {
+                rows[r] = in + static_cast<size_t>(y + r) * in_stride;
+                outs[r] = out + static_cast<size_t>(y + r) * out_stride;
+            }
+            resample_four_rows_avx2(rows, weights, outs);
+        }
+    }
+#endif
+    for (; y < count; ++y) {
+        resample_one_row(in + static_cast<size_t>(y) * in_stride, weights, out + static_cast<size_t>(y) * out_stride);
+    }
+}
+
+MCLIP_RESAMPLE_CLONES void resample_column_row(const uint8_t* source, size_t stride, int first_row,
+                                               const AxisWeights& weights, int output, int channels,
+                                               int32_t* accumulator, uint8_t* out_row) {
     constexpr int32_t half = 1 << (kWeightBits - 1);
     std::fill(accumulator, accumulator + channels, half);
     const int32_t* k = weights.weights.data() + static_cast<size_t>(output) * weights.taps;

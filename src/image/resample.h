@@ -39,8 +39,14 @@ struct AxisWeights {
 };
 AxisWeights compute_axis_weights(int in_size, int out_size, int first, int count, Interpolation interpolation);
 
-// One row of the horizontal pass: out[j] (RGB) from in_row's pixels with weights.start[j]...
-void resample_row(const uint8_t* in_row, const AxisWeights& weights, uint8_t* out_row);
+enum class Simd { none, best };
+
+// The horizontal pass over `count` rows of interleaved RGB, `in_stride` bytes apart: output pixel
+// j of a row from input pixels weights.start[j] ... (RGB) into rows `out_stride` bytes apart.
+// `ends_buffer` says that the last row ends the readable memory (the vector kernel reads one
+// byte past a pixel, so that row is done without it). Simd::none forces the plain loop.
+void resample_rows(const uint8_t* in, size_t in_stride, int count, bool ends_buffer, const AxisWeights& weights,
+                   uint8_t* out, size_t out_stride, Simd simd = Simd::best);
 
 // Output row `output` of the vertical pass over `channels` bytes per row: `source` holds the rows
 // first_row, first_row + 1, ... of the input, `stride` bytes apart. `accumulator` is scratch space

@@ -28,10 +28,10 @@ struct PngSpec {
     bool interlaced = false;
     // One value per sample, row-major, samples of a pixel adjacent (gray: 1, gray+alpha: 2,
     // palette index: 1, RGB: 3, RGBA: 4), each below 2^bit_depth.
-    std::vector<uint16_t> samples;
-    std::vector<std::array<uint8_t, 3>> palette;  // PLTE entries
-    std::vector<uint8_t> transparency;             // tRNS entries for palette images
-    std::vector<uint8_t> exif;                     // eXIf chunk content, when not empty
+    std::vector<uint16_t> samples{};
+    std::vector<std::array<uint8_t, 3>> palette{};  // PLTE entries
+    std::vector<uint8_t> transparency{};           // tRNS entries for palette images
+    std::vector<uint8_t> exif{};                   // eXIf chunk content, when not empty
 };
 std::vector<uint8_t> make_png(const PngSpec& spec);
 
@@ -43,8 +43,8 @@ struct JpegSpec {
     int quality = 90;
     bool subsample = true;    // 4:2:0 chroma for 3-component images
     bool progressive = false;
-    std::vector<uint8_t> samples;                           // width * height * components
-    std::vector<std::pair<int, std::vector<uint8_t>>> markers;  // (marker code, payload) after SOI/JFIF
+    std::vector<uint8_t> samples{};                         // width * height * components
+    std::vector<std::pair<int, std::vector<uint8_t>>> markers{};  // (marker code, payload) after SOI/JFIF
 };
 std::vector<uint8_t> make_jpeg(const JpegSpec& spec);
 

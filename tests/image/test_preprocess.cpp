@@ -151,6 +151,24 @@ TEST(Preprocess, MatchesSlowRestatementForSquashAndLargerResizeThanCrop) {
     }
 }
 
+TEST(Preprocess, VectorHorizontalPassEqualsThePlainLoop) {
+    for (const auto& [w, h] : std::vector<std::pair<int, int>>{{1, 1}, {5, 3}, {17, 9}, {64, 13}, {301, 7}, {1920, 11}}) {
+        const Image image = testing::synthetic_image(w, h, w ^ h);
+        for (int out_w : {1, 3, 17, w / 3 + 1, 2 * w + 1}) {
+            for (Interpolation interpolation : {Interpolation::bilinear, Interpolation::bicubic}) {
+                const auto weights = image_detail::compute_axis_weights(w, out_w, 0, out_w, interpolation);
+                std::vector<uint8_t> plain(static_cast<size_t>(out_w) * 3 * h), vector(plain.size());
+                // The input buffer ends exactly at the last pixel: the kernel must not read past it.
+                image_detail::resample_rows(image.rgb.data(), static_cast<size_t>(w) * 3, h, true, weights, plain.data(),
+                                            static_cast<size_t>(out_w) * 3, image_detail::Simd::none);
+                image_detail::resample_rows(image.rgb.data(), static_cast<size_t>(w) * 3, h, true, weights, vector.data(),
+                                            static_cast<size_t>(out_w) * 3, image_detail::Simd::best);
+                EXPECT_EQ(plain, vector) << w << "x" << h << " -> " << out_w;
+            }
+        }
+    }
+}
+
 TEST(Preprocess, CenterCropOffsetsRoundHalfToEvenLikePython) {
     EXPECT_EQ(image_detail::centered_offset(85), 42);  // 42.5 -> 42
     EXPECT_EQ(image_detail::centered_offset(87), 44);  // 43.5 -> 44
