@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/progress.h"
 #include "image_inputs.h"
+#include "label_options.h"
 #include "io/download.h"
 #include "models/model.h"
 #include "models/model_store.h"
@@ -25,10 +26,7 @@ namespace {
 struct ClassifyArgs {
     std::string model;
     std::vector<std::string> inputs;
-    std::string labels;
-    std::vector<std::string> label_items;
-    std::string labels_file;
-    std::string preset;
+    mclip::tools::LabelOptions labels;
     std::vector<std::string> templates;
     int top_k = 3;
     float threshold = 0.6f;
@@ -40,27 +38,6 @@ struct ClassifyArgs {
     std::string backend = "auto";
     int threads = 0;
 };
-
-std::vector<std::string> gather_labels(const ClassifyArgs& args) {
-    std::vector<std::string> labels = mclip::parse_label_list(args.labels);
-    labels.insert(labels.end(), args.label_items.begin(), args.label_items.end());
-    if (!args.labels_file.empty()) {
-        const auto from_file = mclip::read_label_file(args.labels_file);
-        labels.insert(labels.end(), from_file.begin(), from_file.end());
-    }
-    if (!args.preset.empty()) {
-        const auto& preset = mclip::label_preset(args.preset);
-        labels.insert(labels.end(), preset.begin(), preset.end());
-    }
-    if (labels.empty()) {
-        throw mclip::Error(mclip::ErrorCode::invalid_argument,
-                           "no labels: give --labels \"person,forklift,car\", --label, --labels-file FILE or --preset NAME");
-    }
-    for (const auto& duplicate : mclip::duplicate_labels(labels)) {
-        mclip::log_warning("label \"" + duplicate + "\" is given more than once; its probability is split between the copies");
-    }
-    return labels;
-}
 
 nlohmann::json scores_json(const mclip::Classification& c, const std::vector<std::string>& labels) {
     nlohmann::json top = nlohmann::json::array();
@@ -82,7 +59,7 @@ void print_table_row(const std::string& image, const mclip::Classification& c, c
 int run_classify(const ClassifyArgs& args) {
     if (args.json && args.jsonl) throw mclip::Error(mclip::ErrorCode::invalid_argument, "choose one of --json and --jsonl");
     if (args.threshold < 0 || args.threshold > 1) throw mclip::Error(mclip::ErrorCode::invalid_argument, "--threshold must be between 0 and 1");
-    const std::vector<std::string> labels = gather_labels(args);
+    const std::vector<std::string> labels = mclip::tools::gather_labels(args.labels);
     const std::vector<std::string> templates = args.templates.empty() ? mclip::default_templates() : args.templates;
     mclip::validate_templates(templates);
     const std::vector<std::filesystem::path> images = mclip::tools::collect_image_paths(args.inputs);
@@ -160,15 +137,7 @@ void setup(CLI::App& app, int& exit_code) {
     auto* cmd = app.add_subcommand("classify", "Zero-shot classification of images against any list of labels");
     cmd->add_option("--model", args->model, "Model file (GGUF), or a model name to download once: " + mclip::registered_model_names())->required();
     cmd->add_option("inputs", args->inputs, "Image files or directories (walked recursively)")->required();
-    cmd->add_option("--labels", args->labels, "Comma-separated labels, e.g. \"person,forklift,car,computer\"");
-    // One value per occurrence, so positional image paths after them are not swallowed.
-    cmd->add_option("--label", args->label_items, "One label, taken verbatim (repeatable; may contain commas)")->allow_extra_args(false);
-    cmd->add_option("--labels-file", args->labels_file, "File with one label per line")->check(CLI::ExistingFile);
-    cmd->add_option("--preset", args->preset, "Built-in label set: " + [] {
-        std::string names;
-        for (const auto& n : mclip::label_preset_names()) names += (names.empty() ? "" : ", ") + n;
-        return names;
-    }());
+    mclip::tools::add_label_options(*cmd, args->labels);
     cmd->add_option("--template", args->templates, "Prompt template with {} for the label (repeatable; default \"a photo of a {}.\")")
         ->allow_extra_args(false);
     cmd->add_option("-k,--top-k", args->top_k, "How many labels to report per image")->capture_default_str()->check(CLI::Range(1, 100000));
