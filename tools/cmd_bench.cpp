@@ -7,10 +7,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_image.h"
+#include "bench_tokenizer.h"
 #include "command.h"
 #include "common/error.h"
 #include "kernels/kernels.h"
 #include "models/model.h"
+#include "models/model_file.h"
+#include "models/model_store.h"
 #include "stats.h"
 
 namespace {
@@ -20,6 +24,7 @@ struct BenchArgs {
     std::string encoder = "image";
     std::string backend = "auto";
     int threads = 0;
+    std::string vocab;
     int batch = 1;
     int warmup = 3;
     int iterations = 20;
@@ -33,7 +38,7 @@ double peak_resident_mib() {
 }
 
 nlohmann::json bench_encoder(const BenchArgs& args) {
-    auto model = mclip::ClipModel::load(args.model, {args.backend, args.threads});
+    auto model = mclip::ClipModel::load(mclip::resolve_model_argument(args.model), {args.backend, args.threads});
     const auto& config = model->config();
     std::mt19937 rng(1);
     std::function<void()> run;
@@ -83,11 +88,35 @@ nlohmann::json bench_encoder(const BenchArgs& args) {
             {"peak_rss_mib", peak_resident_mib()}};
 }
 
+// The stages before the encoders: tokenizing prompts and turning a camera-sized frame into input.
+nlohmann::json bench_input_stage(const BenchArgs& args) {
+    if (args.encoder == "preprocess") {
+        nlohmann::json result = mclip::tools::bench_image_preprocess(256, std::max(args.iterations, 5));
+        result["peak_rss_mib"] = peak_resident_mib();
+        return result;
+    }
+    std::optional<mclip::Tokenizer> tokenizer;
+    if (!args.vocab.empty()) {
+        tokenizer = mclip::Tokenizer::from_file(args.vocab);
+    } else if (!args.model.empty()) {
+        tokenizer = mclip::load_tokenizer(mclip::GgufFile::open(mclip::resolve_model_argument(args.model)));
+    }
+    if (!tokenizer) {
+        throw mclip::Error(mclip::ErrorCode::invalid_argument, "--encoder tokenizer needs --vocab FILE or a --model with a tokenizer");
+    }
+    nlohmann::json result = mclip::tools::bench_tokenizer(*tokenizer, 10000, 5);
+    result["threads"] = 1;
+    return result;
+}
+
 void setup(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<BenchArgs>();
     auto* cmd = app.add_subcommand("bench", "Measure encoder latency, throughput and memory");
-    cmd->add_option("--model", args->model, "Model file (GGUF)")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--encoder", args->encoder, "What to measure: image or text")->capture_default_str();
+    cmd->add_option("--model", args->model, "Model file (GGUF) or model name (not needed for --encoder preprocess)");
+    cmd->add_option("--vocab", args->vocab, "BPE vocabulary for --encoder tokenizer when no model is given");
+    cmd->add_option("--encoder", args->encoder,
+                    "What to measure: image or text (encoders), tokenizer (prompts/s, one thread), preprocess "
+                    "(decode and preprocessing of a 1920x1080 frame)")->capture_default_str();
     cmd->add_option("--backend", args->backend, "Kernels: auto, reference or onednn")->capture_default_str();
     cmd->add_option("--threads", args->threads, "Threads (0: one per core)");
     cmd->add_option("--batch", args->batch, "Images or prompts per call")->capture_default_str()->check(CLI::Range(1, 4096));
@@ -95,6 +124,13 @@ void setup(CLI::App& app, int& exit_code) {
     cmd->add_option("--iterations", args->iterations, "Timed runs")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_flag("--json", args->json, "Print one JSON document");
     cmd->callback([args, &exit_code] {
+        if (args->encoder == "tokenizer" || args->encoder == "preprocess") {
+            const nlohmann::json result = bench_input_stage(*args);
+            std::printf("%s\n", result.dump(args->json ? 2 : -1).c_str());
+            exit_code = 0;
+            return;
+        }
+        if (args->model.empty()) throw mclip::Error(mclip::ErrorCode::invalid_argument, "--model is required for --encoder " + args->encoder);
         const nlohmann::json result = bench_encoder(*args);
         if (args->json) {
             std::printf("%s\n", result.dump(2).c_str());
