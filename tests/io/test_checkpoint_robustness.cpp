@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "io/pytorch_checkpoint.h"
+#include "io/io_test_support.h"
 #include "support/fixtures.h"
 #include "torch_archive_builder.h"
 
@@ -17,19 +18,6 @@ using namespace mclip;
 using namespace mclip::testing;
 
 namespace {
-
-std::string read_bytes(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Removes the old file first: replacing one by truncation makes ext4 flush it to disk, which
-// turns a loop of thousands of rewrites from milliseconds into minutes.
-void write_bytes(const std::filesystem::path& path, std::string_view bytes) {
-    std::filesystem::remove(path);
-    std::ofstream out(path, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 bool same_tensors(const TensorMap& a, const TensorMap& b) {
     if (a.size() != b.size()) return false;

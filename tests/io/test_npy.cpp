@@ -7,30 +7,16 @@
 
 #include "common/error.h"
 #include "io/npy.h"
+#include "io/io_test_support.h"
 #include "support/fixtures.h"
 
 using namespace mclip;
+using namespace mclip::testing;
 using ::testing::HasSubstr;
 
 namespace {
 
 std::span<const std::byte> as_bytes(const std::string& s) { return {reinterpret_cast<const std::byte*>(s.data()), s.size()}; }
-
-std::string read_bytes(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "expected an mclip::Error";
-    return "";
-}
 
 // A .npy version 1.0 file as numpy's format.write_array lays it out: the header dict padded with
 // spaces and a newline so that magic + version + length + header is a multiple of 64 bytes.

@@ -11,6 +11,7 @@
 #include "io/checkpoint.h"
 #include "io/pytorch_checkpoint.h"
 #include "io/safetensors.h"
+#include "io/io_test_support.h"
 #include "support/fixtures.h"
 #include "torch_archive_builder.h"
 
@@ -19,18 +20,6 @@ using namespace mclip::testing;
 using ::testing::HasSubstr;
 
 namespace {
-
-// The message of the mclip::Error that `f` throws (fails the test when it throws nothing).
-template <typename F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "expected an mclip::Error";
-    return "";
-}
 
 std::filesystem::path checkpoints_dir(const std::filesystem::path& fixtures) { return fixtures / "checkpoints"; }
 

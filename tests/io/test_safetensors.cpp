@@ -10,36 +10,14 @@
 
 #include "common/error.h"
 #include "io/safetensors.h"
+#include "io/io_test_support.h"
 #include "support/fixtures.h"
 
 using namespace mclip;
+using namespace mclip::testing;
 using ::testing::HasSubstr;
 
 namespace {
-
-std::string read_bytes(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Removes the old file first: replacing one by truncation makes ext4 flush it to disk, which
-// turns a loop of thousands of rewrites from milliseconds into minutes.
-void write_bytes(const std::filesystem::path& path, std::string_view bytes) {
-    std::filesystem::remove(path);
-    std::ofstream out(path, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "expected an mclip::Error";
-    return "";
-}
 
 // A safetensors file from its parts: u64 little-endian header length, header, data.
 std::string safetensors_file(const std::string& header, const std::string& data) {
