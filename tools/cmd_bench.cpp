@@ -1,8 +1,10 @@
-// `mclip bench`: latency, throughput and peak memory of the encoders, measured after warm-up.
+// `mclip bench`: latency, throughput and peak memory of the encoders, measured after warm-up;
+// with --profile, the time per operator type.
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +14,7 @@
 #include "command.h"
 #include "common/error.h"
 #include "kernels/kernels.h"
+#include "kernels/profile.h"
 #include "models/model.h"
 #include "models/model_file.h"
 #include "models/model_store.h"
@@ -23,12 +26,14 @@ struct BenchArgs {
     std::string model;
     std::string encoder = "image";
     std::string backend = "auto";
+    std::string precision = "auto";
     int threads = 0;
     std::string vocab;
     int batch = 1;
     int warmup = 3;
     int iterations = 20;
     bool json = false;
+    bool profile = false;
 };
 
 double peak_resident_mib() {
@@ -37,8 +42,22 @@ double peak_resident_mib() {
     return usage.ru_maxrss / 1024.0;  // Linux reports KiB
 }
 
+// CPU time of the whole process (all threads), which a busy machine inflates less than wall time.
+double process_cpu_ms() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
 nlohmann::json bench_encoder(const BenchArgs& args) {
-    auto model = mclip::ClipModel::load(mclip::resolve_model_argument(args.model), {args.backend, args.threads});
+    mclip::ModelLoadOptions options;
+    options.backend = args.backend;
+    options.threads = args.threads;
+    options.precision = args.precision == "auto" ? mclip::kernels::fastest_precision(mclip::kernels::backend_by_name(args.backend))
+                                                 : mclip::kernels::parse_precision(args.precision);
+    const auto load_start = std::chrono::steady_clock::now();
+    auto model = mclip::ClipModel::load(mclip::resolve_model_argument(args.model), options);
+    const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count();
     const auto& config = model->config();
     std::mt19937 rng(1);
     std::function<void()> run;
@@ -66,26 +85,62 @@ nlohmann::json bench_encoder(const BenchArgs& args) {
         throw mclip::Error(mclip::ErrorCode::invalid_argument, "unknown encoder '" + args.encoder + "' (expected image or text)");
     }
     for (int i = 0; i < args.warmup; ++i) run();
+    mclip::kernels::reset_profile();
+    mclip::kernels::set_profiling(args.profile);
     std::vector<double> ms;
+    const double cpu_start = process_cpu_ms();
     for (int i = 0; i < args.iterations; ++i) {
         const auto start = std::chrono::steady_clock::now();
         run();
         ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
+    const double cpu_ms = (process_cpu_ms() - cpu_start) / args.iterations;
+    mclip::kernels::set_profiling(false);
     const double med = mclip::tools::median(ms);
-    return {{"model", config.name},
-            {"encoder", args.encoder},
-            {"backend", model->backend_name()},
-            {"precision", "f32"},
-            {"threads", mclip::kernels::num_threads()},
-            {"batch", args.batch},
-            {"warmup", args.warmup},
-            {"iterations", args.iterations},
-            {"median_ms", med},
-            {"p90_ms", mclip::tools::percentile(ms, 90)},
-            {"min_ms", *std::min_element(ms.begin(), ms.end())},
-            {"throughput_per_s", args.batch * 1000.0 / med},
-            {"peak_rss_mib", peak_resident_mib()}};
+    nlohmann::json result{{"model", config.name},
+                          {"encoder", args.encoder},
+                          {"backend", model->backend_name()},
+                          {"precision", mclip::kernels::to_string(model->precision())},
+                          {"threads", mclip::kernels::num_threads()},
+                          {"batch", args.batch},
+                          {"warmup", args.warmup},
+                          {"iterations", args.iterations},
+                          {"load_ms", load_ms},
+                          {"median_ms", med},
+                          {"p90_ms", mclip::tools::percentile(ms, 90)},
+                          {"min_ms", *std::min_element(ms.begin(), ms.end())},
+                          {"cpu_ms", cpu_ms},
+                          {"throughput_per_s", args.batch * 1000.0 / med},
+                          {"peak_rss_mib", peak_resident_mib()}};
+    if (args.profile) {
+        nlohmann::json ops = nlohmann::json::array();
+        for (const auto& entry : mclip::kernels::profile_results()) {
+            ops.push_back({{"op", entry.label},
+                           {"ms_per_run", entry.total_ms / args.iterations},
+                           {"calls_per_run", static_cast<double>(entry.calls) / args.iterations}});
+        }
+        result["profile"] = ops;
+    }
+    return result;
+}
+
+void print_encoder_result(const BenchArgs& args, const nlohmann::json& r) {
+    std::printf("%s %s encoder, %s backend, %s, %d threads, batch %d: median %.2f ms, p90 %.2f ms, cpu %.2f ms, %.1f/s, "
+                "peak RSS %.0f MiB\n",
+                r["model"].get<std::string>().c_str(), args.encoder.c_str(), r["backend"].get<std::string>().c_str(),
+                r["precision"].get<std::string>().c_str(), r["threads"].get<int>(), args.batch, r["median_ms"].get<double>(),
+                r["p90_ms"].get<double>(), r["cpu_ms"].get<double>(), r["throughput_per_s"].get<double>(),
+                r["peak_rss_mib"].get<double>());
+    if (!r.contains("profile")) return;
+    // Profiled runs are slower than plain ones (a timer per operator); the shares are what matter.
+    double total = 0;
+    for (const auto& op : r["profile"]) total += op["ms_per_run"].get<double>();
+    std::printf("  %-16s %10s %8s %7s\n", "operator", "ms/run", "calls", "share");
+    for (const auto& op : r["profile"]) {
+        const double ms = op["ms_per_run"].get<double>();
+        std::printf("  %-16s %10.3f %8.1f %6.1f%%\n", op["op"].get<std::string>().c_str(), ms, op["calls_per_run"].get<double>(),
+                    total > 0 ? 100.0 * ms / total : 0.0);
+    }
 }
 
 // The stages before the encoders: tokenizing prompts and turning a camera-sized frame into input.
@@ -118,11 +173,16 @@ void setup(CLI::App& app, int& exit_code) {
                     "What to measure: image or text (encoders), tokenizer (prompts/s, one thread), preprocess "
                     "(decode and preprocessing of a 1920x1080 frame)")->capture_default_str();
     cmd->add_option("--backend", args->backend, "Kernels: auto, reference or onednn")->capture_default_str();
+    cmd->add_option("--precision", args->precision,
+                    "Compute precision: f32, bf16, or auto (the fastest within the accuracy bounds on this CPU)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"auto", "f32", "bf16"}));
     cmd->add_option("--threads", args->threads, "Threads (0: one per core)");
     cmd->add_option("--batch", args->batch, "Images or prompts per call")->capture_default_str()->check(CLI::Range(1, 4096));
     cmd->add_option("--warmup", args->warmup, "Untimed runs first")->capture_default_str()->check(CLI::Range(0, 1000));
     cmd->add_option("--iterations", args->iterations, "Timed runs")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_flag("--json", args->json, "Print one JSON document");
+    cmd->add_flag("--profile", args->profile, "Also report the time per operator type");
     cmd->callback([args, &exit_code] {
         if (args->encoder == "tokenizer" || args->encoder == "preprocess") {
             const nlohmann::json result = bench_input_stage(*args);
@@ -135,11 +195,7 @@ void setup(CLI::App& app, int& exit_code) {
         if (args->json) {
             std::printf("%s\n", result.dump(2).c_str());
         } else {
-            std::printf("%s %s encoder, %s backend, %d threads, batch %d: median %.2f ms, p90 %.2f ms, %.1f/s, peak RSS %.0f MiB\n",
-                        result["model"].get<std::string>().c_str(), args->encoder.c_str(),
-                        result["backend"].get<std::string>().c_str(), result["threads"].get<int>(), args->batch,
-                        result["median_ms"].get<double>(), result["p90_ms"].get<double>(),
-                        result["throughput_per_s"].get<double>(), result["peak_rss_mib"].get<double>());
+            print_encoder_result(*args, result);
         }
         exit_code = 0;
     });

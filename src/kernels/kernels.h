@@ -1,13 +1,18 @@
 // Kernels: the operators the MobileCLIP graphs are made of, behind a small backend interface.
 //
 // Convolutions and linear layers carry almost all of the arithmetic, so they are objects created
-// once per layer at model load by a Backend, which may pre-pack the weights into the layout its
+// once per layer at model load by a Backend, which pre-packs the weights into the layout its
 // kernels want. The portable reference backend is plain C++ and defines the expected results;
-// faster backends (oneDNN) must match it within float32 rounding and fall back to it for
-// anything they do not support. Cheap element-wise and normalization operators are shared free
-// functions (ops.h).
+// faster backends (oneDNN) must match it within rounding. Cheap element-wise, normalization and
+// attention operators are shared free functions (ops.h).
 //
-// Layouts: images are NCHW float32, token sequences [N, L, C] float32, all contiguous.
+// Layouts: images are NHWC ("channels last") [n, h, w, c], contiguous; token sequences
+// [n, length, c] are the same memory as an NHWC image of height 1, so the attention stage of the
+// MCi encoders and the S0 text RepMixer use their activations without transposing. oneDNN has
+// direct (non-im2col) kernels for every MobileCLIP convolution in this layout, in float32 and in
+// bfloat16 on AMX (docs/performance.md has the comparison with NCHW and nChw16c).
+//
+// Buffers hold float32, or bfloat16 as raw uint16 bit patterns, as each layer's description says.
 #pragma once
 
 #include <memory>
@@ -19,6 +24,14 @@ namespace mclip::kernels {
 
 enum class Activation { none, relu, gelu };
 
+// How a layer's multiply-adds are done. bf16: inputs and weights rounded to bfloat16, products
+// accumulated in float32 (AMX or AVX512-BF16 on CPUs that have them).
+enum class Precision { f32, bf16 };
+
+const char* to_string(Precision precision);
+// "f32" or "bf16"; throws Error(invalid_argument) otherwise.
+Precision parse_precision(const std::string& name);
+
 struct ConvDesc {
     int in_channels = 0;
     int out_channels = 0;
@@ -27,61 +40,122 @@ struct ConvDesc {
     int pad_h = 0, pad_w = 0;
     int groups = 1;
     Activation activation = Activation::none;
+    // y += act(conv(x) + b) instead of y = ...: a residual added in the same pass over y.
+    bool accumulate = false;
+    Precision precision = Precision::f32;
+    DType input = DType::f32;   // element type of x (f32 or bf16)
+    DType output = DType::f32;  // element type of y (f32 or bf16)
+    // The input the layer will usually see; backends prepare (pack weights) for it at creation.
+    int typical_batch = 1, typical_h = 0, typical_w = 0;
 
     int output_h(int h) const { return (h + 2 * pad_h - kernel_h) / stride_h + 1; }
     int output_w(int w) const { return (w + 2 * pad_w - kernel_w) / stride_w + 1; }
+    bool depthwise() const { return groups > 1 && groups == in_channels; }
+    bool pointwise() const {
+        return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0 && groups == 1;
+    }
 };
 
-// y = act(conv(x, W) + b), W in PyTorch layout [out, in/groups, kh, kw].
+// y = act(conv(x, W) + b) (see ConvDesc::accumulate), W in PyTorch layout [out, in/groups, kh, kw].
+// Depthwise with out = m·in ("channel multiplier" m): output channel o reads input channel o / m.
 class Conv2d {
 public:
-    explicit Conv2d(const ConvDesc& desc) : desc_(desc) {}
+    explicit Conv2d(const ConvDesc& desc);
     virtual ~Conv2d() = default;
     const ConvDesc& desc() const { return desc_; }
-    // x: [n, in_channels, h, w]; y: [n, out_channels, output_h(h), output_w(w)].
-    virtual void run(const float* x, int n, int h, int w, float* y) const = 0;
+    // x: [n, h, w, in_channels]; y: [n, output_h(h), output_w(w), out_channels]. x and y must not overlap.
+    void run(const void* x, int n, int h, int w, void* y) const;
 
 protected:
+    virtual void execute(const void* x, int n, int h, int w, void* y) const = 0;
     ConvDesc desc_;
+
+private:
+    const char* profile_label_;
 };
 
 struct LinearDesc {
     int in_features = 0;
     int out_features = 0;
     Activation activation = Activation::none;
+    // y += act(x·Wᵀ + b) instead of y = ...: a residual added in the same pass over y.
+    bool accumulate = false;
+    Precision precision = Precision::f32;
+    DType input = DType::f32;
+    DType output = DType::f32;
+    int typical_rows = 0;  // the row count usually seen; backends prepare for it at creation
 };
 
-// y[rows, out] = act(x[rows, in] · Wᵀ + b) (+ residual[rows, out] when given, added after act).
+// y[rows, out] = act(x[rows, in] · Wᵀ + b) (see LinearDesc::accumulate).
 class Linear {
 public:
     explicit Linear(const LinearDesc& desc) : desc_(desc) {}
     virtual ~Linear() = default;
     const LinearDesc& desc() const { return desc_; }
-    virtual void run(const float* x, int rows, float* y, const float* residual = nullptr) const = 0;
+    // x and y must not overlap.
+    void run(const void* x, int rows, void* y) const;
 
 protected:
+    virtual void execute(const void* x, int rows, void* y) const = 0;
     LinearDesc desc_;
+};
+
+struct AttentionDesc {
+    int heads = 0;
+    int head_dim = 0;
+    bool causal = false;  // position i attends to j <= i only
+    Precision precision = Precision::f32;
+    DType input = DType::f32;   // element type of qkv
+    DType output = DType::f32;  // element type of out
+};
+
+// Multi-head self-attention of packed projections (ops.h, multi_head_attention), for a batch of
+// sequences: qkv [n, length, 3·heads·head_dim] → out [n, length, heads·head_dim]. Softmax is
+// float32; backends may compute the two products in float32 even in bf16 precision (oneDNN
+// does: its kernels for these strided operands are faster in float32).
+class Attention {
+public:
+    explicit Attention(const AttentionDesc& desc) : desc_(desc) {}
+    virtual ~Attention() = default;
+    const AttentionDesc& desc() const { return desc_; }
+    void run(const void* qkv, int n, int length, void* out) const;
+
+protected:
+    virtual void execute(const void* qkv, int n, int length, void* out) const = 0;
+    AttentionDesc desc_;
 };
 
 class Backend {
 public:
     virtual ~Backend() = default;
     virtual std::string name() const = 0;
-    // weight [out, in/groups, kh, kw] and bias [out] (bias may be empty) are copied or packed.
+    // Whether layers of this precision run natively here (the reference backend emulates bf16).
+    virtual bool native(Precision precision) const = 0;
+    // weight [out, in/groups, kh, kw] and bias [out] (bias may be empty) are copied or packed;
+    // the backend keeps no reference to them.
     virtual std::unique_ptr<Conv2d> make_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) = 0;
-    // weight [out, in] (nn.Linear layout) and bias [out] (may be empty).
+    // weight [out, in] (nn.Linear layout) and bias [out] (may be empty), copied or packed.
     virtual std::unique_ptr<Linear> make_linear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias) = 0;
+    virtual std::unique_ptr<Attention> make_attention(const AttentionDesc& desc) = 0;
 };
 
 // The portable reference backend (always available).
 Backend& reference_backend();
 // The fastest backend available on this CPU and build ("reference" if nothing better).
 Backend& default_backend();
-// Looks a backend up by name ("reference", "onednn"); throws Error(unsupported) if unavailable.
+// Looks a backend up by name ("auto", "reference", "onednn"); throws Error(unsupported) if unavailable.
 Backend& backend_by_name(const std::string& name);
+
+// The fastest precision that keeps the accuracy bounds (bf16: embeddings within 2e-2 of float32,
+// tests/models/test_encoders.cpp) on this backend and CPU: bf16 where it runs natively, else f32.
+Precision fastest_precision(const Backend& backend);
 
 // Sets the number of threads kernels may use (0 = one per core).
 void set_num_threads(int threads);
 int num_threads();
+
+// Checks a layer description and its weights against each other (throws Error(internal)).
+void check_conv(const ConvDesc& desc, const Tensor& weight, const Tensor& bias);
+void check_linear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias);
 
 }  // namespace mclip::kernels

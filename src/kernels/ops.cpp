@@ -1,114 +1,337 @@
 #include "kernels/ops.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
+#include "kernels/profile.h"
+#include "kernels/reference/gemm.h"
+
 namespace mclip::kernels {
+namespace {
 
-void gelu_inplace(float* x, int64_t count) {
-    constexpr float inv_sqrt2 = 0.70710678118654752440f;
-#pragma omp parallel for schedule(static) if (count > 65536)
-    for (int64_t i = 0; i < count; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * inv_sqrt2));
+// Below this many elements an operator runs on the calling thread: waking the other threads
+// costs more than the work (and far more on a busy machine, where a descheduled thread stalls
+// the whole team).
+constexpr int64_t kParallelThreshold = 1 << 17;
+
+// Inner loops are compiled for several instruction sets and picked at run time (see gemm.h).
+#define MCLIP_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+
+[[gnu::always_inline]] inline uint16_t round_to_bf16(float f) {
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    const uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+    const uint32_t quiet_nan = (x >> 16) | 0x40u;
+    return static_cast<uint16_t>((x & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
-void relu_inplace(float* x, int64_t count) {
-    for (int64_t i = 0; i < count; ++i) x[i] = std::max(x[i], 0.0f);
+[[gnu::always_inline]] inline float widen_bf16(uint16_t b) {
+    const uint32_t x = static_cast<uint32_t>(b) << 16;
+    float f;
+    std::memcpy(&f, &x, 4);
+    return f;
 }
 
-void add_inplace(float* y, const float* x, int64_t count) {
+// Sixteen floats as one value: GCC lowers the arithmetic to whatever vector width each
+// instruction-set clone has. Used where plain loops do not vectorize (exp, erf, selects).
+typedef float Vec16 __attribute__((vector_size(64)));
+typedef int32_t Int16 __attribute__((vector_size(64)));
+
+// The vector helpers below are always inlined into each instruction-set clone, so no call ever
+// passes a 64-byte vector and the ABI note GCC gives for them does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+[[gnu::always_inline]] inline Vec16 splat(float v) { return Vec16{} + v; }
+
+// exp(x) = 2^k · e^r with k = round(x·log2 e) and r = x − k·ln 2 (ln 2 split in two for an exact
+// product), |r| ≤ ln2/2; e^r by its degree-6 Taylor polynomial (truncation < 2e-7 relative).
+// Rounding adds and subtracts 1.5·2^23. Inputs are clamped to [−87, 88]: below −87 it gives
+// ~1e-38 instead of 0.
+[[gnu::always_inline]] inline Vec16 exp16(Vec16 x) {
+    x = x < -87.0f ? splat(-87.0f) : x;
+    x = x > 88.0f ? splat(88.0f) : x;
+    const Vec16 shifter = splat(12582912.0f);
+    const Vec16 k = (x * 1.44269504088896341f + shifter) - shifter;
+    const Vec16 r = x - k * 0.693359375f + k * 2.12194440e-4f;
+    Vec16 p = splat(1.0f / 720.0f);
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const Int16 scale = (__builtin_convertvector(k, Int16) + 127) << 23;
+    return p * std::bit_cast<Vec16>(scale);
+}
+
+// gelu(v) = ½·v·(1 + erf(v/√2)), with erf(z) for z ≥ 0 from Abramowitz & Stegun 7.1.26:
+//   erf(z) ≈ 1 − t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))·e^(−z²), t = 1/(1 + p·z), |error| ≤ 1.5e-7,
+// and erf(−z) = −erf(z).
+[[gnu::always_inline]] inline Vec16 gelu16(Vec16 v) {
+    const Int16 bits = std::bit_cast<Int16>(v);
+    const Int16 magnitude_bits = bits & 0x7fffffff;
+    const Vec16 z = std::bit_cast<Vec16>(magnitude_bits) * 0.70710678118654752440f;
+    const Vec16 t = 1.0f / (1.0f + 0.3275911f * z);
+    const Vec16 poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    const Vec16 erf_abs = 1.0f - poly * exp16(-z * z);
+    const Int16 signed_bits = std::bit_cast<Int16>(erf_abs) | (bits & static_cast<int32_t>(0x80000000u));
+    return 0.5f * v * (1.0f + std::bit_cast<Vec16>(signed_bits));
+}
+
+// Applies a Vec16 → Vec16 function to x[0, count) in place; the ragged end goes through a
+// zero-padded block.
+template <typename F>
+[[gnu::always_inline]] inline void map16(float* x, int64_t count, F f) {
+    int64_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        Vec16 v;
+        std::memcpy(&v, x + i, sizeof(v));
+        v = f(v);
+        std::memcpy(x + i, &v, sizeof(v));
+    }
+    if (i < count) {
+        float block[16] = {};
+        std::memcpy(block, x + i, (count - i) * sizeof(float));
+        Vec16 v;
+        std::memcpy(&v, block, sizeof(v));
+        v = f(v);
+        std::memcpy(block, &v, sizeof(v));
+        std::memcpy(x + i, block, (count - i) * sizeof(float));
+    }
+}
+
+struct Gelu16 {
+    [[gnu::always_inline]] Vec16 operator()(Vec16 v) const { return gelu16(v); }
+};
+
+struct ShiftedExp16 {
+    float shift;
+    [[gnu::always_inline]] Vec16 operator()(Vec16 v) const { return exp16(v - shift); }
+};
+
+MCLIP_VECTOR_CLONES
+void gelu_vector(float* x, int64_t count) { map16(x, count, Gelu16{}); }
+
+// GELU on bf16 values: widened, computed in float32 and rounded back, 64 at a time.
+MCLIP_VECTOR_CLONES
+void gelu_vector_bf16(uint16_t* x, int64_t count) {
+    constexpr int64_t block = 64;
+    float values[block];
+    for (int64_t start = 0; start < count; start += block) {
+        const int64_t n = std::min(block, count - start);
+        for (int64_t i = 0; i < n; ++i) values[i] = widen_bf16(x[start + i]);
+        map16(values, n, Gelu16{});
+        for (int64_t i = 0; i < n; ++i) x[start + i] = round_to_bf16(values[i]);
+    }
+}
+
+MCLIP_VECTOR_CLONES
+void convert_to_bf16(const float* x, uint16_t* y, int64_t count) {
+    for (int64_t i = 0; i < count; ++i) y[i] = round_to_bf16(x[i]);
+}
+
+MCLIP_VECTOR_CLONES
+void convert_from_bf16(const uint16_t* x, float* y, int64_t count) {
+    for (int64_t i = 0; i < count; ++i) y[i] = widen_bf16(x[i]);
+}
+
+MCLIP_VECTOR_CLONES
+void accumulate_bf16(const float* x, uint16_t* y, int64_t count) {
+    for (int64_t i = 0; i < count; ++i) y[i] = round_to_bf16(widen_bf16(y[i]) + x[i]);
+}
+
+MCLIP_VECTOR_CLONES
+void add_vector(float* y, const float* x, int64_t count) {
     for (int64_t i = 0; i < count; ++i) y[i] += x[i];
 }
 
-void layer_norm(const float* x, int64_t rows, int64_t width, const float* weight, const float* bias, float eps, float* y) {
-    for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = x + r * width;
-        float* yr = y + r * width;
-        // Two passes in double for the statistics: stable for large means, and cheap at these widths.
-        double mean = 0;
-        for (int64_t i = 0; i < width; ++i) mean += xr[i];
-        mean /= static_cast<double>(width);
-        double variance = 0;
-        for (int64_t i = 0; i < width; ++i) {
-            const double d = xr[i] - mean;
-            variance += d * d;
+// Mean and variance of one row, in float with 16 independent partial sums (vectorizable; at
+// these widths, ≤ 3072, the partial sums keep the rounding error near 1e-7 relative).
+MCLIP_VECTOR_CLONES
+void row_statistics(const float* x, int64_t width, float& mean, float& variance) {
+    constexpr int lanes = 16;
+    float partial[lanes] = {};
+    int64_t i = 0;
+    for (; i + lanes <= width; i += lanes) {
+        for (int l = 0; l < lanes; ++l) partial[l] += x[i + l];
+    }
+    float sum = 0;
+    for (; i < width; ++i) sum += x[i];
+    for (int l = 0; l < lanes; ++l) sum += partial[l];
+    mean = sum / static_cast<float>(width);
+    float squares[lanes] = {};
+    i = 0;
+    for (; i + lanes <= width; i += lanes) {
+        for (int l = 0; l < lanes; ++l) {
+            const float d = x[i + l] - mean;
+            squares[l] += d * d;
         }
-        variance /= static_cast<double>(width);
-        const float inv = static_cast<float>(1.0 / std::sqrt(variance + eps));
-        const float m = static_cast<float>(mean);
-        for (int64_t i = 0; i < width; ++i) yr[i] = (xr[i] - m) * inv * weight[i] + bias[i];
+    }
+    float total = 0;
+    for (; i < width; ++i) total += (x[i] - mean) * (x[i] - mean);
+    for (int l = 0; l < lanes; ++l) total += squares[l];
+    variance = total / static_cast<float>(width);
+}
+
+MCLIP_VECTOR_CLONES
+void normalize_row(const float* x, int64_t width, float mean, float inv, const float* weight, const float* bias, float* y) {
+    for (int64_t i = 0; i < width; ++i) y[i] = (x[i] - mean) * inv * weight[i] + bias[i];
+}
+
+// In-place softmax of the first `visible` entries of a row; the rest become 0 (a causal mask).
+MCLIP_VECTOR_CLONES
+void softmax_row(float* x, int visible, int width) {
+    float max_value = -INFINITY;
+    for (int i = 0; i < visible; ++i) max_value = std::max(max_value, x[i]);
+    map16(x, visible, ShiftedExp16{max_value});
+    float sum = 0;
+    for (int i = 0; i < visible; ++i) sum += x[i];
+    const float inv = 1.0f / sum;
+    for (int i = 0; i < visible; ++i) x[i] *= inv;
+    for (int i = visible; i < width; ++i) x[i] = 0.0f;
+}
+
+MCLIP_VECTOR_CLONES
+void scale_row(float* x, int channels, const float* gates, bool gelu) {
+    for (int c = 0; c < channels; ++c) x[c] *= gates[c];
+    if (gelu) map16(x, channels, Gelu16{});
+}
+
+MCLIP_VECTOR_CLONES
+void accumulate_row(const float* x, int channels, float* sums) {
+    for (int c = 0; c < channels; ++c) sums[c] += x[c];
+}
+
+}  // namespace
+
+void gelu_inplace(float* x, int64_t count) {
+    ProfileScope scope("gelu");
+    constexpr int64_t chunk = 16384;
+#pragma omp parallel for schedule(static) if (count > kParallelThreshold)
+    for (int64_t start = 0; start < count; start += chunk) gelu_vector(x + start, std::min(chunk, count - start));
+}
+
+void gelu_inplace_bf16(uint16_t* x, int64_t count) {
+    ProfileScope scope("gelu");
+    constexpr int64_t chunk = 16384;
+#pragma omp parallel for schedule(static) if (count > kParallelThreshold)
+    for (int64_t start = 0; start < count; start += chunk) gelu_vector_bf16(x + start, std::min(chunk, count - start));
+}
+
+void add_inplace(float* y, const float* x, int64_t count) { add_vector(y, x, count); }
+
+void f32_to_bf16(const float* x, uint16_t* y, int64_t count) { convert_to_bf16(x, y, count); }
+void bf16_to_f32(const uint16_t* x, float* y, int64_t count) { convert_from_bf16(x, y, count); }
+
+void store_f32(const float* values, int64_t count, void* y, DType y_type, bool accumulate) {
+    if (y_type == DType::f32) {
+        float* yf = static_cast<float*>(y);
+        if (accumulate) {
+            add_vector(yf, values, count);
+        } else if (yf != values) {
+            std::copy(values, values + count, yf);
+        }
+        return;
+    }
+    uint16_t* yb = static_cast<uint16_t*>(y);
+    if (accumulate) {
+        accumulate_bf16(values, yb, count);
+    } else {
+        convert_to_bf16(values, yb, count);
     }
 }
 
-void softmax_rows_inplace(float* x, int64_t rows, int64_t width) {
-    for (int64_t r = 0; r < rows; ++r) {
-        float* xr = x + r * width;
-        float max_value = -INFINITY;
-        for (int64_t i = 0; i < width; ++i) max_value = std::max(max_value, xr[i]);
-        float sum = 0;
-        for (int64_t i = 0; i < width; ++i) {
-            xr[i] = std::exp(xr[i] - max_value);
-            sum += xr[i];
-        }
-        const float inv = 1.0f / sum;
-        for (int64_t i = 0; i < width; ++i) xr[i] *= inv;
-    }
-}
-
-void multi_head_attention(const float* qkv, int length, int heads, int head_dim, bool causal, float* out) {
-    const int width = heads * head_dim;
-    const int64_t stride = 3 * static_cast<int64_t>(width);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-#pragma omp parallel
+void layer_norm(const float* x, int64_t rows, int64_t width, const float* weight, const float* bias, float eps, void* y,
+                DType y_type) {
+    ProfileScope scope("layer norm");
+#pragma omp parallel if (rows * width > kParallelThreshold)
     {
-        std::vector<float> scores(length);
-        std::vector<float> query(head_dim);
-#pragma omp for collapse(2) schedule(static)
-        for (int h = 0; h < heads; ++h) {
-            for (int i = 0; i < length; ++i) {
-                // The reference scales q before the product: (q·scale)·kᵀ.
-                const float* q = qkv + i * stride + h * head_dim;
-                for (int d = 0; d < head_dim; ++d) query[d] = q[d] * scale;
-                const int visible = causal ? i + 1 : length;
-                float max_score = -INFINITY;
-                for (int j = 0; j < visible; ++j) {
-                    const float* k = qkv + j * stride + width + h * head_dim;
-                    float s = 0;
-                    for (int d = 0; d < head_dim; ++d) s += query[d] * k[d];
-                    scores[j] = s;
-                    max_score = std::max(max_score, s);
-                }
-                float sum = 0;
-                for (int j = 0; j < visible; ++j) {
-                    scores[j] = std::exp(scores[j] - max_score);
-                    sum += scores[j];
-                }
-                const float inv = 1.0f / sum;
-                float* o = out + static_cast<int64_t>(i) * width + h * head_dim;
-                for (int d = 0; d < head_dim; ++d) o[d] = 0;
-                for (int j = 0; j < visible; ++j) {
-                    const float p = scores[j] * inv;
-                    const float* v = qkv + j * stride + 2 * width + h * head_dim;
-                    for (int d = 0; d < head_dim; ++d) o[d] += p * v[d];
-                }
+        thread_local std::vector<float> row;
+        row.resize(width);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; ++r) {
+            float mean, variance;
+            row_statistics(x + r * width, width, mean, variance);
+            const float inv = 1.0f / std::sqrt(variance + eps);
+            if (y_type == DType::bf16) {
+                normalize_row(x + r * width, width, mean, inv, weight, bias, row.data());
+                convert_to_bf16(row.data(), static_cast<uint16_t*>(y) + r * width, width);
+            } else {
+                normalize_row(x + r * width, width, mean, inv, weight, bias, static_cast<float*>(y) + r * width);
             }
         }
     }
 }
 
-void global_average_pool(const float* x, int channels, int64_t spatial, float* out) {
-    for (int c = 0; c < channels; ++c) {
-        const float* xc = x + c * spatial;
-        double sum = 0;
-        for (int64_t s = 0; s < spatial; ++s) sum += xc[s];
-        out[c] = static_cast<float>(sum / static_cast<double>(spatial));
+void multi_head_attention(const float* qkv, int length, int heads, int head_dim, bool causal, void* out, DType out_type) {
+    ProfileScope scope("attention");
+    const int width = heads * head_dim;
+    const int64_t stride = 3 * static_cast<int64_t>(width);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    const int64_t l = length;
+#pragma omp parallel for schedule(static)
+    for (int h = 0; h < heads; ++h) {
+        // Per thread: q_h·scale [L, d], k_hᵀ [d, L], scores [L, L], and the head's output when
+        // it must be rounded to bf16 afterwards.
+        thread_local std::vector<float> query, keys, scores, result;
+        query.resize(l * head_dim);
+        keys.resize(l * head_dim);
+        scores.resize(l * l);
+        // The reference scales q before the product: (q·scale)·kᵀ.
+        for (int64_t i = 0; i < l; ++i) {
+            const float* q = qkv + i * stride + h * head_dim;
+            const float* k = qkv + i * stride + width + h * head_dim;
+            for (int d = 0; d < head_dim; ++d) {
+                query[i * head_dim + d] = q[d] * scale;
+                keys[d * l + i] = k[d];
+            }
+        }
+        reference::gemm(l, l, head_dim, query.data(), head_dim, keys.data(), l, scores.data(), l, false);
+        for (int64_t i = 0; i < l; ++i) softmax_row(scores.data() + i * l, causal ? static_cast<int>(i) + 1 : length, length);
+        const float* values = qkv + 2 * width + h * head_dim;
+        if (out_type == DType::bf16) {
+            result.resize(l * head_dim);
+            reference::gemm(l, head_dim, l, scores.data(), l, values, stride, result.data(), head_dim, false);
+            for (int64_t i = 0; i < l; ++i) {
+                convert_to_bf16(result.data() + i * head_dim, static_cast<uint16_t*>(out) + i * width + h * head_dim, head_dim);
+            }
+        } else {
+            reference::gemm(l, head_dim, l, scores.data(), l, values, stride, static_cast<float*>(out) + h * head_dim, width, false);
+        }
     }
 }
 
-void squeeze_excite_inplace(float* x, int channels, int64_t spatial, const float* w1, const float* b1, int reduced,
-                            const float* w2, const float* b2) {
-    std::vector<float> pooled(channels), hidden(reduced);
-    global_average_pool(x, channels, spatial, pooled.data());
+void attention_softmax(float* scores, int64_t groups, int length, bool causal, void* p, DType p_type) {
+    ProfileScope scope("softmax");
+    const int64_t rows = groups * length;
+#pragma omp parallel for schedule(static) if (rows * length > kParallelThreshold)
+    for (int64_t r = 0; r < rows; ++r) {
+        float* row = scores + r * length;
+        softmax_row(row, causal ? static_cast<int>(r % length) + 1 : length, length);
+        if (p_type == DType::bf16) {
+            convert_to_bf16(row, static_cast<uint16_t*>(p) + r * length, length);
+        } else if (p != scores) {
+            std::copy(row, row + length, static_cast<float*>(p) + r * length);
+        }
+    }
+}
+
+void global_average_pool(const float* x, int64_t spatial, int channels, float* out) {
+    ProfileScope scope("pool");
+    thread_local std::vector<float> sums;
+    sums.assign(channels, 0.0f);
+    for (int64_t s = 0; s < spatial; ++s) accumulate_row(x + s * channels, channels, sums.data());
+    const float inv = 1.0f / static_cast<float>(spatial);
+    for (int c = 0; c < channels; ++c) out[c] = sums[c] * inv;
+}
+
+void squeeze_excite_gates(const float* pooled, int channels, const float* w1, const float* b1, int reduced,
+                          const float* w2, const float* b2, float* gates) {
+    thread_local std::vector<float> hidden;
+    hidden.resize(reduced);
     for (int r = 0; r < reduced; ++r) {
         float s = b1[r];
         for (int c = 0; c < channels; ++c) s += w1[static_cast<int64_t>(r) * channels + c] * pooled[c];
@@ -117,20 +340,40 @@ void squeeze_excite_inplace(float* x, int channels, int64_t spatial, const float
     for (int c = 0; c < channels; ++c) {
         float s = b2[c];
         for (int r = 0; r < reduced; ++r) s += w2[static_cast<int64_t>(c) * reduced + r] * hidden[r];
-        const float gate = 1.0f / (1.0f + std::exp(-s));
-        float* xc = x + c * spatial;
-        for (int64_t i = 0; i < spatial; ++i) xc[i] *= gate;
+        gates[c] = 1.0f / (1.0f + std::exp(-s));
     }
 }
 
+void scale_channels(float* x, int64_t spatial, int channels, const float* gates, bool gelu) {
+    ProfileScope scope("channel scale");
+#pragma omp parallel for schedule(static) if (spatial * channels > kParallelThreshold)
+    for (int64_t s = 0; s < spatial; ++s) scale_row(x + s * channels, channels, gates, gelu);
+}
+
 void matmul_in_out(const float* x, int64_t rows, int64_t in, const float* p, int64_t out, float* y) {
-    for (int64_t r = 0; r < rows; ++r) {
-        float* yr = y + r * out;
-        std::fill(yr, yr + out, 0.0f);
-        for (int64_t i = 0; i < in; ++i) {
-            const float xi = x[r * in + i];
-            const float* pi = p + i * out;
-            for (int64_t o = 0; o < out; ++o) yr[o] += xi * pi[o];
+    reference::gemm(rows, out, in, x, in, p, out, y, out, false);
+}
+
+void nchw_to_nhwc(const float* x, int n, int c, int h, int w, float* y) {
+    const int64_t spatial = static_cast<int64_t>(h) * w;
+#pragma omp parallel for collapse(2) schedule(static) if (n * spatial * c > kParallelThreshold)
+    for (int b = 0; b < n; ++b) {
+        for (int64_t s = 0; s < spatial; ++s) {
+            const float* xb = x + b * c * spatial;
+            float* yp = y + (b * spatial + s) * c;
+            for (int ch = 0; ch < c; ++ch) yp[ch] = xb[ch * spatial + s];
+        }
+    }
+}
+
+void nhwc_to_nchw(const float* x, int n, int c, int h, int w, float* y) {
+    const int64_t spatial = static_cast<int64_t>(h) * w;
+#pragma omp parallel for collapse(2) schedule(static) if (n * spatial * c > kParallelThreshold)
+    for (int b = 0; b < n; ++b) {
+        for (int ch = 0; ch < c; ++ch) {
+            const float* xb = x + b * c * spatial;
+            float* yc = y + (static_cast<int64_t>(b) * c + ch) * spatial;
+            for (int64_t s = 0; s < spatial; ++s) yc[s] = xb[s * c + ch];
         }
     }
 }

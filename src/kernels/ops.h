@@ -1,39 +1,61 @@
-// Element-wise, normalization and attention operators shared by every backend.
+// Element-wise, normalization, pooling and attention operators shared by every backend.
+// Images are NHWC, so a batch item's image is a [spatial, channels] matrix (kernels.h).
 #pragma once
 
 #include <cstdint>
+
+#include "tensor/tensor.h"
 
 namespace mclip::kernels {
 
 // gelu(x) = 0.5·x·(1 + erf(x/√2)), the exact form PyTorch's nn.GELU() uses.
 void gelu_inplace(float* x, int64_t count);
-void relu_inplace(float* x, int64_t count);
+void gelu_inplace_bf16(uint16_t* x, int64_t count);
 
 // y += x, element-wise.
 void add_inplace(float* y, const float* x, int64_t count);
 
-// LayerNorm over the last dimension: y = (x − mean) / sqrt(var + eps) · w + b (biased variance).
-void layer_norm(const float* x, int64_t rows, int64_t width, const float* weight, const float* bias, float eps, float* y);
+// Buffer element conversions (bf16 as raw bits, round to nearest even).
+void f32_to_bf16(const float* x, uint16_t* y, int64_t count);
+void bf16_to_f32(const uint16_t* x, float* y, int64_t count);
 
-// In-place softmax over each row of [rows, width].
-void softmax_rows_inplace(float* x, int64_t rows, int64_t width);
+// y = values, or y += values when `accumulate`, with y float32 or bfloat16 (y_type).
+void store_f32(const float* values, int64_t count, void* y, DType y_type, bool accumulate);
+
+// LayerNorm over the last dimension: y = (x − mean) / sqrt(var + eps) · w + b (biased variance).
+// y is float32 or bfloat16 (y_type).
+void layer_norm(const float* x, int64_t rows, int64_t width, const float* weight, const float* bias, float eps, void* y,
+                DType y_type = DType::f32);
 
 // Multi-head attention on packed projections, for one sequence:
 //   qkv [length, 3·heads·head_dim] holding [q | k | v], each head-major;
-//   out [length, heads·head_dim] = concat_h softmax(q_h·scale · k_hᵀ + mask) v_h
-// With causal, position i attends to j <= i only.
-void multi_head_attention(const float* qkv, int length, int heads, int head_dim, bool causal, float* out);
+//   out [length, heads·head_dim] = concat_h softmax(q_h·scale · k_hᵀ + mask) v_h, scale = head_dim^-½.
+// With causal, position i attends to j <= i only. out is float32 or bfloat16 (out_type).
+// Scores exist for one head at a time per thread ([length, length]); nothing larger is stored.
+void multi_head_attention(const float* qkv, int length, int heads, int head_dim, bool causal, void* out,
+                          DType out_type = DType::f32);
 
-// Squeeze-and-excitation gate on x [channels, spatial] in place:
-//   m = mean over spatial; u = sigmoid(W2·relu(W1·m + b1) + b2); x *= u (per channel).
-// W1 [reduced, channels], W2 [channels, reduced].
-void squeeze_excite_inplace(float* x, int channels, int64_t spatial, const float* w1, const float* b1, int reduced,
-                            const float* w2, const float* b2);
+// Softmax of attention scores [groups, length, length] (rows: queries, columns: keys), in place,
+// also written to p as float32 or bfloat16 (p may be scores itself when float32). With causal,
+// query i keeps keys j <= i and the rest become 0.
+void attention_softmax(float* scores, int64_t groups, int length, bool causal, void* p, DType p_type);
 
-// out[c] = mean over spatial of x [channels, spatial].
-void global_average_pool(const float* x, int channels, int64_t spatial, float* out);
+// out[c] = mean over positions of x [spatial, channels] (one NHWC image).
+void global_average_pool(const float* x, int64_t spatial, int channels, float* out);
+
+// Squeeze-and-excitation gates from pooled means m [channels]:
+//   gate = sigmoid(W2·relu(W1·m + b1) + b2), W1 [reduced, channels], W2 [channels, reduced].
+void squeeze_excite_gates(const float* pooled, int channels, const float* w1, const float* b1, int reduced,
+                          const float* w2, const float* b2, float* gates);
+
+// x [spatial, channels] ⊙= gate (per channel), then GELU when `gelu`; one pass over x.
+void scale_channels(float* x, int64_t spatial, int channels, const float* gates, bool gelu);
 
 // y[rows, out] = x[rows, in] · P[in, out] (the projection matrices of CLIP heads, stored [in, out]).
 void matmul_in_out(const float* x, int64_t rows, int64_t in, const float* p, int64_t out, float* y);
+
+// Layout changes of a batch of images: [n, c, h, w] ↔ [n, h, w, c].
+void nchw_to_nhwc(const float* x, int n, int c, int h, int w, float* y);
+void nhwc_to_nchw(const float* x, int n, int c, int h, int w, float* y);
 
 }  // namespace mclip::kernels

@@ -34,41 +34,49 @@ void fold_conv_ffn(const WeightSource& checkpoint, const std::string& train, con
     put_conv(out, prefix + ".fc2", fc2);
 }
 
-namespace {
-
-std::unique_ptr<kernels::Conv2d> make_pointwise(const WeightSource& weights, const std::string& name, int in, int out,
-                                                kernels::Activation activation, kernels::Backend& backend) {
-    kernels::ConvDesc d;
-    d.in_channels = in;
-    d.out_channels = out;
-    d.activation = activation;
-    return backend.make_conv2d(d, weights.get(name + ".weight", {out, in, 1, 1}), weights.get(name + ".bias", {out}));
-}
-
-}  // namespace
-
-ConvFfn::ConvFfn(const WeightSource& weights, const std::string& prefix, const ConvFfnShape& s, kernels::Backend& backend)
-    : shape_(s) {
+ConvFfn::ConvFfn(const WeightSource& weights, const std::string& prefix, const ConvFfnShape& s, const GraphOptions& options,
+                 int typical_h, int typical_w)
+    : shape_(s), narrow_(options.narrow_type()) {
+    kernels::Backend& backend = *options.backend;
     kernels::ConvDesc dw;
     dw.in_channels = dw.out_channels = dw.groups = s.channels;
     dw.kernel_h = s.kernel_h;
     dw.kernel_w = s.kernel_w;
     dw.pad_h = s.kernel_h / 2;
     dw.pad_w = s.kernel_w / 2;
+    dw.output = narrow_;
+    dw.typical_h = typical_h;
+    dw.typical_w = typical_w;
     dw_ = backend.make_conv2d(dw, weights.get(prefix + ".dw.weight", {s.channels, 1, s.kernel_h, s.kernel_w}),
                               weights.get(prefix + ".dw.bias", {s.channels}));
-    fc1_ = make_pointwise(weights, prefix + ".fc1", s.channels, s.hidden, kernels::Activation::gelu, backend);
-    fc2_ = make_pointwise(weights, prefix + ".fc2", s.hidden, s.channels, kernels::Activation::none, backend);
+    // fc1 (GELU fused) reads and writes narrow temporaries; fc2 adds its result into x.
+    kernels::ConvDesc pointwise;
+    pointwise.precision = options.precision;
+    pointwise.input = narrow_;
+    pointwise.typical_h = typical_h;
+    pointwise.typical_w = typical_w;
+    kernels::ConvDesc fc1 = pointwise;
+    fc1.in_channels = s.channels;
+    fc1.out_channels = s.hidden;
+    fc1.activation = kernels::Activation::gelu;
+    fc1.output = narrow_;
+    fc1_ = backend.make_conv2d(fc1, weights.get(prefix + ".fc1.weight", {s.hidden, s.channels, 1, 1}),
+                               weights.get(prefix + ".fc1.bias", {s.hidden}));
+    kernels::ConvDesc fc2 = pointwise;
+    fc2.in_channels = s.hidden;
+    fc2.out_channels = s.channels;
+    fc2.accumulate = true;
+    fc2_ = backend.make_conv2d(fc2, weights.get(prefix + ".fc2.weight", {s.channels, s.hidden, 1, 1}),
+                               weights.get(prefix + ".fc2.bias", {s.channels}));
 }
 
-void ConvFfn::add_to(float* x, int n, int h, int w) const {
-    const int64_t spatial = static_cast<int64_t>(h) * w;
-    std::vector<float> a(static_cast<size_t>(n) * shape_.channels * spatial);
-    std::vector<float> hidden(static_cast<size_t>(n) * shape_.hidden * spatial);
-    dw_->run(x, n, h, w, a.data());
-    fc1_->run(a.data(), n, h, w, hidden.data());
-    fc2_->run(hidden.data(), n, h, w, a.data());
-    kernels::add_inplace(x, a.data(), static_cast<int64_t>(a.size()));
+void ConvFfn::add_to(float* x, int n, int h, int w, kernels::Workspace& workspace) const {
+    const int64_t positions = static_cast<int64_t>(n) * h * w;
+    void* mixed = workspace.bytes(kScratch0, positions * shape_.channels * dtype_size(narrow_));
+    void* hidden = workspace.bytes(kScratch1, positions * shape_.hidden * dtype_size(narrow_));
+    dw_->run(x, n, h, w, mixed);
+    fc1_->run(mixed, n, h, w, hidden);
+    fc2_->run(hidden, n, h, w, x);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -81,10 +89,15 @@ SqueezeExcite::SqueezeExcite(const WeightSource& weights, const std::string& pre
       w2_(weights.get(prefix + ".fc2.weight", {channels, reduced, 1, 1})),
       b2_(weights.get(prefix + ".fc2.bias", {channels})) {}
 
-void SqueezeExcite::apply(float* x, int n, int64_t spatial) const {
+void SqueezeExcite::apply(float* x, int n, int64_t spatial, bool gelu) const {
+    thread_local std::vector<float> pooled, gates;
+    pooled.resize(channels_);
+    gates.resize(channels_);
     for (int b = 0; b < n; ++b) {
-        kernels::squeeze_excite_inplace(x + static_cast<int64_t>(b) * channels_ * spatial, channels_, spatial, w1_.f32(),
-                                        b1_.f32(), reduced_, w2_.f32(), b2_.f32());
+        float* image = x + static_cast<int64_t>(b) * spatial * channels_;
+        kernels::global_average_pool(image, spatial, channels_, pooled.data());
+        kernels::squeeze_excite_gates(pooled.data(), channels_, w1_.f32(), b1_.f32(), reduced_, w2_.f32(), b2_.f32(), gates.data());
+        kernels::scale_channels(image, spatial, channels_, gates.data(), gelu);
     }
 }
 
@@ -124,45 +137,51 @@ void LayerNormWeights::run(const float* x, int64_t rows, float* y) const {
 
 namespace {
 
-std::unique_ptr<kernels::Linear> make_linear(const WeightSource& weights, const std::string& name, int in, int out,
-                                             kernels::Activation activation, kernels::Backend& backend) {
-    return backend.make_linear({in, out, activation}, weights.get(name + ".weight", {out, in}),
-                               weights.get(name + ".bias", {out}));
+std::unique_ptr<kernels::Linear> make_linear(const WeightSource& weights, const std::string& name, kernels::LinearDesc d,
+                                             kernels::Backend& backend) {
+    return backend.make_linear(d, weights.get(name + ".weight", {d.out_features, d.in_features}),
+                               weights.get(name + ".bias", {d.out_features}));
 }
 
 }  // namespace
 
 TransformerLayer::TransformerLayer(const WeightSource& weights, const std::string& prefix, const TransformerShape& s,
-                                   kernels::Backend& backend)
-    : shape_(s) {
+                                   const GraphOptions& options, int typical_length)
+    : shape_(s), narrow_(options.narrow_type()) {
     const int c = s.width;
     ln1_w_ = weights.get(prefix + ".pre_norm_mha.0.weight", {c});
     ln1_b_ = weights.get(prefix + ".pre_norm_mha.0.bias", {c});
     ln2_w_ = weights.get(prefix + ".pre_norm_ffn.0.weight", {c});
     ln2_b_ = weights.get(prefix + ".pre_norm_ffn.0.bias", {c});
-    qkv_ = make_linear(weights, prefix + ".pre_norm_mha.1.qkv_proj", c, 3 * c, kernels::Activation::none, backend);
-    out_proj_ = make_linear(weights, prefix + ".pre_norm_mha.1.out_proj", c, c, kernels::Activation::none, backend);
-    fc1_ = make_linear(weights, prefix + ".pre_norm_ffn.1", c, s.ffn, kernels::Activation::gelu, backend);
-    fc2_ = make_linear(weights, prefix + ".pre_norm_ffn.4", s.ffn, c, kernels::Activation::none, backend);
+    using kernels::Activation;
+    // Every projection reads narrow temporaries; attention and fc1 write them, qkv writes float32
+    // for attention's float32 products (kernels.h), out_proj and fc2 add into x.
+    auto desc = [&](int in, int out, Activation activation, bool accumulate, DType output) {
+        return kernels::LinearDesc{in, out, activation, accumulate, options.precision, narrow_, output, typical_length};
+    };
+    kernels::Backend& backend = *options.backend;
+    qkv_ = make_linear(weights, prefix + ".pre_norm_mha.1.qkv_proj", desc(c, 3 * c, Activation::none, false, DType::f32), backend);
+    attention_ = backend.make_attention({s.heads, c / s.heads, s.causal, options.precision, DType::f32, narrow_});
+    out_proj_ = make_linear(weights, prefix + ".pre_norm_mha.1.out_proj", desc(c, c, Activation::none, true, DType::f32), backend);
+    fc1_ = make_linear(weights, prefix + ".pre_norm_ffn.1", desc(c, s.ffn, Activation::gelu, false, narrow_), backend);
+    fc2_ = make_linear(weights, prefix + ".pre_norm_ffn.4", desc(s.ffn, c, Activation::none, true, DType::f32), backend);
 }
 
-void TransformerLayer::run(float* x, int n, int length) const {
+void TransformerLayer::run(float* x, int n, int length, kernels::Workspace& workspace) const {
     const int c = shape_.width;
     const int64_t rows = static_cast<int64_t>(n) * length;
-    std::vector<float> normed(rows * c), qkv(rows * 3 * c), attended(rows * c), hidden(rows * shape_.ffn);
-    kernels::layer_norm(x, rows, c, ln1_w_.f32(), ln1_b_.f32(), 1e-5f, normed.data());
-    qkv_->run(normed.data(), static_cast<int>(rows), qkv.data());
-    for (int b = 0; b < n; ++b) {
-        kernels::multi_head_attention(qkv.data() + static_cast<int64_t>(b) * length * 3 * c, length, shape_.heads,
-                                      c / shape_.heads, shape_.causal, attended.data() + static_cast<int64_t>(b) * length * c);
-    }
-    // x = x + out_proj(attended): the residual is fused into the projection's output.
-    out_proj_->run(attended.data(), static_cast<int>(rows), normed.data(), x);
-    std::copy(normed.begin(), normed.end(), x);
-    kernels::layer_norm(x, rows, c, ln2_w_.f32(), ln2_b_.f32(), 1e-5f, normed.data());
-    fc1_->run(normed.data(), static_cast<int>(rows), hidden.data());
-    fc2_->run(hidden.data(), static_cast<int>(rows), normed.data(), x);
-    std::copy(normed.begin(), normed.end(), x);
+    const size_t narrow = dtype_size(narrow_);
+    void* normed = workspace.bytes(kScratch0, rows * c * narrow);
+    float* qkv = workspace.floats(kScratch1, rows * 3 * c);
+    void* attended = workspace.bytes(kScratch2, rows * c * narrow);
+    void* hidden = workspace.bytes(kScratch3, rows * shape_.ffn * narrow);
+    kernels::layer_norm(x, rows, c, ln1_w_.f32(), ln1_b_.f32(), 1e-5f, normed, narrow_);
+    qkv_->run(normed, static_cast<int>(rows), qkv);
+    attention_->run(qkv, n, length, attended);
+    out_proj_->run(attended, static_cast<int>(rows), x);
+    kernels::layer_norm(x, rows, c, ln2_w_.f32(), ln2_b_.f32(), 1e-5f, normed, narrow_);
+    fc1_->run(normed, static_cast<int>(rows), hidden);
+    fc2_->run(hidden, static_cast<int>(rows), x);
 }
 
 }  // namespace mclip

@@ -1,17 +1,28 @@
 // Building blocks shared by several architectures: the convolutional FFN (MCi stages and the
 // S0 text RepMixer blocks), squeeze-excite gates, and the pre-norm transformer layer (text
 // encoders and ViT-B). Each block has its fold (training form → inference form) beside its graph.
+//
+// Activations are NHWC / [rows, width] float32 (kernels.h). Blocks take their temporary buffers
+// from a kernels::Workspace (slots 0–3, see WorkspaceSlot), so a steady stream of same-sized
+// inputs allocates nothing. In bf16 precision the big layers compute in bfloat16 and the
+// temporaries between them are stored in bfloat16; the residual stream stays float32.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "kernels/buffer.h"
 #include "kernels/kernels.h"
+#include "models/encoder.h"
 #include "models/reparam.h"
 #include "models/weights.h"
 
 namespace mclip {
+
+// Workspace slots: blocks use the first four for their temporaries (one block runs at a time);
+// encoders number their own buffers from kFirstEncoderSlot.
+enum WorkspaceSlot : int { kScratch0 = 0, kScratch1, kScratch2, kScratch3, kFirstEncoderSlot };
 
 // Copies `name` from the checkpoint into `out` under `new_name`, checking its shape.
 void copy_tensor(const WeightSource& checkpoint, const std::string& name, const Shape& shape, TensorMap& out,
@@ -32,12 +43,15 @@ void fold_conv_ffn(const WeightSource& checkpoint, const std::string& train, con
 
 class ConvFfn {
 public:
-    ConvFfn(const WeightSource& weights, const std::string& prefix, const ConvFfnShape& shape, kernels::Backend& backend);
-    // x [n, C, h, w] += ConvFFN(x)
-    void add_to(float* x, int n, int h, int w) const;
+    // typical_h × typical_w: the feature map size the block sees at the model's input size.
+    ConvFfn(const WeightSource& weights, const std::string& prefix, const ConvFfnShape& shape, const GraphOptions& options,
+            int typical_h, int typical_w);
+    // x [n, h, w, C] += ConvFFN(x); the residual add is fused into fc2. Uses slots 0 and 1.
+    void add_to(float* x, int n, int h, int w, kernels::Workspace& workspace) const;
 
 private:
     ConvFfnShape shape_;
+    DType narrow_;
     std::unique_ptr<kernels::Conv2d> dw_, fc1_, fc2_;
 };
 
@@ -46,7 +60,8 @@ private:
 class SqueezeExcite {
 public:
     SqueezeExcite(const WeightSource& weights, const std::string& prefix, int channels, int reduced);
-    void apply(float* x, int n, int64_t spatial) const;
+    // x [n, spatial, C] ⊙= gate, then GELU when `gelu` (one pass over x).
+    void apply(float* x, int n, int64_t spatial, bool gelu) const;
 
 private:
     int channels_, reduced_;
@@ -67,15 +82,19 @@ void fold_transformer_layer(const WeightSource& checkpoint, const std::string& t
 
 class TransformerLayer {
 public:
+    // typical_length: the sequence length the layer usually sees.
     TransformerLayer(const WeightSource& weights, const std::string& prefix, const TransformerShape& shape,
-                     kernels::Backend& backend);
-    // x [n, length, width], updated in place.
-    void run(float* x, int n, int length) const;
+                     const GraphOptions& options, int typical_length);
+    // x [n, length, width], updated in place; both residual adds are fused into the projections.
+    // Uses slots 0–3.
+    void run(float* x, int n, int length, kernels::Workspace& workspace) const;
 
 private:
     TransformerShape shape_;
+    DType narrow_;
     Tensor ln1_w_, ln1_b_, ln2_w_, ln2_b_;
     std::unique_ptr<kernels::Linear> qkv_, out_proj_, fc1_, fc2_;
+    std::unique_ptr<kernels::Attention> attention_;
 };
 
 // LayerNorm weights read once: y = LN(x) over the last dimension, eps 1e-5.

@@ -14,8 +14,16 @@
 
 namespace mclip {
 
-// Called with named intermediate activations (names as in the reference fixtures, e.g.
-// "image.network.3", "text.transformer.0"); the tensor covers the whole batch.
+// What the graphs are built with: the kernels and the precision of the big layers (convolutions
+// and projections). In bf16 the temporaries that only feed those layers are stored in bf16 too.
+struct GraphOptions {
+    kernels::Backend* backend = &kernels::default_backend();
+    kernels::Precision precision = kernels::Precision::f32;
+    DType narrow_type() const { return precision == kernels::Precision::bf16 ? DType::bf16 : DType::f32; }
+};
+
+// Called with named intermediate activations (names and layouts as in the reference fixtures,
+// e.g. "image.network.3" [n, C, H, W], "text.transformer.0"); the tensor covers the whole batch.
 using ActivationHook = std::function<void(const std::string& name, const Tensor& value)>;
 
 class ImageEncoder {
@@ -39,10 +47,10 @@ void fold_vit_image(const ModelConfig& config, const WeightSource& checkpoint, T
 void fold_text(const ModelConfig& config, const WeightSource& checkpoint, TensorMap& out);
 
 std::unique_ptr<ImageEncoder> make_mci_image_encoder(const ModelConfig& config, const WeightSource& weights,
-                                                     kernels::Backend& backend);
+                                                     const GraphOptions& options);
 std::unique_ptr<ImageEncoder> make_vit_image_encoder(const ModelConfig& config, const WeightSource& weights,
-                                                     kernels::Backend& backend);
+                                                     const GraphOptions& options);
 std::unique_ptr<TextEncoder> make_text_encoder(const ModelConfig& config, const WeightSource& weights,
-                                               kernels::Backend& backend);
+                                               const GraphOptions& options);
 
 }  // namespace mclip

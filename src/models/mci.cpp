@@ -156,13 +156,8 @@ namespace {
 using kernels::Activation;
 using kernels::ConvDesc;
 
-std::unique_ptr<kernels::Conv2d> make_conv(const WeightSource& w, const std::string& name, ConvDesc d,
-                                           kernels::Backend& backend) {
-    return backend.make_conv2d(d, w.get(name + ".weight", {d.out_channels, d.in_channels / d.groups, d.kernel_h, d.kernel_w}),
-                               w.get(name + ".bias", {d.out_channels}));
-}
-
-ConvDesc conv_desc(int in, int out, int k, int stride, int groups, Activation act) {
+// typical_size: the (square) input the layer sees at the model's input size.
+ConvDesc conv_desc(int in, int out, int k, int stride, int groups, Activation act, int typical_size) {
     ConvDesc d;
     d.in_channels = in;
     d.out_channels = out;
@@ -171,54 +166,78 @@ ConvDesc conv_desc(int in, int out, int k, int stride, int groups, Activation ac
     d.pad_h = d.pad_w = k / 2;
     d.groups = groups;
     d.activation = act;
+    d.typical_h = d.typical_w = typical_size;
     return d;
 }
 
-// A growing NCHW activation: the data and its current shape.
-struct Activations {
-    std::vector<float> data;
-    int n, c, h, w;
-    int64_t size() const { return static_cast<int64_t>(n) * c * h * w; }
-    Tensor snapshot() const { return Tensor::from_f32({n, c, h, w}, {data.data(), static_cast<size_t>(size())}); }
+// Workspace slots of the MCi graph: the feature maps alternate between two buffers.
+enum : int { kPing = kFirstEncoderSlot, kPong, kPooled };
+
+// A feature map [n, h, w, c] in one of the two alternating workspace buffers.
+struct FeatureMap {
+    float* data;
+    int slot;
+    int n, h, w, c;
+    int64_t spatial() const { return static_cast<int64_t>(h) * w; }
+    int64_t size() const { return static_cast<int64_t>(n) * h * w * c; }
 };
 
 class MciImageEncoder final : public ImageEncoder {
 public:
-    MciImageEncoder(const ModelConfig& config, const WeightSource& w, kernels::Backend& backend)
+    MciImageEncoder(const ModelConfig& config, const WeightSource& w, const GraphOptions& options)
         : config_(config), m_(config.image.mci) {
+        kernels::Backend& backend = *options.backend;
+        auto make_conv = [&](const std::string& name, ConvDesc d) {
+            // Convolutions with enough work per weight run in the model's precision; depthwise ones
+            // are bound by memory traffic and stay float32.
+            if (!d.depthwise()) d.precision = options.precision;
+            return backend.make_conv2d(d, w.get(name + ".weight", {d.out_channels, d.in_channels / d.groups, d.kernel_h, d.kernel_w}),
+                                       w.get(name + ".bias", {d.out_channels}));
+        };
         const int c0 = m_.widths[0];
-        stem_.push_back(make_conv(w, kInfer + "patch_embed.0", conv_desc(3, c0, 3, 2, 1, Activation::gelu), backend));
-        stem_.push_back(make_conv(w, kInfer + "patch_embed.1", conv_desc(c0, c0, 3, 2, c0, Activation::gelu), backend));
-        stem_.push_back(make_conv(w, kInfer + "patch_embed.2", conv_desc(c0, c0, 1, 1, 1, Activation::gelu), backend));
+        int size = config.image.input_size;
+        stem_.push_back(make_conv(kInfer + "patch_embed.0", conv_desc(3, c0, 3, 2, 1, Activation::gelu, size)));
+        size = stem_.back()->desc().output_h(size);
+        stem_.push_back(make_conv(kInfer + "patch_embed.1", conv_desc(c0, c0, 3, 2, c0, Activation::gelu, size)));
+        size = stem_.back()->desc().output_h(size);
+        stem_.push_back(make_conv(kInfer + "patch_embed.2", conv_desc(c0, c0, 1, 1, 1, Activation::gelu, size)));
         for (int s = 0; s < 4; ++s) {
             const int c = m_.widths[s];
+            if (s == 3) cpe_ = make_conv(kInfer + "network.6", conv_desc(c, c, m_.cpe_kernel, 1, c, Activation::none, size));
             for (int b = 0; b < m_.depths[s]; ++b) {
                 const std::string name = kInfer + block_name(s, b);
                 Block block;
                 if (s < 3) {
-                    block.mixer = make_conv(w, name + ".token_mixer", conv_desc(c, c, m_.mixer_kernel, 1, c, Activation::none), backend);
+                    block.mixer = make_conv(name + ".token_mixer", conv_desc(c, c, m_.mixer_kernel, 1, c, Activation::none, size));
                 } else {
-                    block.qkv = backend.make_linear({c, 3 * c, Activation::none}, w.get(name + ".qkv.weight", {3 * c, c}),
-                                                    w.get(name + ".qkv.bias", {3 * c}));
-                    block.proj = backend.make_linear({c, c, Activation::none}, w.get(name + ".proj.weight", {c, c}),
-                                                     w.get(name + ".proj.bias", {c}));
+                    // qkv and attention's products stay float32 (kernels.h); attention's narrow
+                    // result is what proj reads, and proj adds into x.
+                    const int tokens = size * size;
+                    const DType narrow = options.narrow_type();
+                    block.qkv = backend.make_linear({c, 3 * c, Activation::none, false, options.precision, DType::f32, DType::f32, tokens},
+                                                    w.get(name + ".qkv.weight", {3 * c, c}), w.get(name + ".qkv.bias", {3 * c}));
+                    block.attention = backend.make_attention({c / m_.head_dim, m_.head_dim, false, options.precision, DType::f32, narrow});
+                    block.proj = backend.make_linear({c, c, Activation::none, true, options.precision, narrow, DType::f32, tokens},
+                                                     w.get(name + ".proj.weight", {c, c}), w.get(name + ".proj.bias", {c}));
                 }
-                block.ffn = std::make_unique<ConvFfn>(w, name + ".ffn", ffn_shape(m_, s), backend);
+                block.ffn = std::make_unique<ConvFfn>(w, name + ".ffn", ffn_shape(m_, s), options, size, size);
                 stages_[s].push_back(std::move(block));
             }
             if (s < 3) {
                 const int cout = m_.widths[s + 1];
                 const std::string name = kInfer + "network." + std::to_string(downsample_index(s)) + ".proj";
                 Downsample d;
-                d.large = make_conv(w, name + ".0", conv_desc(c, cout, m_.downsample_kernel, 2, c, Activation::none), backend);
-                if (m_.downsample_se[s]) d.se = std::make_unique<SqueezeExcite>(w, name + ".0.se", cout, cout / m_.se_divisor);
-                d.pointwise = make_conv(w, name + ".1", conv_desc(cout, cout, 1, 1, 1, Activation::gelu), backend);
+                // GELU follows the squeeze-excite gate when there is one, else it is fused into the conv.
+                const bool se = m_.downsample_se[s];
+                d.large = make_conv(name + ".0", conv_desc(c, cout, m_.downsample_kernel, 2, c, se ? Activation::none : Activation::gelu, size));
+                size = d.large->desc().output_h(size);
+                if (se) d.se = std::make_unique<SqueezeExcite>(w, name + ".0.se", cout, cout / m_.se_divisor);
+                d.pointwise = make_conv(name + ".1", conv_desc(cout, cout, 1, 1, 1, Activation::gelu, size));
                 downsamples_[s] = std::move(d);
             }
         }
         const int c3 = m_.widths[3];
-        cpe_ = make_conv(w, kInfer + "network.6", conv_desc(c3, c3, m_.cpe_kernel, 1, c3, Activation::none), backend);
-        conv_exp_ = make_conv(w, kInfer + "conv_exp", conv_desc(c3, 2 * c3, 3, 1, c3, Activation::none), backend);
+        conv_exp_ = make_conv(kInfer + "conv_exp", conv_desc(c3, 2 * c3, 3, 1, c3, Activation::none, size));
         conv_exp_se_ = std::make_unique<SqueezeExcite>(w, kInfer + "conv_exp.se", 2 * c3, 2 * c3 / m_.conv_exp_se_divisor);
         head_ = w.get(kInfer + "head.proj", {2 * c3, config.embed_dim});
     }
@@ -227,50 +246,53 @@ public:
         if (images.rank() != 4 || images.dim(1) != 3) {
             throw Error(ErrorCode::invalid_argument, "image batch must be [N, 3, H, W], got " + shape_to_string(images.shape()));
         }
+        const auto workspace = pool_.acquire();
+        kernels::Workspace& ws = *workspace;
         const int n = static_cast<int>(images.dim(0));
-        Activations x{{images.f32(), images.f32() + images.elements()}, n, 3, static_cast<int>(images.dim(2)),
-                      static_cast<int>(images.dim(3))};
+        FeatureMap x{nullptr, kPing, n, static_cast<int>(images.dim(2)), static_cast<int>(images.dim(3)), 3};
+        x.data = ws.floats(x.slot, x.size());
+        kernels::nchw_to_nhwc(images.f32(), n, 3, x.h, x.w, x.data);
         auto emit = [&](const std::string& name) {
-            if (hook) hook(name, x.snapshot());
+            if (!hook) return;
+            Tensor snapshot = Tensor::zeros_f32({x.n, x.c, x.h, x.w});
+            kernels::nhwc_to_nchw(x.data, x.n, x.c, x.h, x.w, snapshot.f32());
+            hook(name, snapshot);
         };
-        for (const auto& conv : stem_) apply(*conv, x);
+        for (const auto& conv : stem_) x = apply(*conv, x, ws);
         emit("image.stem");
         for (int s = 0; s < 4; ++s) {
             if (s == 3) {
-                apply(*cpe_, x);
+                x = apply(*cpe_, x, ws);
                 emit("image.network.6");
             }
             for (const auto& block : stages_[s]) {
                 if (block.mixer) {
-                    apply(*block.mixer, x);
+                    x = apply(*block.mixer, x, ws);
                 } else {
-                    attend(block, x);
+                    attend(block, x, ws);
                 }
-                block.ffn->add_to(x.data.data(), x.n, x.h, x.w);
+                block.ffn->add_to(x.data, x.n, x.h, x.w, ws);
             }
             emit("image.network." + std::to_string(stage_index(s)));
             if (s < 3) {
                 const Downsample& d = downsamples_[s];
-                apply(*d.large, x);
-                if (d.se) d.se->apply(x.data.data(), x.n, static_cast<int64_t>(x.h) * x.w);
-                kernels::gelu_inplace(x.data.data(), x.size());
-                apply(*d.pointwise, x);
+                x = apply(*d.large, x, ws);
+                if (d.se) d.se->apply(x.data, x.n, x.spatial(), true);
+                x = apply(*d.pointwise, x, ws);
                 emit("image.network." + std::to_string(downsample_index(s)));
             }
         }
-        apply(*conv_exp_, x);
-        conv_exp_se_->apply(x.data.data(), x.n, static_cast<int64_t>(x.h) * x.w);
-        kernels::gelu_inplace(x.data.data(), x.size());
+        x = apply(*conv_exp_, x, ws);
+        conv_exp_se_->apply(x.data, x.n, x.spatial(), true);
         emit("image.conv_exp");
 
-        Tensor embeddings = Tensor::zeros_f32({n, config_.embed_dim});
-        std::vector<float> pooled(x.c);
+        float* pooled = ws.floats(kPooled, static_cast<int64_t>(n) * x.c);
         for (int b = 0; b < n; ++b) {
-            kernels::global_average_pool(x.data.data() + static_cast<int64_t>(b) * x.c * x.h * x.w, x.c,
-                                         static_cast<int64_t>(x.h) * x.w, pooled.data());
-            kernels::matmul_in_out(pooled.data(), 1, x.c, head_.f32(), config_.embed_dim,
-                                   embeddings.f32() + static_cast<int64_t>(b) * config_.embed_dim);
+            kernels::global_average_pool(x.data + static_cast<int64_t>(b) * x.spatial() * x.c, x.spatial(), x.c,
+                                         pooled + static_cast<int64_t>(b) * x.c);
         }
+        Tensor embeddings = Tensor::zeros_f32({n, config_.embed_dim});
+        kernels::matmul_in_out(pooled, n, x.c, head_.f32(), config_.embed_dim, embeddings.f32());
         return embeddings;
     }
 
@@ -278,6 +300,7 @@ private:
     struct Block {
         std::unique_ptr<kernels::Conv2d> mixer;             // RepMixer stages
         std::unique_ptr<kernels::Linear> qkv, proj;          // attention stage
+        std::unique_ptr<kernels::Attention> attention;
         std::unique_ptr<ConvFfn> ffn;
     };
     struct Downsample {
@@ -285,32 +308,24 @@ private:
         std::unique_ptr<SqueezeExcite> se;
     };
 
-    static void apply(const kernels::Conv2d& conv, Activations& x) {
+    // conv(x) into the other feature-map buffer.
+    static FeatureMap apply(const kernels::Conv2d& conv, const FeatureMap& x, kernels::Workspace& ws) {
         const ConvDesc& d = conv.desc();
-        Activations y{{}, x.n, d.out_channels, d.output_h(x.h), d.output_w(x.w)};
-        y.data.resize(y.size());
-        conv.run(x.data.data(), x.n, x.h, x.w, y.data.data());
-        x = std::move(y);
+        FeatureMap y{nullptr, x.slot == kPing ? kPong : kPing, x.n, d.output_h(x.h), d.output_w(x.w), d.out_channels};
+        y.data = ws.floats(y.slot, y.size());
+        conv.run(x.data, x.n, x.h, x.w, y.data);
+        return y;
     }
 
-    // x += proj(MHSA(qkv(tokens))) with tokens = x viewed as [H·W, C] (row-major positions).
-    void attend(const Block& block, Activations& x) const {
-        const int c = x.c;
-        const int64_t length = static_cast<int64_t>(x.h) * x.w;
-        const int heads = c / m_.head_dim;
-        std::vector<float> tokens(length * c), qkv(length * 3 * c), attended(length * c), projected(length * c);
-        for (int b = 0; b < x.n; ++b) {
-            float* image = x.data.data() + b * c * length;
-            for (int ch = 0; ch < c; ++ch) {
-                for (int64_t t = 0; t < length; ++t) tokens[t * c + ch] = image[ch * length + t];
-            }
-            block.qkv->run(tokens.data(), static_cast<int>(length), qkv.data());
-            kernels::multi_head_attention(qkv.data(), static_cast<int>(length), heads, m_.head_dim, false, attended.data());
-            block.proj->run(attended.data(), static_cast<int>(length), projected.data());
-            for (int ch = 0; ch < c; ++ch) {
-                for (int64_t t = 0; t < length; ++t) image[ch * length + t] += projected[t * c + ch];
-            }
-        }
+    // x += proj(MHSA(qkv(tokens))): an NHWC feature map is already the token matrix [H·W, C].
+    static void attend(const Block& block, const FeatureMap& x, kernels::Workspace& ws) {
+        const int64_t rows = x.n * x.spatial();
+        const size_t narrow = dtype_size(block.proj->desc().input);
+        float* qkv = ws.floats(kScratch0, rows * 3 * x.c);
+        void* attended = ws.bytes(kScratch1, rows * x.c * narrow);
+        block.qkv->run(x.data, static_cast<int>(rows), qkv);
+        block.attention->run(qkv, x.n, static_cast<int>(x.spatial()), attended);
+        block.proj->run(attended, static_cast<int>(rows), x.data);
     }
 
     ModelConfig config_;
@@ -321,13 +336,14 @@ private:
     std::unique_ptr<kernels::Conv2d> cpe_, conv_exp_;
     std::unique_ptr<SqueezeExcite> conv_exp_se_;
     Tensor head_;
+    mutable kernels::WorkspacePool pool_;
 };
 
 }  // namespace
 
 std::unique_ptr<ImageEncoder> make_mci_image_encoder(const ModelConfig& config, const WeightSource& weights,
-                                                     kernels::Backend& backend) {
-    return std::make_unique<MciImageEncoder>(config, weights, backend);
+                                                     const GraphOptions& options) {
+    return std::make_unique<MciImageEncoder>(config, weights, options);
 }
 
 }  // namespace mclip

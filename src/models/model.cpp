@@ -34,9 +34,15 @@ void ClipModel::build(const WeightSource& weights, float raw_logit_scale, const 
     if (options.threads > 0) kernels::set_num_threads(options.threads);
     kernels::Backend& backend = kernels::backend_by_name(options.backend);
     backend_name_ = backend.name();
-    image_ = config_->image.kind == ImageEncoderKind::mci ? make_mci_image_encoder(*config_, weights, backend)
-                                                          : make_vit_image_encoder(*config_, weights, backend);
-    text_ = make_text_encoder(*config_, weights, backend);
+    if (!backend.native(options.precision) && backend.name() != "reference") {
+        throw Error(ErrorCode::unsupported, std::string(kernels::to_string(options.precision)) +
+                                                " precision needs a CPU with AVX512-BF16 or AMX; use --precision f32");
+    }
+    precision_ = options.precision;
+    const GraphOptions graph{&backend, options.precision};
+    image_ = config_->image.kind == ImageEncoderKind::mci ? make_mci_image_encoder(*config_, weights, graph)
+                                                          : make_vit_image_encoder(*config_, weights, graph);
+    text_ = make_text_encoder(*config_, weights, graph);
     // The reference clamps exp(logit_scale) at 100 (CLIP's training-time clamp).
     logit_scale_ = std::min(std::exp(raw_logit_scale), 100.0f);
 }

@@ -19,6 +19,8 @@ namespace mclip {
 struct ModelLoadOptions {
     std::string backend = "auto";  // "auto", "reference", "onednn"
     int threads = 0;               // 0: one per core
+    // Precision of the convolutions and projections; bf16 needs AVX512-BF16 or AMX with oneDNN.
+    kernels::Precision precision = kernels::Precision::f32;
 };
 
 class ClipModel {
@@ -35,6 +37,7 @@ public:
     // min(exp(logit_scale), 100), the factor applied to cosine similarities.
     float logit_scale() const { return logit_scale_; }
     std::string backend_name() const { return backend_name_; }
+    kernels::Precision precision() const { return precision_; }
 
     // images [n, 3, size, size], preprocessed → [n, embed_dim], not normalized.
     Tensor encode_images(const Tensor& images, const ActivationHook& hook = {}) const;
@@ -64,6 +67,7 @@ private:
     std::optional<Tokenizer> tokenizer_;
     float logit_scale_ = 1.0f;
     std::string backend_name_;
+    kernels::Precision precision_ = kernels::Precision::f32;
 };
 
 // Scales each row of [rows, width] to unit L2 norm (v / max(‖v‖, 1e-12), as F.normalize).

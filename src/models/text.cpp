@@ -70,9 +70,13 @@ void fold_text(const ModelConfig& config, const WeightSource& ck, TensorMap& out
 
 namespace {
 
+// Workspace slots of the text graph: the sequence alternates between two buffers around the
+// RepMixer convolutions; the pooled rows are gathered before the final LayerNorm.
+enum : int { kSequenceA = kFirstEncoderSlot, kSequenceB, kPooledRows, kNormedRows };
+
 class ClipTextEncoder final : public TextEncoder {
 public:
-    ClipTextEncoder(const ModelConfig& config, const WeightSource& w, kernels::Backend& backend)
+    ClipTextEncoder(const ModelConfig& config, const WeightSource& w, const GraphOptions& options)
         : config_(config), t_(config.text) {
         token_embedding_ = w.get(kInfer + "token_embedding", {t_.vocab, t_.width});
         positional_embedding_ = w.get(kInfer + "positional_embedding", {t_.context, t_.width});
@@ -80,16 +84,19 @@ public:
             const std::string name = kInfer + "transformer." + std::to_string(i);
             Module m;
             if (is_repmixer(t_, i)) {
+                // The sequence [L, C] is an NHWC image of height 1: a 1×k depthwise conv mixes positions.
                 kernels::ConvDesc d;
                 d.in_channels = d.out_channels = d.groups = t_.width;
                 d.kernel_h = 1;
                 d.kernel_w = t_.mixer_kernel;
                 d.pad_w = t_.mixer_kernel / 2;
-                m.mixer = backend.make_conv2d(d, w.get(name + ".token_mixer.weight", {t_.width, 1, 1, t_.mixer_kernel}),
-                                              w.get(name + ".token_mixer.bias", {t_.width}));
-                m.ffn = std::make_unique<ConvFfn>(w, name + ".ffn", ffn_shape(t_), backend);
+                d.typical_h = 1;
+                d.typical_w = t_.context;
+                m.mixer = options.backend->make_conv2d(d, w.get(name + ".token_mixer.weight", {t_.width, 1, 1, t_.mixer_kernel}),
+                                                       w.get(name + ".token_mixer.bias", {t_.width}));
+                m.ffn = std::make_unique<ConvFfn>(w, name + ".ffn", ffn_shape(t_), options, 1, t_.context);
             } else {
-                m.layer = std::make_unique<TransformerLayer>(w, name, layer_shape(t_), backend);
+                m.layer = std::make_unique<TransformerLayer>(w, name, layer_shape(t_), options, t_.context);
             }
             modules_.push_back(std::move(m));
         }
@@ -99,42 +106,66 @@ public:
 
     Tensor encode(const int32_t* tokens, int n, const ActivationHook& hook) const override {
         const int length = t_.context, width = t_.width;
-        const int64_t rows = static_cast<int64_t>(n) * length;
-        for (int64_t i = 0; i < rows; ++i) {
+        for (int64_t i = 0; i < static_cast<int64_t>(n) * length; ++i) {
             if (tokens[i] < 0 || tokens[i] >= t_.vocab) {
                 throw Error(ErrorCode::invalid_argument, "token id " + std::to_string(tokens[i]) + " at sequence " +
                                                              std::to_string(i / length) + ", position " + std::to_string(i % length) +
                                                              " is outside the vocabulary [0, " + std::to_string(t_.vocab) + ")");
             }
         }
-        std::vector<float> x(rows * width);
-        for (int64_t i = 0; i < rows; ++i) {
-            std::copy_n(token_embedding_.f32() + static_cast<int64_t>(tokens[i]) * width, width, x.data() + i * width);
+        // Pool at the end-of-text token, the position of the largest id (first one on ties).
+        std::vector<int> eot(n);
+        for (int b = 0; b < n; ++b) {
+            const int32_t* seq = tokens + static_cast<int64_t>(b) * length;
+            eot[b] = static_cast<int>(std::max_element(seq, seq + length) - seq);
         }
-        if (hook) hook("text.token_embedding", Tensor::from_f32({n, length, width}, x));
-        for (int64_t i = 0; i < rows; ++i) {
-            kernels::add_inplace(x.data() + i * width, positional_embedding_.f32() + (i % length) * width, width);
+        // Under a causal mask no position sees a later one, so positions after the batch's last
+        // EOT cannot change the pooled rows and are not computed (rounded up to a multiple of 8
+        // to bound the number of distinct shapes the kernels prepare for). The hook sees all.
+        int steps = length;
+        if (t_.causal && !hook && n > 0) steps = std::min(length, (*std::max_element(eot.begin(), eot.end()) + 1 + 7) / 8 * 8);
+        const int64_t rows = static_cast<int64_t>(n) * steps;
+
+        const auto workspace = pool_.acquire();
+        kernels::Workspace& ws = *workspace;
+        float* x = ws.floats(kSequenceA, rows * width);
+        float* other = ws.floats(kSequenceB, rows * width);
+        for (int b = 0; b < n; ++b) {
+            for (int i = 0; i < steps; ++i) {
+                const int32_t id = tokens[static_cast<int64_t>(b) * length + i];
+                std::copy_n(token_embedding_.f32() + static_cast<int64_t>(id) * width, width, x + (static_cast<int64_t>(b) * steps + i) * width);
+            }
+        }
+        const auto whole = [&](const float* values) { return Tensor::from_f32({n, steps, width}, {values, static_cast<size_t>(rows * width)}); };
+        if (hook) hook("text.token_embedding", whole(x));
+        for (int64_t r = 0; r < rows; ++r) {
+            kernels::add_inplace(x + r * width, positional_embedding_.f32() + (r % steps) * width, width);
         }
         for (size_t m = 0; m < modules_.size(); ++m) {
             if (modules_[m].layer) {
-                modules_[m].layer->run(x.data(), n, length);
+                modules_[m].layer->run(x, n, steps, ws);
             } else {
-                run_repmixer(modules_[m], x.data(), n);
+                modules_[m].mixer->run(x, n, 1, steps, other);
+                modules_[m].ffn->add_to(other, n, 1, steps, ws);
+                std::swap(x, other);
             }
-            if (hook) hook("text.transformer." + std::to_string(m), Tensor::from_f32({n, length, width}, x));
+            if (hook) hook("text.transformer." + std::to_string(m), whole(x));
         }
-        std::vector<float> normed(x.size());
-        final_norm_.run(x.data(), rows, normed.data());
-        if (hook) hook("text.final_layer_norm", Tensor::from_f32({n, length, width}, normed));
+        if (hook) {
+            Tensor normed = Tensor::zeros_f32({n, steps, width});
+            final_norm_.run(x, rows, normed.f32());
+            hook("text.final_layer_norm", normed);
+        }
 
-        // Pool at the end-of-text token: the position of the largest id, first one on ties.
-        Tensor embeddings = Tensor::zeros_f32({n, config_.embed_dim});
+        // The final LayerNorm is per row, so only the pooled rows need it.
+        float* pooled = ws.floats(kPooledRows, static_cast<int64_t>(n) * width);
+        float* normed = ws.floats(kNormedRows, static_cast<int64_t>(n) * width);
         for (int b = 0; b < n; ++b) {
-            const int32_t* seq = tokens + static_cast<int64_t>(b) * length;
-            const int eot = static_cast<int>(std::max_element(seq, seq + length) - seq);
-            kernels::matmul_in_out(normed.data() + (static_cast<int64_t>(b) * length + eot) * width, 1, width,
-                                   projection_.f32(), config_.embed_dim, embeddings.f32() + static_cast<int64_t>(b) * config_.embed_dim);
+            std::copy_n(x + (static_cast<int64_t>(b) * steps + eot[b]) * width, width, pooled + static_cast<int64_t>(b) * width);
         }
+        final_norm_.run(pooled, n, normed);
+        Tensor embeddings = Tensor::zeros_f32({n, config_.embed_dim});
+        kernels::matmul_in_out(normed, n, width, projection_.f32(), config_.embed_dim, embeddings.f32());
         return embeddings;
     }
 
@@ -145,39 +176,18 @@ private:
         std::unique_ptr<ConvFfn> ffn;
     };
 
-    // The RepMixer block works on the sequence as a [C, 1, L] image: transpose in and out.
-    void run_repmixer(const Module& m, float* x, int n) const {
-        const int length = t_.context, width = t_.width;
-        std::vector<float> channels_first(static_cast<size_t>(n) * width * length), mixed(channels_first.size());
-        for (int b = 0; b < n; ++b) {
-            const float* src = x + static_cast<int64_t>(b) * length * width;
-            float* dst = channels_first.data() + static_cast<int64_t>(b) * width * length;
-            for (int l = 0; l < length; ++l) {
-                for (int c = 0; c < width; ++c) dst[static_cast<int64_t>(c) * length + l] = src[static_cast<int64_t>(l) * width + c];
-            }
-        }
-        m.mixer->run(channels_first.data(), n, 1, length, mixed.data());
-        m.ffn->add_to(mixed.data(), n, 1, length);
-        for (int b = 0; b < n; ++b) {
-            const float* src = mixed.data() + static_cast<int64_t>(b) * width * length;
-            float* dst = x + static_cast<int64_t>(b) * length * width;
-            for (int l = 0; l < length; ++l) {
-                for (int c = 0; c < width; ++c) dst[static_cast<int64_t>(l) * width + c] = src[static_cast<int64_t>(c) * length + l];
-            }
-        }
-    }
-
     ModelConfig config_;
     TextEncoderConfig t_;
     Tensor token_embedding_, positional_embedding_, projection_;
     std::vector<Module> modules_;
     LayerNormWeights final_norm_;
+    mutable kernels::WorkspacePool pool_;
 };
 
 }  // namespace
 
-std::unique_ptr<TextEncoder> make_text_encoder(const ModelConfig& config, const WeightSource& weights, kernels::Backend& backend) {
-    return std::make_unique<ClipTextEncoder>(config, weights, backend);
+std::unique_ptr<TextEncoder> make_text_encoder(const ModelConfig& config, const WeightSource& weights, const GraphOptions& options) {
+    return std::make_unique<ClipTextEncoder>(config, weights, options);
 }
 
 }  // namespace mclip

@@ -68,11 +68,16 @@ void fold_vit_image(const ModelConfig& config, const WeightSource& ck, TensorMap
 
 namespace {
 
+// Workspace slots of the ViT graph: the stem's feature maps alternate between two buffers; the
+// token sequence has its own.
+enum : int { kStemA = kFirstEncoderSlot, kStemB, kSequence, kNormedRows };
+
 class VitImageEncoder final : public ImageEncoder {
 public:
-    VitImageEncoder(const ModelConfig& config, const WeightSource& w, kernels::Backend& backend)
+    VitImageEncoder(const ModelConfig& config, const WeightSource& w, const GraphOptions& options)
         : config_(config), v_(config.image.vit), tokens_(token_count(config)) {
         const auto stem = stem_convs(v_);
+        int size = config.image.input_size;
         for (int i = 0; i < 3; ++i) {
             kernels::ConvDesc d;
             d.in_channels = stem[i].in;
@@ -81,14 +86,18 @@ public:
             d.stride_h = d.stride_w = stem[i].stride;
             d.pad_h = d.pad_w = stem[i].pad;
             d.activation = i < 2 ? kernels::Activation::gelu : kernels::Activation::none;
+            d.precision = options.precision;
+            d.typical_h = d.typical_w = size;
+            size = d.output_h(size);
             const std::string name = kInfer + "patch_emb." + std::to_string(i);
-            stem_.push_back(backend.make_conv2d(d, w.get(name + ".weight", {d.out_channels, d.in_channels, d.kernel_h, d.kernel_w}),
-                                                w.get(name + ".bias", {d.out_channels})));
+            stem_.push_back(options.backend->make_conv2d(d, w.get(name + ".weight", {d.out_channels, d.in_channels, d.kernel_h, d.kernel_w}),
+                                                         w.get(name + ".bias", {d.out_channels})));
         }
         pos_embed_ = w.get(kInfer + "pos_embed", {tokens_, v_.width});
         cls_token_ = w.get(kInfer + "cls_token", {v_.width});
         for (int l = 0; l < v_.layers; ++l) {
-            layers_.push_back(std::make_unique<TransformerLayer>(w, kInfer + "transformer." + std::to_string(l), layer_shape(v_), backend));
+            layers_.push_back(std::make_unique<TransformerLayer>(w, kInfer + "transformer." + std::to_string(l), layer_shape(v_),
+                                                                 options, tokens_ + 1));
         }
         final_norm_ = LayerNormWeights(w, kInfer + "post_transformer_norm", v_.width);
         projection_ = w.get(kInfer + "classifier.proj", {v_.width, config.embed_dim});
@@ -101,47 +110,57 @@ public:
             throw Error(ErrorCode::invalid_argument, "MobileCLIP-B takes [N, 3, " + std::to_string(size) + ", " + std::to_string(size) +
                                                          "] images, got " + shape_to_string(images.shape()));
         }
+        const auto workspace = pool_.acquire();
+        kernels::Workspace& ws = *workspace;
         const int n = static_cast<int>(images.dim(0));
-        std::vector<float> x(images.f32(), images.f32() + images.elements());
-        int h = size, w = size, c = 3;
+        int h = size, w = size, c = 3, slot = kStemA;
+        float* x = ws.floats(slot, static_cast<int64_t>(n) * c * h * w);
+        kernels::nchw_to_nhwc(images.f32(), n, c, h, w, x);
         for (const auto& conv : stem_) {
             const auto& d = conv->desc();
-            std::vector<float> y(static_cast<size_t>(n) * d.out_channels * d.output_h(h) * d.output_w(w));
-            conv->run(x.data(), n, h, w, y.data());
-            x = std::move(y);
+            slot = slot == kStemA ? kStemB : kStemA;
+            float* y = ws.floats(slot, static_cast<int64_t>(n) * d.out_channels * d.output_h(h) * d.output_w(w));
+            conv->run(x, n, h, w, y);
+            x = y;
             h = d.output_h(h);
             w = d.output_w(w);
             c = d.out_channels;
         }
-        if (hook) hook("image.patch_emb", Tensor::from_f32({n, c, h, w}, x));
+        if (hook) {
+            Tensor snapshot = Tensor::zeros_f32({n, c, h, w});
+            kernels::nhwc_to_nchw(x, n, c, h, w, snapshot.f32());
+            hook("image.patch_emb", snapshot);
+        }
         if (h * w != tokens_) throw Error(ErrorCode::internal, "ViT stem produced an unexpected token count");
 
+        // The NHWC stem output is already the patch token matrix [tokens, width]; CLS goes first.
         const int length = tokens_ + 1;
         const int width = v_.width;
-        std::vector<float> sequence(static_cast<size_t>(n) * length * width);
+        const int64_t rows = static_cast<int64_t>(n) * length;
+        float* sequence = ws.floats(kSequence, rows * width);
         for (int b = 0; b < n; ++b) {
-            float* seq = sequence.data() + static_cast<int64_t>(b) * length * width;
+            float* seq = sequence + static_cast<int64_t>(b) * length * width;
             std::copy(cls_token_.f32(), cls_token_.f32() + width, seq);
-            const float* image = x.data() + static_cast<int64_t>(b) * width * tokens_;
-            for (int t = 0; t < tokens_; ++t) {
-                for (int ch = 0; ch < width; ++ch) {
-                    seq[static_cast<int64_t>(t + 1) * width + ch] = image[static_cast<int64_t>(ch) * tokens_ + t] + pos_embed_.f32()[static_cast<int64_t>(t) * width + ch];
-                }
-            }
+            const float* patches = x + static_cast<int64_t>(b) * tokens_ * width;
+            for (int64_t i = 0; i < static_cast<int64_t>(tokens_) * width; ++i) seq[width + i] = patches[i] + pos_embed_.f32()[i];
         }
         for (size_t l = 0; l < layers_.size(); ++l) {
-            layers_[l]->run(sequence.data(), n, length);
-            if (hook) hook("image.transformer." + std::to_string(l), Tensor::from_f32({n, length, width}, sequence));
+            layers_[l]->run(sequence, n, length, ws);
+            if (hook) hook("image.transformer." + std::to_string(l), Tensor::from_f32({n, length, width}, {sequence, static_cast<size_t>(rows * width)}));
         }
-        std::vector<float> normed(sequence.size());
-        final_norm_.run(sequence.data(), static_cast<int64_t>(n) * length, normed.data());
-        if (hook) hook("image.post_transformer_norm", Tensor::from_f32({n, length, width}, normed));
+        if (hook) {
+            Tensor normed = Tensor::zeros_f32({n, length, width});
+            final_norm_.run(sequence, rows, normed.f32());
+            hook("image.post_transformer_norm", normed);
+        }
 
-        Tensor embeddings = Tensor::zeros_f32({n, config_.embed_dim});
+        // The CLS row is all the head reads, and the final LayerNorm is per row.
+        float* normed = ws.floats(kNormedRows, static_cast<int64_t>(n) * width);
         for (int b = 0; b < n; ++b) {
-            kernels::matmul_in_out(normed.data() + static_cast<int64_t>(b) * length * width, 1, width, projection_.f32(),
-                                   config_.embed_dim, embeddings.f32() + static_cast<int64_t>(b) * config_.embed_dim);
+            final_norm_.run(sequence + static_cast<int64_t>(b) * length * width, 1, normed + static_cast<int64_t>(b) * width);
         }
+        Tensor embeddings = Tensor::zeros_f32({n, config_.embed_dim});
+        kernels::matmul_in_out(normed, n, width, projection_.f32(), config_.embed_dim, embeddings.f32());
         return embeddings;
     }
 
@@ -153,13 +172,14 @@ private:
     Tensor pos_embed_, cls_token_, projection_;
     std::vector<std::unique_ptr<TransformerLayer>> layers_;
     LayerNormWeights final_norm_;
+    mutable kernels::WorkspacePool pool_;
 };
 
 }  // namespace
 
 std::unique_ptr<ImageEncoder> make_vit_image_encoder(const ModelConfig& config, const WeightSource& weights,
-                                                     kernels::Backend& backend) {
-    return std::make_unique<VitImageEncoder>(config, weights, backend);
+                                                     const GraphOptions& options) {
+    return std::make_unique<VitImageEncoder>(config, weights, options);
 }
 
 }  // namespace mclip

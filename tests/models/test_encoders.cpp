@@ -1,16 +1,19 @@
 // Parity of the folded engine with the reference PyTorch model, block by block, for every
-// variant and both kernel backends' shared graph: the training-form checkpoint is rebuilt from
-// weights.json, folded in memory, and run on the fixture inputs.
+// variant on every kernel backend: the training-form checkpoint is rebuilt from weights.json,
+// folded in memory, and run on the fixture inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
+#include "common/error.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
 #include "models/encoder.h"
 #include "models/fixture_weights.h"
 #include "models/fold.h"
+#include "models/model.h"
 #include "models/parity.h"
 #include "support/fixtures.h"
 
@@ -20,7 +23,12 @@ namespace {
 
 constexpr double kTolerance = 1e-4;
 
-class EncoderParity : public ::testing::TestWithParam<std::string> {};
+struct ParityCase {
+    std::string model;
+    std::string backend;
+};
+
+class EncoderParity : public ::testing::TestWithParam<ParityCase> {};
 
 std::vector<int32_t> tokens_as_int32(const Tensor& tokens) {
     std::vector<int32_t> ids(tokens.elements());
@@ -47,18 +55,24 @@ struct IntermediateCheck {
 
 TEST_P(EncoderParity, FoldedFromTrainingFormMatchesReference) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const std::string model = GetParam();
+    const std::string model = GetParam().model;
+    kernels::Backend* backend = nullptr;
+    try {
+        backend = &kernels::backend_by_name(GetParam().backend);
+    } catch (const Error& e) {
+        GTEST_SKIP() << e.what();
+    }
+    const GraphOptions options{backend, kernels::Precision::f32};
     const ModelConfig& config = model_config(model);
     const SafetensorsFile expected = read_safetensors(fixtures / model / "expected.safetensors");
     const TensorMap checkpoint = mclip::testing::generate_fixture_checkpoint(fixtures / model / "weights.json");
     const WeightSource source = WeightSource::from_map(checkpoint, model);
     const TensorMap folded = fold_checkpoint(config, source);
     const WeightSource weights = WeightSource::from_map(folded, model + " (folded)");
-    kernels::Backend& backend = kernels::default_backend();
 
     IntermediateCheck image_check{expected, {}};
-    auto image_encoder = config.image.kind == ImageEncoderKind::mci ? make_mci_image_encoder(config, weights, backend)
-                                                                    : make_vit_image_encoder(config, weights, backend);
+    auto image_encoder = config.image.kind == ImageEncoderKind::mci ? make_mci_image_encoder(config, weights, options)
+                                                                    : make_vit_image_encoder(config, weights, options);
     const Tensor image_embedding = image_encoder->encode(expected.tensors.at("image.input"), image_check.hook());
     for (const auto& [name, error] : image_check.errors) {
         EXPECT_LE(error, kTolerance) << model << " " << name;
@@ -73,7 +87,7 @@ TEST_P(EncoderParity, FoldedFromTrainingFormMatchesReference) {
     }
 
     IntermediateCheck text_check{expected, {}};
-    auto text_encoder = make_text_encoder(config, weights, backend);
+    auto text_encoder = make_text_encoder(config, weights, options);
     const Tensor& tokens = expected.tensors.at("text.tokens");
     const auto ids = tokens_as_int32(tokens);
     const Tensor text_embedding = text_encoder->encode(ids.data(), static_cast<int>(tokens.dim(0)), text_check.hook());
@@ -89,7 +103,91 @@ TEST_P(EncoderParity, FoldedFromTrainingFormMatchesReference) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllVariants, EncoderParity,
-                         ::testing::Values("mobileclip_s0", "mobileclip_s1", "mobileclip_s2", "mobileclip_b"));
+std::vector<ParityCase> all_cases() {
+    std::vector<ParityCase> cases;
+    for (const char* backend : {"reference", "onednn"}) {
+        for (const char* model : {"mobileclip_s0", "mobileclip_s1", "mobileclip_s2", "mobileclip_b"}) cases.push_back({model, backend});
+    }
+    return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, EncoderParity, ::testing::ValuesIn(all_cases()),
+                         [](const auto& info) { return info.param.model + "_" + info.param.backend; });
+
+// The reduced-precision modes against the float32 reference: embeddings within the bound
+// (bf16: relative error ≤ 2e-2) and the zero-shot top-1 of every fixture image unchanged.
+class PrecisionMode : public ::testing::TestWithParam<ParityCase> {};
+
+std::vector<int64_t> top1_per_image(const Tensor& logits) {
+    std::vector<int64_t> best;
+    for (int64_t i = 0; i < logits.dim(0); ++i) {
+        const float* row = logits.f32() + i * logits.dim(1);
+        best.push_back(std::max_element(row, row + logits.dim(1)) - row);
+    }
+    return best;
+}
+
+Tensor cosine_logits(Tensor images, Tensor texts) {
+    normalize_rows(images);
+    normalize_rows(texts);
+    const int64_t n = images.dim(0), m = texts.dim(0), d = images.dim(1);
+    Tensor logits = Tensor::zeros_f32({n, m});
+    for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < m; ++j) {
+            double dot = 0;
+            for (int64_t k = 0; k < d; ++k) dot += static_cast<double>(images.f32()[i * d + k]) * texts.f32()[j * d + k];
+            logits.f32()[i * m + j] = static_cast<float>(dot);
+        }
+    }
+    return logits;
+}
+
+TEST_P(PrecisionMode, Bf16StaysWithinTheBoundAndKeepsTop1) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    constexpr double kBf16Bound = 2e-2;
+    const std::string model = GetParam().model;
+    kernels::Backend* backend = nullptr;
+    try {
+        backend = &kernels::backend_by_name(GetParam().backend);
+    } catch (const Error& e) {
+        GTEST_SKIP() << e.what();
+    }
+    if (backend->name() != "reference" && !backend->native(kernels::Precision::bf16)) {
+        GTEST_SKIP() << "this CPU has no bf16 instructions (the reference backend's emulation is tested instead)";
+    }
+    const GraphOptions options{backend, kernels::Precision::bf16};
+    const ModelConfig& config = model_config(model);
+    const SafetensorsFile expected = read_safetensors(fixtures / model / "expected.safetensors");
+    const TensorMap checkpoint = mclip::testing::generate_fixture_checkpoint(fixtures / model / "weights.json");
+    const TensorMap folded = fold_checkpoint(config, WeightSource::from_map(checkpoint, model));
+    const WeightSource weights = WeightSource::from_map(folded, model + " (folded)");
+
+    auto image_encoder = config.image.kind == ImageEncoderKind::mci ? make_mci_image_encoder(config, weights, options)
+                                                                    : make_vit_image_encoder(config, weights, options);
+    const Tensor images = image_encoder->encode(expected.tensors.at("image.input"));
+    const double image_error = mclip::testing::max_relative_error(images, expected.tensors.at("image.embedding"));
+    EXPECT_LE(image_error, kBf16Bound) << model << " image";
+
+    auto text_encoder = make_text_encoder(config, weights, options);
+    const Tensor& tokens = expected.tensors.at("text.tokens");
+    const auto ids = tokens_as_int32(tokens);
+    const Tensor texts = text_encoder->encode(ids.data(), static_cast<int>(tokens.dim(0)));
+    const double text_error = mclip::testing::max_relative_error(texts, expected.tensors.at("text.embedding"));
+    EXPECT_LE(text_error, kBf16Bound) << model << " text";
+    std::printf("%s bf16 (%s): image rel err %.3g, text rel err %.3g\n", model.c_str(), backend->name().c_str(), image_error,
+                text_error);
+
+    EXPECT_EQ(top1_per_image(cosine_logits(images, texts)), top1_per_image(expected.tensors.at("logits")));
+}
+
+std::vector<ParityCase> precision_cases() {
+    // Every variant natively; the reference backend's (slow) emulation on the smallest one.
+    std::vector<ParityCase> cases{{"mobileclip_s0", "reference"}};
+    for (const char* model : {"mobileclip_s0", "mobileclip_s1", "mobileclip_s2", "mobileclip_b"}) cases.push_back({model, "onednn"});
+    return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, PrecisionMode, ::testing::ValuesIn(precision_cases()),
+                         [](const auto& info) { return info.param.model + "_" + info.param.backend; });
 
 }  // namespace

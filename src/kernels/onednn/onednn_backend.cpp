@@ -1,22 +1,28 @@
 // The oneDNN backend: convolutions and matrix multiplies from oneDNN (Debian's libdnnl, 2.6),
-// which picks AVX-512 / AMX kernels for the CPU at run time.
+// which picks AVX2 / AVX-512 / AMX kernels for the CPU it runs on.
 //
-// Each layer keeps its weights reordered once into the layout oneDNN's chosen kernel wants and
-// caches one primitive per input shape (batch and spatial size rarely change between calls).
-// Activations stay plain NCHW / row-major so every backend shares the model graphs; bias, GELU
-// and residual additions are fused into the primitive as post-ops.
+// Activations are NHWC (kernels.h): for that layout oneDNN 2.6 has direct kernels for every
+// MobileCLIP convolution (brgconv_1x1 for pointwise, brdgmm_dw for depthwise, jit for the
+// channel-multiplier-2 depthwise, brgconv for the 3-channel stem), and its AMX bf16 kernels.
+// Each layer packs its weights once, at creation, into the layout the kernel chosen for the
+// layer's typical input wants, and keeps one primitive per input shape. Bias, activation and
+// the residual add (a "sum" post-op: y += ...) are fused into the primitive.
 //
 // oneDNN 2.x API: an operation descriptor (convolution_forward::desc, matmul::desc) comes first,
 // then the primitive descriptor built from it.
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <tuple>
 
 #include "common/error.h"
 #include "common/log.h"
+#include "kernels/buffer.h"
 #include "kernels/kernels.h"
+#include "kernels/ops.h"
 
 namespace mclip::kernels {
 namespace {
@@ -36,151 +42,392 @@ dnnl::stream& thread_stream() {
     return stream;
 }
 
-dnnl::post_ops activation_post_ops(Activation activation) {
+// Per-thread staging memory for inputs converted to the compute type and outputs converted back.
+void* thread_scratch(int slot, size_t bytes) {
+    thread_local Workspace scratch;
+    return scratch.bytes(slot, bytes);
+}
+
+dt to_dnnl(DType type) { return type == DType::bf16 ? dt::bf16 : dt::f32; }
+dt compute_type(Precision precision) { return precision == Precision::bf16 ? dt::bf16 : dt::f32; }
+
+dnnl::post_ops make_post_ops(Activation activation, bool accumulate) {
     dnnl::post_ops ops;
     if (activation == Activation::gelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
     if (activation == Activation::relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    if (accumulate) ops.append_sum(1.0f);
     return ops;
 }
 
-Tensor as_f32(const Tensor& t) { return t.empty() || t.dtype() == DType::f32 ? t.clone() : t.to_f32(); }
+// A float32 copy of a weight tensor (converted when it is stored narrower), or a view of it.
+Tensor f32_view(const Tensor& t) { return t.dtype() == DType::f32 ? t : t.to_f32(); }
+
+// How one input shape runs: the primitive and the conversions around it.
+struct Plan {
+    dnnl::primitive primitive;
+    memory weights;                      // packed for this primitive (shared between plans when equal)
+    memory::desc src_md;                 // what the primitive reads
+    memory::desc dst_md;                 // what the primitive writes
+    std::optional<dnnl::reorder> to_compute_type;  // x → src_md when x's type differs
+    memory::desc user_src_md;
+    bool staged_output = false;          // dst is a float32 scratch, stored into y afterwards
+    int64_t output_count = 0;
+};
+
+// What convolutions and matrix multiplies share: weights packed once, a bias, a plan per shape.
+class PackedWeights {
+public:
+    // plain: the weights in a oneDNN-describable layout (kept only until the first plan exists).
+    PackedWeights(memory::desc plain_md, Tensor plain, const Tensor& bias, int channels) : plain_md_(plain_md), plain_(std::move(plain)) {
+        bias_values_ = bias.empty() ? Tensor::zeros_f32({channels}) : f32_view(bias).clone();
+    }
+
+    const float* bias() const { return bias_values_.f32(); }
+
+    // Called by layers that pack lazily (no typical input given): the plain weights must then
+    // outlive the caller's tensor.
+    void keep_private_copy() { plain_ = plain_.clone(); }
+
+    // Weights in the layout `wanted`: reordered from the plain copy (first plan) or from an
+    // already packed copy (a later shape whose kernel wants another layout).
+    memory weights_for(const memory::desc& wanted) {
+        for (const memory& m : packed_) {
+            if (m.get_desc() == wanted) return m;
+        }
+        memory source = packed_.empty() ? memory(plain_md_, cpu_engine(), const_cast<float*>(plain_.f32())) : packed_.front();
+        memory packed(wanted, cpu_engine());
+        dnnl::reorder(source, packed).execute(thread_stream(), source, packed);
+        thread_stream().wait();
+        packed_.push_back(packed);
+        plain_ = Tensor();  // the packed copies are all that is needed from now on
+        return packed;
+    }
+
+private:
+    memory::desc plain_md_;
+    Tensor plain_;
+    Tensor bias_values_;
+    std::vector<memory> packed_;
+};
+
+// With oneDNN 2.6's AMX convolution kernels a separate vectorized GELU pass over the output is
+// 5–25% faster than the fused GELU post-op (docs/performance.md), so bf16 convolutions apply it
+// afterwards; possible when no residual add follows the GELU. In float32 and in matmuls the two
+// are even and the post-op stays.
+bool gelu_after_kernel(Precision precision, Activation activation, bool accumulate) {
+    return precision == Precision::bf16 && activation == Activation::gelu && !accumulate;
+}
+
+void apply_gelu(void* y, int64_t count, DType type) {
+    if (type == DType::bf16) {
+        gelu_inplace_bf16(static_cast<uint16_t*>(y), count);
+    } else {
+        gelu_inplace(static_cast<float*>(y), count);
+    }
+}
+
+void run_plan(const Plan& plan, const memory& bias, const void* x, void* y, DType y_type, bool accumulate) {
+    dnnl::stream& stream = thread_stream();
+    void* src = const_cast<void*>(x);
+    if (plan.to_compute_type) {
+        src = thread_scratch(0, plan.src_md.get_size());
+        memory user(plan.user_src_md, cpu_engine(), const_cast<void*>(x));
+        memory converted(plan.src_md, cpu_engine(), src);
+        plan.to_compute_type->execute(stream, user, converted);
+    }
+    void* dst = plan.staged_output ? thread_scratch(1, plan.dst_md.get_size()) : y;
+    plan.primitive.execute(stream, {{DNNL_ARG_SRC, memory(plan.src_md, cpu_engine(), src)},
+                                    {DNNL_ARG_WEIGHTS, plan.weights},
+                                    {DNNL_ARG_BIAS, bias},
+                                    {DNNL_ARG_DST, memory(plan.dst_md, cpu_engine(), dst)}});
+    stream.wait();
+    if (plan.staged_output) store_f32(static_cast<const float*>(dst), plan.output_count, y, y_type, accumulate);
+}
+
+// Fills in the input conversion of a plan whose primitive reads src_md while x is `user_type`.
+void plan_input(Plan& plan, const memory::dims& dims, tag layout, dt user_type) {
+    plan.user_src_md = memory::desc(dims, user_type, layout);
+    if (user_type != plan.src_md.data_type()) {
+        plan.to_compute_type = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), plan.user_src_md, cpu_engine(), plan.src_md));
+    }
+}
 
 class OnednnConv2d final : public Conv2d {
 public:
     OnednnConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Conv2d(desc), weight_(as_f32(weight)), bias_(bias.empty() ? Tensor::zeros_f32({desc.out_channels}) : as_f32(bias)) {}
+        : Conv2d(desc), multiplier_(desc.depthwise() ? desc.out_channels / desc.in_channels : 1),
+          separate_gelu_(gelu_after_kernel(desc.precision, desc.activation, desc.accumulate)),
+          kernel_desc_(expanded(desc, multiplier_)),
+          weights_(plain_weight_md(kernel_desc_), f32_view(weight), bias, desc.out_channels),
+          bias_(memory::desc({desc.out_channels}, dt::f32, tag::x), cpu_engine(), const_cast<float*>(weights_.bias())) {
+        if (desc.typical_h > 0 && desc.typical_w > 0) {
+            plan(desc.typical_batch, desc.typical_h, desc.typical_w);
+        } else {
+            weights_.keep_private_copy();
+        }
+    }
 
-    void run(const float* x, int n, int h, int w, float* y) const override {
-        const Compiled& c = compiled(n, h, w);
-        memory src(c.src_desc, cpu_engine(), const_cast<float*>(x));
-        memory dst(c.dst_desc, cpu_engine(), y);
-        c.primitive.execute(thread_stream(), {{DNNL_ARG_SRC, src},
-                                              {DNNL_ARG_WEIGHTS, c.weights},
-                                              {DNNL_ARG_BIAS, c.bias},
-                                              {DNNL_ARG_DST, dst}});
-        thread_stream().wait();
+protected:
+    void execute(const void* x, int n, int h, int w, void* y) const override {
+        run_convolution(x, n, h, w, y);
+        if (separate_gelu_) apply_gelu(y, static_cast<int64_t>(n) * desc_.output_h(h) * desc_.output_w(w) * desc_.out_channels, desc_.output);
     }
 
 private:
-    struct Compiled {
-        memory::desc src_desc, dst_desc;
-        dnnl::convolution_forward primitive;
-        memory weights, bias;
-    };
-
-    const Compiled& compiled(int n, int h, int w) const {
-        std::lock_guard lock(mutex_);
-        const auto key = std::make_tuple(n, h, w);
-        auto it = cache_.find(key);
-        if (it != cache_.end()) return it->second;
-        const ConvDesc& d = desc_;
-        const int oh = d.output_h(h), ow = d.output_w(w);
-        const memory::dims src_dims{n, d.in_channels, h, w};
-        const memory::dims dst_dims{n, d.out_channels, oh, ow};
-        memory::dims weight_dims;
-        memory::format_tag weight_tag;
-        if (d.groups == 1) {
-            weight_dims = {d.out_channels, d.in_channels, d.kernel_h, d.kernel_w};
-            weight_tag = tag::oihw;
-        } else {
-            weight_dims = {d.groups, d.out_channels / d.groups, d.in_channels / d.groups, d.kernel_h, d.kernel_w};
-            weight_tag = tag::goihw;
+    void run_convolution(const void* x, int n, int h, int w, void* y) const {
+        if (multiplier_ > 1) {
+            const size_t element = dtype_size(desc_.input);
+            void* expanded = thread_scratch(2, static_cast<size_t>(n) * h * w * desc_.out_channels * element);
+            const int64_t positions = static_cast<int64_t>(n) * h * w;
+            if (desc_.input == DType::bf16) {
+                repeat_channels(static_cast<const uint16_t*>(x), positions, desc_.in_channels, multiplier_, static_cast<uint16_t*>(expanded));
+            } else {
+                repeat_channels(static_cast<const float*>(x), positions, desc_.in_channels, multiplier_, static_cast<float*>(expanded));
+            }
+            x = expanded;
         }
-        const memory::desc src_md(src_dims, dt::f32, tag::nchw);
-        const memory::desc dst_md(dst_dims, dt::f32, tag::nchw);
-        const memory::desc weight_any(weight_dims, dt::f32, tag::any);
-        const memory::desc bias_md({d.out_channels}, dt::f32, tag::x);
-        const dnnl::convolution_forward::desc op(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                                 src_md, weight_any, bias_md, dst_md, {d.stride_h, d.stride_w},
-                                                 {d.pad_h, d.pad_w}, {d.pad_h, d.pad_w});
-        dnnl::primitive_attr attr;
-        attr.set_post_ops(activation_post_ops(d.activation));
-        const dnnl::convolution_forward::primitive_desc pd(op, attr, cpu_engine());
-
-        // Weights move once into the kernel's preferred (blocked) layout.
-        memory plain(memory::desc(weight_dims, dt::f32, weight_tag), cpu_engine(), const_cast<float*>(weight_.f32()));
-        memory packed(pd.weights_desc(), cpu_engine());
-        dnnl::reorder(plain, packed).execute(thread_stream(), plain, packed);
-        thread_stream().wait();
-        Compiled compiled{src_md, dst_md, dnnl::convolution_forward(pd), packed,
-                          memory(bias_md, cpu_engine(), const_cast<float*>(bias_.f32()))};
-        log_debug(std::string("oneDNN conv ") + pd.impl_info_str());
-        return cache_.emplace(key, std::move(compiled)).first->second;
+        run_plan(plan(n, h, w), bias_, x, y, desc_.output, desc_.accumulate);
     }
 
-    Tensor weight_, bias_;
+    // oneDNN 2.6 runs a depthwise convolution with a channel multiplier m > 1 as a generic
+    // grouped convolution at ~1 GMAC/s. Repeating each input channel m times first turns it into
+    // a plain depthwise convolution (output channel o reads expanded channel o = input o / m, the
+    // same weights), which runs on the fast depthwise kernel for the cost of one copy.
+    template <typename T>
+    static void repeat_channels(const T* x, int64_t positions, int channels, int m, T* y) {
+#pragma omp parallel for schedule(static) if (positions * channels * m > (1 << 17))
+        for (int64_t p = 0; p < positions; ++p) {
+            const T* from = x + p * channels;
+            T* to = y + p * channels * m;
+            for (int c = 0; c < channels; ++c) {
+                for (int j = 0; j < m; ++j) to[c * m + j] = from[c];
+            }
+        }
+    }
+
+    static memory::dims weight_dims(const ConvDesc& d) {
+        if (d.groups == 1) return {d.out_channels, d.in_channels, d.kernel_h, d.kernel_w};
+        return {d.groups, d.out_channels / d.groups, d.in_channels / d.groups, d.kernel_h, d.kernel_w};
+    }
+    static memory::desc plain_weight_md(const ConvDesc& d) {
+        return memory::desc(weight_dims(d), dt::f32, d.groups == 1 ? tag::oihw : tag::goihw);
+    }
+
+    dnnl::convolution_forward::primitive_desc describe(int n, int h, int w, dt dst_type, bool fused_sum) const {
+        const ConvDesc& d = kernel_desc_;
+        const dt type = compute_type(d.precision);
+        const memory::desc src_md({n, d.in_channels, h, w}, type, tag::nhwc);
+        const memory::desc dst_md({n, d.out_channels, d.output_h(h), d.output_w(w)}, dst_type, tag::nhwc);
+        const memory::desc weight_any(weight_dims(d), type, tag::any);
+        const dnnl::convolution_forward::desc op(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                                 src_md, weight_any, bias_.get_desc(), dst_md, {d.stride_h, d.stride_w},
+                                                 {d.pad_h, d.pad_w}, {d.pad_h, d.pad_w});
+        dnnl::primitive_attr attr;
+        attr.set_post_ops(make_post_ops(separate_gelu_ ? Activation::none : d.activation, fused_sum));
+        return dnnl::convolution_forward::primitive_desc(op, attr, cpu_engine());
+    }
+
+    const Plan& plan(int n, int h, int w) const {
+        std::lock_guard lock(mutex_);
+        const auto key = std::make_tuple(n, h, w);
+        if (auto it = plans_.find(key); it != plans_.end()) return it->second;
+        // The output type and residual add fused when a kernel supports them; otherwise a float32
+        // output stored (converted, added) afterwards.
+        Plan p;
+        std::optional<dnnl::convolution_forward::primitive_desc> pd;
+        try {
+            pd = describe(n, h, w, to_dnnl(desc_.output), desc_.accumulate);
+        } catch (const dnnl::error&) {
+            pd = describe(n, h, w, dt::f32, false);
+            p.staged_output = true;
+        }
+        p.primitive = dnnl::convolution_forward(*pd);
+        p.weights = weights_.weights_for(pd->weights_desc());
+        p.src_md = pd->src_desc();
+        p.dst_md = pd->dst_desc();
+        p.output_count = static_cast<int64_t>(n) * desc_.output_h(h) * desc_.output_w(w) * desc_.out_channels;
+        plan_input(p, {n, kernel_desc_.in_channels, h, w}, tag::nhwc, to_dnnl(desc_.input));
+        log_debug("oneDNN conv " + std::to_string(desc_.in_channels) + "->" + std::to_string(desc_.out_channels) + " " +
+                  std::to_string(desc_.kernel_h) + "x" + std::to_string(desc_.kernel_w) + "/" + std::to_string(desc_.stride_h) +
+                  " g" + std::to_string(desc_.groups) + " on " + std::to_string(n) + "x" + std::to_string(h) + "x" +
+                  std::to_string(w) + ": " + pd->impl_info_str() + (p.staged_output ? " (staged output)" : ""));
+        return plans_.emplace(key, std::move(p)).first->second;
+    }
+
+    // The convolution the primitive runs: desc_ itself, or its plain depthwise form when the
+    // input channels are repeated first.
+    static ConvDesc expanded(ConvDesc d, int multiplier) {
+        d.in_channels *= multiplier;
+        d.groups *= multiplier;
+        return d;
+    }
+
+    int multiplier_;
+    bool separate_gelu_;
+    ConvDesc kernel_desc_;
+    mutable PackedWeights weights_;
+    memory bias_;
     mutable std::mutex mutex_;
-    mutable std::map<std::tuple<int, int, int>, Compiled> cache_;
+    mutable std::map<std::tuple<int, int, int>, Plan> plans_;
 };
 
 class OnednnLinear final : public Linear {
 public:
+    // nn.Linear stores W [out, in]; matmul wants B [in, out]: the same memory read as "ba".
     OnednnLinear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Linear(desc), weight_(as_f32(weight)), bias_(bias.empty() ? Tensor::zeros_f32({desc.out_features}) : as_f32(bias)) {}
-
-    void run(const float* x, int rows, float* y, const float* residual) const override {
-        const Compiled& c = compiled(rows, residual != nullptr);
-        memory src(c.src_desc, cpu_engine(), const_cast<float*>(x));
-        memory dst(c.dst_desc, cpu_engine(), y);
-        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, c.weights}, {DNNL_ARG_BIAS, c.bias},
-                                             {DNNL_ARG_DST, dst}};
-        if (residual) {
-            args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(c.residual_index) | DNNL_ARG_SRC_1,
-                         memory(c.dst_desc, cpu_engine(), const_cast<float*>(residual)));
+        : Linear(desc), weights_(memory::desc({desc.in_features, desc.out_features}, dt::f32, tag::ba), f32_view(weight), bias,
+                                 desc.out_features),
+          bias_(memory::desc({1, desc.out_features}, dt::f32, tag::ab), cpu_engine(), const_cast<float*>(weights_.bias())) {
+        if (desc.typical_rows > 0) {
+            plan(desc.typical_rows);
+        } else {
+            weights_.keep_private_copy();
         }
-        c.primitive.execute(thread_stream(), args);
-        thread_stream().wait();
+    }
+
+protected:
+    void execute(const void* x, int rows, void* y) const override {
+        run_plan(plan(rows), bias_, x, y, desc_.output, desc_.accumulate);
     }
 
 private:
-    struct Compiled {
-        memory::desc src_desc, dst_desc;
-        dnnl::matmul primitive;
-        memory weights, bias;
-        int residual_index;
-    };
-
-    const Compiled& compiled(int rows, bool with_residual) const {
-        std::lock_guard lock(mutex_);
-        const auto key = std::make_pair(rows, with_residual);
-        auto it = cache_.find(key);
-        if (it != cache_.end()) return it->second;
+    dnnl::matmul::primitive_desc describe(int rows, dt dst_type, bool fused_sum) const {
+        const dt type = compute_type(desc_.precision);
         const int in = desc_.in_features, out = desc_.out_features;
-        const memory::desc src_md({rows, in}, dt::f32, tag::ab);
-        const memory::desc dst_md({rows, out}, dt::f32, tag::ab);
-        // nn.Linear stores W [out, in]; matmul wants B [in, out]: the same memory read as "ba".
-        const memory::desc weight_any({in, out}, dt::f32, tag::any);
-        const memory::desc bias_md({1, out}, dt::f32, tag::ab);
-        const dnnl::matmul::desc op(src_md, weight_any, bias_md, dst_md);
-        dnnl::post_ops ops = activation_post_ops(desc_.activation);
-        const int residual_index = ops.len();
-        if (with_residual) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
+        const memory::desc src_md({rows, in}, type, tag::ab);
+        const memory::desc dst_md({rows, out}, dst_type, tag::ab);
+        const memory::desc weight_any({in, out}, type, tag::any);
+        const dnnl::matmul::desc op(src_md, weight_any, bias_.get_desc(), dst_md);
         dnnl::primitive_attr attr;
-        attr.set_post_ops(ops);
-        const dnnl::matmul::primitive_desc pd(op, attr, cpu_engine());
-        memory plain(memory::desc({in, out}, dt::f32, tag::ba), cpu_engine(), const_cast<float*>(weight_.f32()));
-        memory packed(pd.weights_desc(), cpu_engine());
-        dnnl::reorder(plain, packed).execute(thread_stream(), plain, packed);
-        thread_stream().wait();
-        Compiled compiled{src_md, dst_md, dnnl::matmul(pd), packed, memory(bias_md, cpu_engine(), const_cast<float*>(bias_.f32())),
-                          residual_index};
-        log_debug(std::string("oneDNN matmul ") + pd.impl_info_str());
-        return cache_.emplace(key, std::move(compiled)).first->second;
+        attr.set_post_ops(make_post_ops(desc_.activation, fused_sum));
+        return dnnl::matmul::primitive_desc(op, attr, cpu_engine());
     }
 
-    Tensor weight_, bias_;
+    const Plan& plan(int rows) const {
+        std::lock_guard lock(mutex_);
+        if (auto it = plans_.find(rows); it != plans_.end()) return it->second;
+        Plan p;
+        std::optional<dnnl::matmul::primitive_desc> pd;
+        try {
+            pd = describe(rows, to_dnnl(desc_.output), desc_.accumulate);
+        } catch (const dnnl::error&) {
+            pd = describe(rows, dt::f32, false);
+            p.staged_output = true;
+        }
+        p.primitive = dnnl::matmul(*pd);
+        p.weights = weights_.weights_for(pd->weights_desc());
+        p.src_md = pd->src_desc();
+        p.dst_md = pd->dst_desc();
+        p.output_count = static_cast<int64_t>(rows) * desc_.out_features;
+        plan_input(p, {rows, desc_.in_features}, tag::ab, to_dnnl(desc_.input));
+        log_debug("oneDNN matmul " + std::to_string(rows) + "x" + std::to_string(desc_.in_features) + "->" +
+                  std::to_string(desc_.out_features) + ": " + pd->impl_info_str() + (p.staged_output ? " (staged output)" : ""));
+        return plans_.emplace(rows, std::move(p)).first->second;
+    }
+
+    mutable PackedWeights weights_;
+    memory bias_;
     mutable std::mutex mutex_;
-    mutable std::map<std::pair<int, bool>, Compiled> cache_;
+    mutable std::map<int, Plan> plans_;
 };
+
+// Attention as two batched matrix products over (sequence, head), reading q, k and v in place
+// from the packed projections through strided memory descriptors, and writing the output
+// straight into [n, length, heads·head_dim]; the softmax between them is ops.h's. The products
+// are float32 in every precision: for strided operands oneDNN 2.6 has only its gemm kernels,
+// which are fast in float32 and several times slower in bf16 (docs/performance.md).
+class OnednnAttention final : public Attention {
+public:
+    using Attention::Attention;
+
+protected:
+    void execute(const void* qkv, int n, int length, void* out) const override {
+        const Plan& p = plan(n, length);
+        dnnl::stream& stream = thread_stream();
+        const DType type = p.type == dt::bf16 ? DType::bf16 : DType::f32;
+        const size_t element = dtype_size(type);
+        const void* packed = qkv;
+        if (desc_.input != type) {
+            void* converted = thread_scratch(3, p.qkv_md.get_size());
+            memory user(memory::desc(p.qkv_md.dims(), to_dnnl(desc_.input), tag::abc), cpu_engine(), const_cast<void*>(qkv));
+            memory dst(p.qkv_md, cpu_engine(), converted);
+            dnnl::reorder(user, dst).execute(stream, user, dst);
+            packed = converted;
+        }
+        const int width = desc_.heads * desc_.head_dim;
+        const char* base = static_cast<const char*>(packed);
+        float* scores = static_cast<float*>(thread_scratch(4, p.scores_md.get_size()));
+        p.scores.execute(stream, {{DNNL_ARG_SRC, memory(p.q_md, cpu_engine(), const_cast<char*>(base))},
+                                  {DNNL_ARG_WEIGHTS, memory(p.kt_md, cpu_engine(), const_cast<char*>(base + width * element))},
+                                  {DNNL_ARG_DST, memory(p.scores_md, cpu_engine(), scores)}});
+        stream.wait();
+        void* probabilities = p.type == dt::f32 ? static_cast<void*>(scores) : thread_scratch(5, p.probabilities_md.get_size());
+        attention_softmax(scores, static_cast<int64_t>(n) * desc_.heads, length, desc_.causal, probabilities, type);
+        // The output is float32; a bf16 one is converted from a float32 staging copy.
+        void* result = desc_.output == DType::f32 ? out : thread_scratch(6, p.out_md.get_size());
+        p.weighted.execute(stream, {{DNNL_ARG_SRC, memory(p.probabilities_md, cpu_engine(), probabilities)},
+                                    {DNNL_ARG_WEIGHTS, memory(p.v_md, cpu_engine(), const_cast<char*>(base + 2 * width * element))},
+                                    {DNNL_ARG_DST, memory(p.out_md, cpu_engine(), result)}});
+        stream.wait();
+        if (result != out) store_f32(static_cast<const float*>(result), static_cast<int64_t>(n) * length * width, out, desc_.output, false);
+    }
+
+private:
+    struct Plan {
+        dt type;  // of q, k, v and the probabilities (float32, see above)
+        memory::desc qkv_md, q_md, kt_md, scores_md, probabilities_md, v_md, out_md;
+        dnnl::matmul scores, weighted;
+    };
+
+    const Plan& plan(int n, int length) const {
+        std::lock_guard lock(mutex_);
+        const auto key = std::make_pair(n, length);
+        if (auto it = plans_.find(key); it != plans_.end()) return it->second;
+        const int64_t heads = desc_.heads, d = desc_.head_dim, l = length, c = heads * d;
+        Plan p;
+        p.type = dt::f32;
+        p.qkv_md = memory::desc({n, l, 3 * c}, p.type, tag::abc);
+        // [n, L, 3C] viewed per (sequence, head): q [n, H, L, d], kᵀ [n, H, d, L], v like q.
+        p.q_md = memory::desc({n, heads, l, d}, p.type, memory::dims{l * 3 * c, d, 3 * c, 1});
+        p.kt_md = memory::desc({n, heads, d, l}, p.type, memory::dims{l * 3 * c, d, 1, 3 * c});
+        p.v_md = p.q_md;
+        p.scores_md = memory::desc({n, heads, l, l}, dt::f32, tag::abcd);
+        p.probabilities_md = memory::desc({n, heads, l, l}, p.type, tag::abcd);
+        p.out_md = memory::desc({n, heads, l, d}, dt::f32, memory::dims{l * c, d, c, 1});
+        dnnl::primitive_attr scaled;
+        scaled.set_output_scales(0, {1.0f / std::sqrt(static_cast<float>(d))});
+        const dnnl::matmul::primitive_desc scores_pd(dnnl::matmul::desc(p.q_md, p.kt_md, p.scores_md), scaled, cpu_engine());
+        const dnnl::matmul::primitive_desc weighted_pd(dnnl::matmul::desc(p.probabilities_md, p.v_md, p.out_md), cpu_engine());
+        p.scores = dnnl::matmul(scores_pd);
+        p.weighted = dnnl::matmul(weighted_pd);
+        log_debug("oneDNN attention " + std::to_string(n) + "x" + std::to_string(length) + "x" + std::to_string(heads) + "x" +
+                  std::to_string(d) + ": " + scores_pd.impl_info_str() + ", " + weighted_pd.impl_info_str());
+        return plans_.emplace(key, std::move(p)).first->second;
+    }
+
+    mutable std::mutex mutex_;
+    mutable std::map<std::pair<int, int>, Plan> plans_;
+};
+
+bool bf16_is_native() {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+}
 
 class OnednnBackend final : public Backend {
 public:
     std::string name() const override { return "onednn"; }
+    bool native(Precision precision) const override { return precision == Precision::f32 || bf16_is_native(); }
     std::unique_ptr<Conv2d> make_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) override {
+        check_conv(desc, weight, bias);
         return std::make_unique<OnednnConv2d>(desc, weight, bias);
     }
     std::unique_ptr<Linear> make_linear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias) override {
+        check_linear(desc, weight, bias);
         return std::make_unique<OnednnLinear>(desc, weight, bias);
+    }
+    std::unique_ptr<Attention> make_attention(const AttentionDesc& desc) override {
+        return std::make_unique<OnednnAttention>(desc);
     }
 };
 

@@ -1,5 +1,7 @@
-// The reference backend: direct loops for depthwise convolutions, im2col + GEMM for the rest.
-// Clear rather than clever; it defines the numbers faster backends are tested against.
+// The reference backend: direct loops for depthwise convolutions, im2col + GEMM for the rest,
+// all in NHWC. Clear rather than clever; it defines the numbers faster backends are tested
+// against. bf16 precision is emulated: inputs and weights are rounded to bfloat16 and the
+// products summed in float32, which is what bf16 hardware computes up to summation order.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -15,109 +17,168 @@ namespace {
 void apply_activation(Activation activation, float* y, int64_t count) {
     switch (activation) {
         case Activation::none: return;
-        case Activation::relu: relu_inplace(y, count); return;
+        case Activation::relu:
+            for (int64_t i = 0; i < count; ++i) y[i] = std::max(y[i], 0.0f);
+            return;
         case Activation::gelu: gelu_inplace(y, count); return;
     }
 }
 
-std::vector<float> copy_f32(const Tensor& t) {
+float round_through_bf16(float v) { return mclip::bf16_to_f32(mclip::f32_to_bf16(v)); }
+
+std::vector<float> copy_f32(const Tensor& t, Precision precision) {
     if (t.empty()) return {};
     const Tensor f = t.dtype() == DType::f32 ? t : t.to_f32();
-    return std::vector<float>(f.f32(), f.f32() + f.elements());
+    std::vector<float> values(f.f32(), f.f32() + f.elements());
+    if (precision == Precision::bf16) {
+        for (float& v : values) v = round_through_bf16(v);
+    }
+    return values;
+}
+
+// The layer's input as float32 values of the layer's precision: widened from bf16, or rounded to
+// bf16 when the layer computes in bf16, or x itself.
+const float* input_as_f32(const void* x, int64_t count, DType type, Precision precision, std::vector<float>& scratch) {
+    if (type == DType::f32 && precision == Precision::f32) return static_cast<const float*>(x);
+    scratch.resize(count);
+    if (type == DType::bf16) {
+        kernels::bf16_to_f32(static_cast<const uint16_t*>(x), scratch.data(), count);
+    } else {
+        const float* xf = static_cast<const float*>(x);
+        for (int64_t i = 0; i < count; ++i) scratch[i] = round_through_bf16(xf[i]);
+    }
+    return scratch.data();
 }
 
 class ReferenceConv2d final : public Conv2d {
 public:
+    // Weights are rearranged for NHWC: depthwise [kh, kw, out]; otherwise per group a GEMM
+    // operand [kh·kw·in_g, out_g] whose rows follow the im2col column order (p, q, channel).
     ReferenceConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Conv2d(desc), weight_(copy_f32(weight)), bias_(copy_f32(bias)) {}
+        : Conv2d(desc), bias_(copy_f32(bias, Precision::f32)) {
+        const std::vector<float> w = copy_f32(weight, desc.precision);
+        const int kh = desc.kernel_h, kw = desc.kernel_w, out = desc.out_channels;
+        const int in_g = desc.in_channels / desc.groups, out_g = out / desc.groups;
+        weight_.resize(w.size());
+        for (int o = 0; o < out; ++o) {
+            const int g = o / out_g, og = o % out_g;
+            for (int c = 0; c < in_g; ++c) {
+                for (int p = 0; p < kh; ++p) {
+                    for (int q = 0; q < kw; ++q) {
+                        const float v = w[((static_cast<int64_t>(o) * in_g + c) * kh + p) * kw + q];
+                        if (desc.depthwise()) {
+                            weight_[(static_cast<int64_t>(p) * kw + q) * out + o] = v;
+                        } else {
+                            const int64_t row = (static_cast<int64_t>(p) * kw + q) * in_g + c;
+                            weight_[static_cast<int64_t>(g) * kh * kw * in_g * out_g + row * out_g + og] = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
 
-    void run(const float* x, int n, int h, int w, float* y) const override {
+protected:
+    void execute(const void* x, int n, int h, int w, void* y) const override {
         const int oh = desc_.output_h(h), ow = desc_.output_w(w);
-        const bool depthwise = desc_.groups == desc_.in_channels && desc_.groups > 1;
+        const int64_t in_count = static_cast<int64_t>(n) * h * w * desc_.in_channels;
+        const int64_t out_count = static_cast<int64_t>(n) * oh * ow * desc_.out_channels;
+        thread_local std::vector<float> input_scratch, output_scratch;
+        const float* xf = input_as_f32(x, in_count, desc_.input, desc_.precision, input_scratch);
+        float* result = static_cast<float*>(y);
+        if (desc_.output != DType::f32 || desc_.accumulate) {
+            output_scratch.resize(out_count);
+            result = output_scratch.data();
+        }
         for (int b = 0; b < n; ++b) {
-            const float* xb = x + static_cast<int64_t>(b) * desc_.in_channels * h * w;
-            float* yb = y + static_cast<int64_t>(b) * desc_.out_channels * oh * ow;
-            if (depthwise) {
+            const float* xb = xf + static_cast<int64_t>(b) * h * w * desc_.in_channels;
+            float* yb = result + static_cast<int64_t>(b) * oh * ow * desc_.out_channels;
+            if (desc_.depthwise()) {
                 run_depthwise(xb, h, w, yb, oh, ow);
             } else {
                 run_grouped_gemm(xb, h, w, yb, oh, ow);
             }
         }
-        apply_activation(desc_.activation, y, static_cast<int64_t>(n) * desc_.out_channels * oh * ow);
+        apply_activation(desc_.activation, result, out_count);
+        store_f32(result, out_count, y, desc_.output, desc_.accumulate);
     }
 
 private:
-    // Each output channel o reads input channel o / multiplier (PyTorch's group order).
+    // Output channel o reads input channel o / multiplier (PyTorch's group order).
     void run_depthwise(const float* x, int h, int w, float* y, int oh, int ow) const {
-        const int multiplier = desc_.out_channels / desc_.in_channels;
+        const int in = desc_.in_channels, out = desc_.out_channels;
+        const int multiplier = out / in;
         const int kh = desc_.kernel_h, kw = desc_.kernel_w;
 #pragma omp parallel for schedule(static)
-        for (int o = 0; o < desc_.out_channels; ++o) {
-            const float* xc = x + static_cast<int64_t>(o / multiplier) * h * w;
-            const float* wk = weight_.data() + static_cast<int64_t>(o) * kh * kw;
-            float* yo = y + static_cast<int64_t>(o) * oh * ow;
-            const float b = bias_.empty() ? 0.0f : bias_[o];
-            for (int i = 0; i < oh; ++i) {
-                for (int j = 0; j < ow; ++j) {
-                    float sum = 0.0f;
-                    for (int p = 0; p < kh; ++p) {
-                        const int yi = i * desc_.stride_h - desc_.pad_h + p;
-                        if (yi < 0 || yi >= h) continue;
-                        for (int q = 0; q < kw; ++q) {
-                            const int xj = j * desc_.stride_w - desc_.pad_w + q;
-                            if (xj < 0 || xj >= w) continue;
-                            sum += xc[static_cast<int64_t>(yi) * w + xj] * wk[p * kw + q];
+        for (int i = 0; i < oh; ++i) {
+            for (int j = 0; j < ow; ++j) {
+                float* yp = y + (static_cast<int64_t>(i) * ow + j) * out;
+                for (int o = 0; o < out; ++o) yp[o] = bias_.empty() ? 0.0f : bias_[o];
+                for (int p = 0; p < kh; ++p) {
+                    const int yi = i * desc_.stride_h - desc_.pad_h + p;
+                    if (yi < 0 || yi >= h) continue;
+                    for (int q = 0; q < kw; ++q) {
+                        const int xj = j * desc_.stride_w - desc_.pad_w + q;
+                        if (xj < 0 || xj >= w) continue;
+                        const float* xp = x + (static_cast<int64_t>(yi) * w + xj) * in;
+                        const float* wk = weight_.data() + (static_cast<int64_t>(p) * kw + q) * out;
+                        if (multiplier == 1) {
+                            for (int o = 0; o < out; ++o) yp[o] += xp[o] * wk[o];
+                        } else {
+                            for (int o = 0; o < out; ++o) yp[o] += xp[o / multiplier] * wk[o];
                         }
                     }
-                    yo[static_cast<int64_t>(i) * ow + j] = sum + b;
                 }
             }
         }
     }
 
-    // Per group: Y_g[out_g, oh·ow] = W_g[out_g, in_g·kh·kw] · im2col(X_g)[in_g·kh·kw, oh·ow].
+    // Per group: Y_g[oh·ow, out_g] = im2col(X_g)[oh·ow, kh·kw·in_g] · W_g[kh·kw·in_g, out_g].
     void run_grouped_gemm(const float* x, int h, int w, float* y, int oh, int ow) const {
-        const int groups = desc_.groups;
-        const int in_g = desc_.in_channels / groups, out_g = desc_.out_channels / groups;
+        const int groups = desc_.groups, in = desc_.in_channels, out = desc_.out_channels;
+        const int in_g = in / groups, out_g = out / groups;
         const int kh = desc_.kernel_h, kw = desc_.kernel_w;
         const int64_t patch = static_cast<int64_t>(in_g) * kh * kw;
         const int64_t spatial = static_cast<int64_t>(oh) * ow;
-        const bool pointwise = kh == 1 && kw == 1 && desc_.stride_h == 1 && desc_.stride_w == 1 && desc_.pad_h == 0 &&
-                               desc_.pad_w == 0;
-        std::vector<float> columns(pointwise ? 0 : patch * spatial);
+        std::vector<float> columns(desc_.pointwise() ? 0 : patch * spatial);
         for (int g = 0; g < groups; ++g) {
-            const float* xg = x + static_cast<int64_t>(g) * in_g * h * w;
-            const float* b = xg;
-            if (!pointwise) {
-                im2col(xg, in_g, h, w, oh, ow, columns.data());
-                b = columns.data();
+            const float* a = x;
+            int64_t lda = in;
+            if (!desc_.pointwise()) {
+                im2col(x, g, h, w, oh, ow, columns.data());
+                a = columns.data();
+                lda = patch;
             }
-            float* yg = y + static_cast<int64_t>(g) * out_g * spatial;
-            reference::gemm(out_g, spatial, patch, weight_.data() + static_cast<int64_t>(g) * out_g * patch, patch, b,
-                            spatial, yg, spatial, false);
+            float* yg = y + static_cast<int64_t>(g) * out_g;
+            reference::gemm(spatial, out_g, patch, a, lda, weight_.data() + static_cast<int64_t>(g) * patch * out_g, out_g, yg,
+                            out, false);
             if (!bias_.empty()) {
-                for (int o = 0; o < out_g; ++o) {
-                    const float bo = bias_[g * out_g + o];
-                    float* row = yg + o * spatial;
-                    for (int64_t s = 0; s < spatial; ++s) row[s] += bo;
+                for (int64_t s = 0; s < spatial; ++s) {
+                    for (int o = 0; o < out_g; ++o) yg[s * out + o] += bias_[g * out_g + o];
                 }
             }
         }
     }
 
-    void im2col(const float* x, int channels, int h, int w, int oh, int ow, float* columns) const {
+    // columns[i·ow + j, (p·kw + q)·in_g + c] = x[i·stride − pad + p, j·stride − pad + q, g·in_g + c] (0 outside).
+    void im2col(const float* x, int g, int h, int w, int oh, int ow, float* columns) const {
+        const int in = desc_.in_channels, in_g = in / desc_.groups;
         const int kh = desc_.kernel_h, kw = desc_.kernel_w;
+        const int64_t patch = static_cast<int64_t>(in_g) * kh * kw;
 #pragma omp parallel for schedule(static)
-        for (int c = 0; c < channels; ++c) {
-            for (int p = 0; p < kh; ++p) {
-                for (int q = 0; q < kw; ++q) {
-                    float* row = columns + ((static_cast<int64_t>(c) * kh + p) * kw + q) * oh * ow;
-                    for (int i = 0; i < oh; ++i) {
-                        const int yi = i * desc_.stride_h - desc_.pad_h + p;
-                        for (int j = 0; j < ow; ++j) {
-                            const int xj = j * desc_.stride_w - desc_.pad_w + q;
-                            row[static_cast<int64_t>(i) * ow + j] =
-                                (yi < 0 || yi >= h || xj < 0 || xj >= w) ? 0.0f : x[(static_cast<int64_t>(c) * h + yi) * w + xj];
+        for (int i = 0; i < oh; ++i) {
+            for (int j = 0; j < ow; ++j) {
+                float* row = columns + (static_cast<int64_t>(i) * ow + j) * patch;
+                for (int p = 0; p < kh; ++p) {
+                    const int yi = i * desc_.stride_h - desc_.pad_h + p;
+                    for (int q = 0; q < kw; ++q) {
+                        const int xj = j * desc_.stride_w - desc_.pad_w + q;
+                        float* dst = row + (static_cast<int64_t>(p) * kw + q) * in_g;
+                        if (yi < 0 || yi >= h || xj < 0 || xj >= w) {
+                            std::fill(dst, dst + in_g, 0.0f);
+                        } else {
+                            const float* src = x + (static_cast<int64_t>(yi) * w + xj) * in + static_cast<int64_t>(g) * in_g;
+                            std::copy(src, src + in_g, dst);
                         }
                     }
                 }
@@ -133,8 +194,8 @@ class ReferenceLinear final : public Linear {
 public:
     // Stores Wᵀ [in, out] so the GEMM streams contiguous rows of it.
     ReferenceLinear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Linear(desc), bias_(copy_f32(bias)) {
-        const std::vector<float> w = copy_f32(weight);
+        : Linear(desc), bias_(copy_f32(bias, Precision::f32)) {
+        const std::vector<float> w = copy_f32(weight, desc.precision);
         transposed_.resize(w.size());
         for (int o = 0; o < desc.out_features; ++o) {
             for (int i = 0; i < desc.in_features; ++i) {
@@ -143,18 +204,25 @@ public:
         }
     }
 
-    void run(const float* x, int rows, float* y, const float* residual) const override {
-        const int64_t out = desc_.out_features;
-        reference::gemm(rows, out, desc_.in_features, x, desc_.in_features, transposed_.data(), out, y, out, false);
-        const int64_t count = static_cast<int64_t>(rows) * out;
+protected:
+    void execute(const void* x, int rows, void* y) const override {
+        const int64_t in = desc_.in_features, out = desc_.out_features;
+        const int64_t count = rows * out;
+        thread_local std::vector<float> input_scratch, output_scratch;
+        const float* xf = input_as_f32(x, rows * in, desc_.input, desc_.precision, input_scratch);
+        float* result = static_cast<float*>(y);
+        if (desc_.output != DType::f32 || desc_.accumulate) {
+            output_scratch.resize(count);
+            result = output_scratch.data();
+        }
+        reference::gemm(rows, out, in, xf, in, transposed_.data(), out, result, out, false);
         if (!bias_.empty()) {
-            for (int r = 0; r < rows; ++r) {
-                float* yr = y + r * out;
-                for (int64_t o = 0; o < out; ++o) yr[o] += bias_[o];
+            for (int64_t r = 0; r < rows; ++r) {
+                for (int64_t o = 0; o < out; ++o) result[r * out + o] += bias_[o];
             }
         }
-        apply_activation(desc_.activation, y, count);
-        if (residual) add_inplace(y, residual, count);
+        apply_activation(desc_.activation, result, count);
+        store_f32(result, count, y, desc_.output, desc_.accumulate);
     }
 
 private:
@@ -162,29 +230,42 @@ private:
     std::vector<float> bias_;
 };
 
-void check_conv(const ConvDesc& d, const Tensor& weight, const Tensor& bias) {
-    if (d.groups <= 0 || d.in_channels % d.groups || d.out_channels % d.groups) {
-        throw Error(ErrorCode::internal, "convolution channels are not divisible by groups");
+// ops.h's attention per sequence. In bf16, q, k and v are rounded to bf16 first, as a bf16
+// kernel's operands are; the probabilities stay float32 here (a bf16 kernel rounds them too).
+class ReferenceAttention final : public Attention {
+public:
+    using Attention::Attention;
+
+protected:
+    void execute(const void* qkv, int n, int length, void* out) const override {
+        const int width = desc_.heads * desc_.head_dim;
+        const int64_t in_count = static_cast<int64_t>(n) * length * 3 * width;
+        thread_local std::vector<float> input_scratch, output_scratch;
+        const float* q = input_as_f32(qkv, in_count, desc_.input, desc_.precision, input_scratch);
+        const int64_t out_count = static_cast<int64_t>(n) * length * width;
+        output_scratch.resize(out_count);
+        for (int b = 0; b < n; ++b) {
+            multi_head_attention(q + static_cast<int64_t>(b) * length * 3 * width, length, desc_.heads, desc_.head_dim, desc_.causal,
+                                 output_scratch.data() + static_cast<int64_t>(b) * length * width);
+        }
+        store_f32(output_scratch.data(), out_count, out, desc_.output, false);
     }
-    const Shape expected{d.out_channels, d.in_channels / d.groups, d.kernel_h, d.kernel_w};
-    if (weight.shape() != expected) {
-        throw Error(ErrorCode::internal, "convolution weight " + shape_to_string(weight.shape()) + " != " + shape_to_string(expected));
-    }
-    if (!bias.empty() && bias.elements() != d.out_channels) throw Error(ErrorCode::internal, "convolution bias size mismatch");
-}
+};
 
 class ReferenceBackend final : public Backend {
 public:
     std::string name() const override { return "reference"; }
+    bool native(Precision precision) const override { return precision == Precision::f32; }
     std::unique_ptr<Conv2d> make_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) override {
         check_conv(desc, weight, bias);
         return std::make_unique<ReferenceConv2d>(desc, weight, bias);
     }
     std::unique_ptr<Linear> make_linear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias) override {
-        if (weight.shape() != Shape{desc.out_features, desc.in_features}) {
-            throw Error(ErrorCode::internal, "linear weight " + shape_to_string(weight.shape()) + " does not match its description");
-        }
+        check_linear(desc, weight, bias);
         return std::make_unique<ReferenceLinear>(desc, weight, bias);
+    }
+    std::unique_ptr<Attention> make_attention(const AttentionDesc& desc) override {
+        return std::make_unique<ReferenceAttention>(desc);
     }
 };
 

@@ -1,0 +1,225 @@
+// Operator benchmarks on the shapes MobileCLIP runs, one family per operator type, on every
+// backend and precision available here. Throughput counters are multiply-adds per second (MAC/s)
+// or bytes per second, to set against the machine's peak (docs/performance.md).
+//
+//   bench_ops [--threads=N] [Google Benchmark flags, e.g. --benchmark_filter=conv1x1/onednn]
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/ops.h"
+
+namespace {
+
+using namespace mclip;
+using kernels::Activation;
+using kernels::Precision;
+
+struct Variant {
+    kernels::Backend* backend;
+    Precision precision;
+    std::string name() const { return backend->name() + "/" + kernels::to_string(precision); }
+};
+
+std::vector<Variant> variants() {
+    std::vector<Variant> out;
+    for (const char* name : {"reference", "onednn"}) {
+        kernels::Backend* backend = nullptr;
+        try {
+            backend = &kernels::backend_by_name(name);
+        } catch (const std::exception&) {
+            continue;
+        }
+        out.push_back({backend, Precision::f32});
+        if (backend->native(Precision::bf16)) out.push_back({backend, Precision::bf16});
+    }
+    return out;
+}
+
+Tensor random_tensor(const Shape& shape, float scale, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-scale, scale);
+    Tensor t = Tensor::zeros_f32(shape);
+    for (int64_t i = 0; i < t.elements(); ++i) t.f32()[i] = dist(rng);
+    return t;
+}
+
+struct ConvCase {
+    const char* family;  // conv1x1, conv_depthwise, conv_dense
+    const char* label;
+    int in, out, kh, kw, stride, groups, h, w;
+    Activation activation;
+    bool accumulate;
+};
+
+// The MobileCLIP-S0 convolutions (image encoder at 256², text RepMixer on 77 tokens).
+const ConvCase kConvCases[] = {
+    {"conv_dense", "stem_3x64_3x3s2_256", 3, 64, 3, 3, 2, 1, 256, 256, Activation::gelu, false},
+    {"conv1x1", "s0_fc1_64x192_64", 64, 192, 1, 1, 1, 1, 64, 64, Activation::gelu, false},
+    {"conv1x1", "s0_fc2_192x64_64", 192, 64, 1, 1, 1, 1, 64, 64, Activation::none, true},
+    {"conv1x1", "s1_fc1_128x384_32", 128, 384, 1, 1, 1, 1, 32, 32, Activation::gelu, false},
+    {"conv1x1", "s1_fc2_384x128_32", 384, 128, 1, 1, 1, 1, 32, 32, Activation::none, true},
+    {"conv1x1", "s2_fc1_256x768_16", 256, 768, 1, 1, 1, 1, 16, 16, Activation::gelu, false},
+    {"conv1x1", "s2_fc2_768x256_16", 768, 256, 1, 1, 1, 1, 16, 16, Activation::none, true},
+    {"conv1x1", "s3_fc1_512x1536_8", 512, 1536, 1, 1, 1, 1, 8, 8, Activation::gelu, false},
+    {"conv1x1", "text_fc1_512x2048_77", 512, 2048, 1, 1, 1, 1, 1, 77, Activation::gelu, false},
+    {"conv_depthwise", "s0_mixer_64_3x3_64", 64, 64, 3, 3, 1, 64, 64, 64, Activation::none, false},
+    {"conv_depthwise", "s0_ffn_64_7x7_64", 64, 64, 7, 7, 1, 64, 64, 64, Activation::none, false},
+    {"conv_depthwise", "s1_ffn_128_7x7_32", 128, 128, 7, 7, 1, 128, 32, 32, Activation::none, false},
+    {"conv_depthwise", "s2_ffn_256_7x7_16", 256, 256, 7, 7, 1, 256, 16, 16, Activation::none, false},
+    {"conv_depthwise", "down0_64x128_7x7s2_64", 64, 128, 7, 7, 2, 64, 64, 64, Activation::gelu, false},
+    {"conv_depthwise", "text_mixer_512_1x11_77", 512, 512, 1, 11, 1, 512, 1, 77, Activation::none, false},
+};
+
+void bench_conv(benchmark::State& state, Variant variant, ConvCase c) {
+    kernels::ConvDesc d;
+    d.in_channels = c.in;
+    d.out_channels = c.out;
+    d.kernel_h = c.kh;
+    d.kernel_w = c.kw;
+    d.stride_h = d.stride_w = c.stride;
+    d.pad_h = c.kh / 2;
+    d.pad_w = c.kw / 2;
+    d.groups = c.groups;
+    d.activation = c.activation;
+    d.accumulate = c.accumulate;
+    d.precision = variant.precision;
+    d.typical_h = c.h;
+    d.typical_w = c.w;
+    const auto conv = variant.backend->make_conv2d(d, random_tensor({c.out, c.in / c.groups, c.kh, c.kw}, 0.1f, 1),
+                                                   random_tensor({c.out}, 0.1f, 2));
+    const Tensor x = random_tensor({c.h, c.w, c.in}, 1.0f, 3);
+    Tensor y = random_tensor({d.output_h(c.h), d.output_w(c.w), c.out}, 1.0f, 4);
+    for (auto _ : state) {
+        conv->run(x.f32(), 1, c.h, c.w, y.f32());
+        benchmark::DoNotOptimize(y.f32());
+    }
+    const double macs = static_cast<double>(d.output_h(c.h)) * d.output_w(c.w) * c.out * (c.in / c.groups) * c.kh * c.kw;
+    state.counters["MAC/s"] = benchmark::Counter(macs, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+struct LinearCase {
+    const char* label;
+    int rows, in, out;
+    Activation activation;
+    bool accumulate;
+};
+
+const LinearCase kLinearCases[] = {
+    {"text_qkv_77x512x1536", 77, 512, 1536, Activation::none, false},
+    {"text_fc1_77x512x2048", 77, 512, 2048, Activation::gelu, false},
+    {"text_fc2_77x2048x512", 77, 2048, 512, Activation::none, true},
+    {"text_fc1_batch100_7700x512x2048", 7700, 512, 2048, Activation::gelu, false},
+    {"mci_qkv_64x512x1536", 64, 512, 1536, Activation::none, false},
+};
+
+void bench_linear(benchmark::State& state, Variant variant, LinearCase c) {
+    const kernels::LinearDesc d{c.in, c.out, c.activation, c.accumulate, variant.precision, DType::f32, DType::f32, c.rows};
+    const auto linear = variant.backend->make_linear(d, random_tensor({c.out, c.in}, 0.05f, 1), random_tensor({c.out}, 0.1f, 2));
+    const Tensor x = random_tensor({c.rows, c.in}, 1.0f, 3);
+    Tensor y = random_tensor({c.rows, c.out}, 1.0f, 4);
+    for (auto _ : state) {
+        linear->run(x.f32(), c.rows, y.f32());
+        benchmark::DoNotOptimize(y.f32());
+    }
+    state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(c.rows) * c.in * c.out, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+struct AttentionCase {
+    const char* label;
+    int length, heads, head_dim;
+    bool causal;
+};
+
+const AttentionCase kAttentionCases[] = {
+    {"text_77x8x64", 77, 8, 64, false},
+    {"text_causal_77x8x64", 77, 8, 64, true},
+    {"mci_64x16x32", 64, 16, 32, false},
+    {"vit_197x12x64", 197, 12, 64, false},
+};
+
+void bench_attention(benchmark::State& state, AttentionCase c) {
+    const int width = c.heads * c.head_dim;
+    const Tensor qkv = random_tensor({c.length, 3 * width}, 1.0f, 1);
+    Tensor out = Tensor::zeros_f32({c.length, width});
+    for (auto _ : state) {
+        kernels::multi_head_attention(qkv.f32(), c.length, c.heads, c.head_dim, c.causal, out.f32());
+        benchmark::DoNotOptimize(out.f32());
+    }
+    state.counters["MAC/s"] = benchmark::Counter(2.0 * c.length * c.length * width, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bench_layer_norm(benchmark::State& state, int rows, int width) {
+    const Tensor x = random_tensor({rows, width}, 1.0f, 1);
+    const Tensor w = random_tensor({width}, 1.0f, 2), b = random_tensor({width}, 1.0f, 3);
+    Tensor y = Tensor::zeros_f32({rows, width});
+    for (auto _ : state) {
+        kernels::layer_norm(x.f32(), rows, width, w.f32(), b.f32(), 1e-5f, y.f32());
+        benchmark::DoNotOptimize(y.f32());
+    }
+    state.counters["bytes/s"] = benchmark::Counter(8.0 * rows * width, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Squeeze-excite scaling with GELU; each run starts from the same input (repeated in-place GELU
+// would drive the values into subnormals and time those instead).
+void bench_channel_scale(benchmark::State& state, int spatial, int channels) {
+    const Tensor input = random_tensor({spatial, channels}, 3.0f, 1);
+    Tensor x = input.clone();
+    const Tensor gates = random_tensor({channels}, 1.0f, 2);
+    for (auto _ : state) {
+        std::copy(input.f32(), input.f32() + input.elements(), x.f32());
+        kernels::scale_channels(x.f32(), spatial, channels, gates.f32(), true);
+        benchmark::DoNotOptimize(x.f32());
+    }
+    state.counters["bytes/s"] = benchmark::Counter(8.0 * spatial * channels, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void register_all() {
+    for (const Variant& v : variants()) {
+        for (const ConvCase& c : kConvCases) {
+            benchmark::RegisterBenchmark((std::string(c.family) + "/" + v.name() + "/" + c.label).c_str(), bench_conv, v, c)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+        }
+        for (const LinearCase& c : kLinearCases) {
+            benchmark::RegisterBenchmark(("linear/" + v.name() + "/" + c.label).c_str(), bench_linear, v, c)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+        }
+    }
+    for (const AttentionCase& c : kAttentionCases) {
+        benchmark::RegisterBenchmark((std::string("attention/") + c.label).c_str(), bench_attention, c)->Unit(benchmark::kMicrosecond)->UseRealTime();
+    }
+    benchmark::RegisterBenchmark("layer_norm/77x512", bench_layer_norm, 77, 512)->Unit(benchmark::kMicrosecond)->UseRealTime();
+    benchmark::RegisterBenchmark("channel_scale_gelu/32x32x256", bench_channel_scale, 32 * 32, 256)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // --threads=N is ours; everything else goes to Google Benchmark.
+    std::vector<char*> rest;
+    int threads = 0;
+    for (int i = 0; i < argc; ++i) {
+        if (std::strncmp(argv[i], "--threads=", 10) == 0) {
+            threads = std::atoi(argv[i] + 10);
+        } else {
+            rest.push_back(argv[i]);
+        }
+    }
+    kernels::set_num_threads(threads);
+    int rest_count = static_cast<int>(rest.size());
+    benchmark::Initialize(&rest_count, rest.data());
+    register_all();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
