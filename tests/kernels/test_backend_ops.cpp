@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -93,6 +94,8 @@ std::vector<ConvCase> conv_cases() {
         {"depthwise_stride2_gelu_batch3", 3, 16, 16, 10, 9, 3, 3, 2, 16, Activation::gelu, true},
     };
 }
+
+void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
 
 kernels::ConvDesc describe(const ConvCase& c) {
     kernels::ConvDesc d;
@@ -243,6 +246,8 @@ struct LinearCase {
     bool accumulate;
 };
 
+void PrintTo(const LinearCase& c, std::ostream* os) { *os << c.name; }
+
 class LinearOp : public ::testing::TestWithParam<LinearCase> {};
 
 std::vector<float> naive_linear(const LinearCase& c, const std::vector<float>& x, const Tensor& w, const Tensor& b,
@@ -315,6 +320,8 @@ struct AttentionCase {
     bool causal;
 };
 
+void PrintTo(const AttentionCase& c, std::ostream* os) { *os << c.name; }
+
 class AttentionOp : public ::testing::TestWithParam<AttentionCase> {};
 
 // Every backend's batched attention against ops.h's single-sequence attention (itself checked
@@ -351,7 +358,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionOp,
                          ::testing::Values(AttentionCase{"one_token", 1, 1, 2, 8, false},
                                            AttentionCase{"odd_sizes_batch3", 3, 13, 3, 5, false},
                                            AttentionCase{"causal_batch2", 2, 77, 8, 64, true},
-                                           AttentionCase{"image_tokens", 2, 64, 16, 32, false}),
+                                           AttentionCase{"image_tokens", 2, 64, 16, 32, false},
+                                           // 4.3 MB of scores per sequence: run one sequence at a time
+                                           AttentionCase{"long_sequences_one_at_a_time", 3, 300, 12, 8, true}),
                          [](const auto& info) { return info.param.name; });
 
 TEST(ConvOp, RejectsWeightsThatDoNotMatchTheDescription) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <ostream>
 
 #include "common/error.h"
 #include "io/safetensors.h"
@@ -27,6 +28,8 @@ struct ParityCase {
     std::string model;
     std::string backend;
 };
+
+void PrintTo(const ParityCase& c, std::ostream* os) { *os << c.model << " on " << c.backend; }
 
 class EncoderParity : public ::testing::TestWithParam<ParityCase> {};
 

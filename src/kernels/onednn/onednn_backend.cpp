@@ -12,6 +12,7 @@
 // then the primitive descriptor built from it.
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -335,49 +336,58 @@ private:
 // from the packed projections through strided memory descriptors, and writing the output
 // straight into [n, length, heads·head_dim]; the softmax between them is ops.h's. The products
 // are float32 in every precision: for strided operands oneDNN 2.6 has only its gemm kernels,
-// which are fast in float32 and several times slower in bf16 (docs/performance.md).
+// which are fast in float32 and several times slower in bf16 (docs/performance.md). Sequences
+// go in groups whose scores take at most kScoresBytes, so a batch of prompts never
+// materializes all of its attention matrices at once.
 class OnednnAttention final : public Attention {
 public:
     using Attention::Attention;
 
 protected:
     void execute(const void* qkv, int n, int length, void* out) const override {
-        const Plan& p = plan(n, length);
-        dnnl::stream& stream = thread_stream();
-        const DType type = p.type == dt::bf16 ? DType::bf16 : DType::f32;
-        const size_t element = dtype_size(type);
-        const void* packed = qkv;
-        if (desc_.input != type) {
-            void* converted = thread_scratch(3, p.qkv_md.get_size());
-            memory user(memory::desc(p.qkv_md.dims(), to_dnnl(desc_.input), tag::abc), cpu_engine(), const_cast<void*>(qkv));
-            memory dst(p.qkv_md, cpu_engine(), converted);
-            dnnl::reorder(user, dst).execute(stream, user, dst);
-            packed = converted;
-        }
         const int width = desc_.heads * desc_.head_dim;
-        const char* base = static_cast<const char*>(packed);
-        float* scores = static_cast<float*>(thread_scratch(4, p.scores_md.get_size()));
-        p.scores.execute(stream, {{DNNL_ARG_SRC, memory(p.q_md, cpu_engine(), const_cast<char*>(base))},
-                                  {DNNL_ARG_WEIGHTS, memory(p.kt_md, cpu_engine(), const_cast<char*>(base + width * element))},
-                                  {DNNL_ARG_DST, memory(p.scores_md, cpu_engine(), scores)}});
-        stream.wait();
-        void* probabilities = p.type == dt::f32 ? static_cast<void*>(scores) : thread_scratch(5, p.probabilities_md.get_size());
-        attention_softmax(scores, static_cast<int64_t>(n) * desc_.heads, length, desc_.causal, probabilities, type);
-        // The output is float32; a bf16 one is converted from a float32 staging copy.
-        void* result = desc_.output == DType::f32 ? out : thread_scratch(6, p.out_md.get_size());
-        p.weighted.execute(stream, {{DNNL_ARG_SRC, memory(p.probabilities_md, cpu_engine(), probabilities)},
-                                    {DNNL_ARG_WEIGHTS, memory(p.v_md, cpu_engine(), const_cast<char*>(base + 2 * width * element))},
-                                    {DNNL_ARG_DST, memory(p.out_md, cpu_engine(), result)}});
-        stream.wait();
-        if (result != out) store_f32(static_cast<const float*>(result), static_cast<int64_t>(n) * length * width, out, desc_.output, false);
+        const int64_t qkv_count = static_cast<int64_t>(n) * length * 3 * width;
+        const float* packed = static_cast<const float*>(qkv);
+        if (desc_.input == DType::bf16) {
+            float* widened = static_cast<float*>(thread_scratch(3, qkv_count * sizeof(float)));
+            bf16_to_f32(static_cast<const uint16_t*>(qkv), widened, qkv_count);
+            packed = widened;
+        }
+        constexpr int64_t kScoresBytes = 4 << 20;
+        const int64_t per_sequence = static_cast<int64_t>(desc_.heads) * length * length * sizeof(float);
+        const int group = static_cast<int>(std::clamp<int64_t>(kScoresBytes / per_sequence, 1, n));
+        const size_t out_element = dtype_size(desc_.output);
+        for (int start = 0; start < n; start += group) {
+            const int count = std::min(group, n - start);
+            run_group(packed + static_cast<int64_t>(start) * length * 3 * width, count, length,
+                      static_cast<char*>(out) + static_cast<int64_t>(start) * length * width * out_element);
+        }
     }
 
 private:
     struct Plan {
-        dt type;  // of q, k, v and the probabilities (float32, see above)
-        memory::desc qkv_md, q_md, kt_md, scores_md, probabilities_md, v_md, out_md;
+        memory::desc q_md, kt_md, v_md, scores_md, out_md;
         dnnl::matmul scores, weighted;
     };
+
+    void run_group(const float* qkv, int n, int length, void* out) const {
+        const Plan& p = plan(n, length);
+        dnnl::stream& stream = thread_stream();
+        const int width = desc_.heads * desc_.head_dim;
+        float* scores = static_cast<float*>(thread_scratch(4, p.scores_md.get_size()));
+        p.scores.execute(stream, {{DNNL_ARG_SRC, memory(p.q_md, cpu_engine(), const_cast<float*>(qkv))},
+                                  {DNNL_ARG_WEIGHTS, memory(p.kt_md, cpu_engine(), const_cast<float*>(qkv + width))},
+                                  {DNNL_ARG_DST, memory(p.scores_md, cpu_engine(), scores)}});
+        stream.wait();
+        attention_softmax(scores, static_cast<int64_t>(n) * desc_.heads, length, desc_.causal, scores, DType::f32);
+        // The output is float32; a bf16 one is converted from a float32 staging copy.
+        void* result = desc_.output == DType::f32 ? out : thread_scratch(5, p.out_md.get_size());
+        p.weighted.execute(stream, {{DNNL_ARG_SRC, memory(p.scores_md, cpu_engine(), scores)},
+                                    {DNNL_ARG_WEIGHTS, memory(p.v_md, cpu_engine(), const_cast<float*>(qkv + 2 * width))},
+                                    {DNNL_ARG_DST, memory(p.out_md, cpu_engine(), result)}});
+        stream.wait();
+        if (result != out) store_f32(static_cast<const float*>(result), static_cast<int64_t>(n) * length * width, out, desc_.output, false);
+    }
 
     const Plan& plan(int n, int length) const {
         std::lock_guard lock(mutex_);
@@ -385,19 +395,16 @@ private:
         if (auto it = plans_.find(key); it != plans_.end()) return it->second;
         const int64_t heads = desc_.heads, d = desc_.head_dim, l = length, c = heads * d;
         Plan p;
-        p.type = dt::f32;
-        p.qkv_md = memory::desc({n, l, 3 * c}, p.type, tag::abc);
         // [n, L, 3C] viewed per (sequence, head): q [n, H, L, d], kᵀ [n, H, d, L], v like q.
-        p.q_md = memory::desc({n, heads, l, d}, p.type, memory::dims{l * 3 * c, d, 3 * c, 1});
-        p.kt_md = memory::desc({n, heads, d, l}, p.type, memory::dims{l * 3 * c, d, 1, 3 * c});
+        p.q_md = memory::desc({n, heads, l, d}, dt::f32, memory::dims{l * 3 * c, d, 3 * c, 1});
+        p.kt_md = memory::desc({n, heads, d, l}, dt::f32, memory::dims{l * 3 * c, d, 1, 3 * c});
         p.v_md = p.q_md;
         p.scores_md = memory::desc({n, heads, l, l}, dt::f32, tag::abcd);
-        p.probabilities_md = memory::desc({n, heads, l, l}, p.type, tag::abcd);
         p.out_md = memory::desc({n, heads, l, d}, dt::f32, memory::dims{l * c, d, c, 1});
         dnnl::primitive_attr scaled;
         scaled.set_output_scales(0, {1.0f / std::sqrt(static_cast<float>(d))});
         const dnnl::matmul::primitive_desc scores_pd(dnnl::matmul::desc(p.q_md, p.kt_md, p.scores_md), scaled, cpu_engine());
-        const dnnl::matmul::primitive_desc weighted_pd(dnnl::matmul::desc(p.probabilities_md, p.v_md, p.out_md), cpu_engine());
+        const dnnl::matmul::primitive_desc weighted_pd(dnnl::matmul::desc(p.scores_md, p.v_md, p.out_md), cpu_engine());
         p.scores = dnnl::matmul(scores_pd);
         p.weighted = dnnl::matmul(weighted_pd);
         log_debug("oneDNN attention " + std::to_string(n) + "x" + std::to_string(length) + "x" + std::to_string(heads) + "x" +
