@@ -144,12 +144,13 @@ const AttentionCase kAttentionCases[] = {
     {"vit_197x12x64", 197, 12, 64, false},
 };
 
-void bench_attention(benchmark::State& state, AttentionCase c) {
+void bench_attention(benchmark::State& state, Variant variant, AttentionCase c) {
     const int width = c.heads * c.head_dim;
+    const auto attention = variant.backend->make_attention({c.heads, c.head_dim, c.causal, variant.precision});
     const Tensor qkv = random_tensor({c.length, 3 * width}, 1.0f, 1);
     Tensor out = Tensor::zeros_f32({c.length, width});
     for (auto _ : state) {
-        kernels::multi_head_attention(qkv.f32(), c.length, c.heads, c.head_dim, c.causal, out.f32());
+        attention->run(qkv.f32(), 1, c.length, out.f32());
         benchmark::DoNotOptimize(out.f32());
     }
     state.counters["MAC/s"] = benchmark::Counter(2.0 * c.length * c.length * width, benchmark::Counter::kIsIterationInvariantRate);
@@ -192,9 +193,11 @@ void register_all() {
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
         }
-    }
-    for (const AttentionCase& c : kAttentionCases) {
-        benchmark::RegisterBenchmark((std::string("attention/") + c.label).c_str(), bench_attention, c)->Unit(benchmark::kMicrosecond)->UseRealTime();
+        for (const AttentionCase& c : kAttentionCases) {
+            benchmark::RegisterBenchmark(("attention/" + v.name() + "/" + c.label).c_str(), bench_attention, v, c)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+        }
     }
     benchmark::RegisterBenchmark("layer_norm/77x512", bench_layer_norm, 77, 512)->Unit(benchmark::kMicrosecond)->UseRealTime();
     benchmark::RegisterBenchmark("channel_scale_gelu/32x32x256", bench_channel_scale, 32 * 32, 256)

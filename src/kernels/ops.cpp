@@ -266,7 +266,7 @@ void layer_norm(const float* x, int64_t rows, int64_t width, const float* weight
     }
 }
 
-void multi_head_attention(const float* qkv, int length, int heads, int head_dim, bool causal, void* out, DType out_type) {
+void multi_head_attention(const float* qkv, int length, int heads, int head_dim, bool causal, float* out) {
     ProfileScope scope("attention");
     const int width = heads * head_dim;
     const int64_t stride = 3 * static_cast<int64_t>(width);
@@ -274,9 +274,8 @@ void multi_head_attention(const float* qkv, int length, int heads, int head_dim,
     const int64_t l = length;
 #pragma omp parallel for schedule(static)
     for (int h = 0; h < heads; ++h) {
-        // Per thread: q_h·scale [L, d], k_hᵀ [d, L], scores [L, L], and the head's output when
-        // it must be rounded to bf16 afterwards.
-        thread_local std::vector<float> query, keys, scores, result;
+        // Per thread: q_h·scale [L, d], k_hᵀ [d, L] and the scores [L, L].
+        thread_local std::vector<float> query, keys, scores;
         query.resize(l * head_dim);
         keys.resize(l * head_dim);
         scores.resize(l * l);
@@ -291,16 +290,7 @@ void multi_head_attention(const float* qkv, int length, int heads, int head_dim,
         }
         reference::gemm(l, l, head_dim, query.data(), head_dim, keys.data(), l, scores.data(), l, false);
         for (int64_t i = 0; i < l; ++i) softmax_row(scores.data() + i * l, causal ? static_cast<int>(i) + 1 : length, length);
-        const float* values = qkv + 2 * width + h * head_dim;
-        if (out_type == DType::bf16) {
-            result.resize(l * head_dim);
-            reference::gemm(l, head_dim, l, scores.data(), l, values, stride, result.data(), head_dim, false);
-            for (int64_t i = 0; i < l; ++i) {
-                convert_to_bf16(result.data() + i * head_dim, static_cast<uint16_t*>(out) + i * width + h * head_dim, head_dim);
-            }
-        } else {
-            reference::gemm(l, head_dim, l, scores.data(), l, values, stride, static_cast<float*>(out) + h * head_dim, width, false);
-        }
+        reference::gemm(l, head_dim, l, scores.data(), l, qkv + 2 * width + h * head_dim, stride, out + h * head_dim, width, false);
     }
 }
 

@@ -30,10 +30,9 @@ void layer_norm(const float* x, int64_t rows, int64_t width, const float* weight
 // Multi-head attention on packed projections, for one sequence:
 //   qkv [length, 3·heads·head_dim] holding [q | k | v], each head-major;
 //   out [length, heads·head_dim] = concat_h softmax(q_h·scale · k_hᵀ + mask) v_h, scale = head_dim^-½.
-// With causal, position i attends to j <= i only. out is float32 or bfloat16 (out_type).
-// Scores exist for one head at a time per thread ([length, length]); nothing larger is stored.
-void multi_head_attention(const float* qkv, int length, int heads, int head_dim, bool causal, void* out,
-                          DType out_type = DType::f32);
+// With causal, position i attends to j <= i only. The portable version of kernels::Attention:
+// scores exist for one head at a time per thread ([length, length]); nothing larger is stored.
+void multi_head_attention(const float* qkv, int length, int heads, int head_dim, bool causal, float* out);
 
 // Softmax of attention scores [groups, length, length] (rows: queries, columns: keys), in place,
 // also written to p as float32 or bfloat16 (p may be scores itself when float32). With causal,
