@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "kernels/kernels.h"
 #include "kernels/profile.h"
+#include "model_options.h"
 #include "models/model.h"
 #include "models/model_file.h"
 #include "models/model_store.h"
@@ -23,11 +24,8 @@
 namespace {
 
 struct BenchArgs {
-    std::string model;
+    mclip::tools::ModelOptions model;
     std::string encoder = "image";
-    std::string backend = "auto";
-    std::string precision = "auto";
-    int threads = 0;
     std::string vocab;
     int batch = 1;
     int warmup = 3;
@@ -50,13 +48,8 @@ double process_cpu_ms() {
 }
 
 nlohmann::json bench_encoder(const BenchArgs& args) {
-    mclip::ModelLoadOptions options;
-    options.backend = args.backend;
-    options.threads = args.threads;
-    options.precision = args.precision == "auto" ? mclip::kernels::fastest_precision(mclip::kernels::backend_by_name(args.backend))
-                                                 : mclip::kernels::parse_precision(args.precision);
     const auto load_start = std::chrono::steady_clock::now();
-    auto model = mclip::ClipModel::load(mclip::resolve_model_argument(args.model), options);
+    auto model = mclip::tools::load_model(args.model);
     const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count();
     const auto& config = model->config();
     std::mt19937 rng(1);
@@ -153,8 +146,8 @@ nlohmann::json bench_input_stage(const BenchArgs& args) {
     std::optional<mclip::Tokenizer> tokenizer;
     if (!args.vocab.empty()) {
         tokenizer = mclip::Tokenizer::from_file(args.vocab);
-    } else if (!args.model.empty()) {
-        tokenizer = mclip::load_tokenizer(mclip::GgufFile::open(mclip::resolve_model_argument(args.model)));
+    } else if (!args.model.model.empty()) {
+        tokenizer = mclip::load_tokenizer(mclip::GgufFile::open(mclip::resolve_model_argument(args.model.model)));
     }
     if (!tokenizer) {
         throw mclip::Error(mclip::ErrorCode::invalid_argument, "--encoder tokenizer needs --vocab FILE or a --model with a tokenizer");
@@ -167,17 +160,11 @@ nlohmann::json bench_input_stage(const BenchArgs& args) {
 void setup(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<BenchArgs>();
     auto* cmd = app.add_subcommand("bench", "Measure encoder latency, throughput and memory");
-    cmd->add_option("--model", args->model, "Model file (GGUF) or model name (not needed for --encoder preprocess)");
+    mclip::tools::add_model_options(*cmd, args->model, "Model file (GGUF) or model name (not needed for --encoder preprocess)");
     cmd->add_option("--vocab", args->vocab, "BPE vocabulary for --encoder tokenizer when no model is given");
     cmd->add_option("--encoder", args->encoder,
                     "What to measure: image or text (encoders), tokenizer (prompts/s, one thread), preprocess "
                     "(decode and preprocessing of a 1920x1080 frame)")->capture_default_str();
-    cmd->add_option("--backend", args->backend, "Kernels: auto, reference or onednn")->capture_default_str();
-    cmd->add_option("--precision", args->precision,
-                    "Compute precision: f32, bf16, or auto (the fastest within the accuracy bounds on this CPU)")
-        ->capture_default_str()
-        ->check(CLI::IsMember({"auto", "f32", "bf16"}));
-    cmd->add_option("--threads", args->threads, "Threads (0: one per core)");
     cmd->add_option("--batch", args->batch, "Images or prompts per call")->capture_default_str()->check(CLI::Range(1, 4096));
     cmd->add_option("--warmup", args->warmup, "Untimed runs first")->capture_default_str()->check(CLI::Range(0, 1000));
     cmd->add_option("--iterations", args->iterations, "Timed runs")->capture_default_str()->check(CLI::Range(1, 100000));
@@ -190,7 +177,7 @@ void setup(CLI::App& app, int& exit_code) {
             exit_code = 0;
             return;
         }
-        if (args->model.empty()) throw mclip::Error(mclip::ErrorCode::invalid_argument, "--model is required for --encoder " + args->encoder);
+        if (args->model.model.empty()) throw mclip::Error(mclip::ErrorCode::invalid_argument, "--model is required for --encoder " + args->encoder);
         const nlohmann::json result = bench_encoder(*args);
         if (args->json) {
             std::printf("%s\n", result.dump(2).c_str());

@@ -15,8 +15,8 @@
 #include "image_inputs.h"
 #include "label_options.h"
 #include "io/download.h"
+#include "model_options.h"
 #include "models/model.h"
-#include "models/model_store.h"
 #include "zeroshot/label_embeddings.h"
 #include "zeroshot/text_cache.h"
 #include "zeroshot/zeroshot.h"
@@ -24,7 +24,7 @@
 namespace {
 
 struct ClassifyArgs {
-    std::string model;
+    mclip::tools::ModelOptions model;
     std::vector<std::string> inputs;
     mclip::tools::LabelOptions labels;
     std::vector<std::string> templates;
@@ -35,8 +35,6 @@ struct ClassifyArgs {
     bool no_cache = false;
     std::string cache_dir;
     bool no_exif = false;
-    std::string backend = "auto";
-    int threads = 0;
 };
 
 nlohmann::json scores_json(const mclip::Classification& c, const std::vector<std::string>& labels) {
@@ -65,7 +63,7 @@ int run_classify(const ClassifyArgs& args) {
     const std::vector<std::filesystem::path> images = mclip::tools::collect_image_paths(args.inputs);
     if (images.empty()) throw mclip::Error(mclip::ErrorCode::invalid_argument, "no images found in the given paths");
 
-    auto model = mclip::ClipModel::load(mclip::resolve_model_argument(args.model), {args.backend, args.threads});
+    auto model = mclip::tools::load_model(args.model);
     std::optional<std::filesystem::path> cache_dir;
     if (!args.no_cache) cache_dir = args.cache_dir.empty() ? mclip::default_cache_dir() / "text-embeddings" : std::filesystem::path(args.cache_dir);
     const mclip::ClassEmbeddings classes = mclip::embed_labels(*model, labels, templates, cache_dir);
@@ -114,8 +112,9 @@ int run_classify(const ClassifyArgs& args) {
     }
     progress.finish();
     if (args.json) {
-        nlohmann::json doc = {{"model", args.model},
+        nlohmann::json doc = {{"model", args.model.model},
                               {"architecture", model->config().name},
+                              {"precision", mclip::kernels::to_string(model->precision())},
                               {"labels", labels},
                               {"templates", templates},
                               {"threshold", args.threshold},
@@ -135,7 +134,7 @@ int run_classify(const ClassifyArgs& args) {
 void setup(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<ClassifyArgs>();
     auto* cmd = app.add_subcommand("classify", "Zero-shot classification of images against any list of labels");
-    cmd->add_option("--model", args->model, "Model file (GGUF), or a model name to download once: " + mclip::registered_model_names())->required();
+    mclip::tools::add_model_options(*cmd, args->model)->required();
     cmd->add_option("inputs", args->inputs, "Image files or directories (walked recursively)")->required();
     mclip::tools::add_label_options(*cmd, args->labels);
     cmd->add_option("--template", args->templates, "Prompt template with {} for the label (repeatable; default \"a photo of a {}.\")")
@@ -147,8 +146,6 @@ void setup(CLI::App& app, int& exit_code) {
     cmd->add_flag("--no-cache", args->no_cache, "Do not read or write the text embedding cache");
     cmd->add_option("--cache-dir", args->cache_dir, "Text embedding cache folder (default: ~/.cache/mclip/text-embeddings)");
     cmd->add_flag("--no-exif", args->no_exif, "Ignore EXIF orientation (the reference preprocessing does)");
-    cmd->add_option("--backend", args->backend, "Kernels: auto, reference or onednn")->capture_default_str();
-    cmd->add_option("--threads", args->threads, "Threads (0: one per core)");
     cmd->callback([args, &exit_code] { exit_code = run_classify(*args); });
 }
 

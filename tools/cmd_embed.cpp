@@ -5,13 +5,13 @@
 #include "image_inputs.h"
 #include "common/error.h"
 #include "io/npy.h"
+#include "model_options.h"
 #include "models/model.h"
-#include "models/model_store.h"
 
 namespace {
 
 struct EmbedArgs {
-    std::string model;
+    mclip::tools::ModelOptions model;
     std::string image_npy;
     std::string tokens_npy;
     std::vector<std::string> texts;
@@ -19,8 +19,6 @@ struct EmbedArgs {
     bool no_exif = false;
     std::string output;
     bool normalize = false;
-    std::string backend = "auto";
-    int threads = 0;
 };
 
 std::vector<int32_t> tokens_from_npy(const mclip::Tensor& tokens, int context, const std::string& path) {
@@ -48,7 +46,7 @@ std::vector<int32_t> tokens_from_npy(const mclip::Tensor& tokens, int context, c
 void setup(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<EmbedArgs>();
     auto* cmd = app.add_subcommand("embed", "Compute image or text embeddings");
-    cmd->add_option("--model", args->model, "Model file (GGUF), or a model name to download once: " + mclip::registered_model_names())->required();
+    mclip::tools::add_model_options(*cmd, args->model)->required();
     auto* image = cmd->add_option("--image-npy", args->image_npy, "Preprocessed images, float32 [N, 3, H, W]")->check(CLI::ExistingFile);
     auto* tokens = cmd->add_option("--tokens-npy", args->tokens_npy, "Token ids, int32 or int64 [M, 77]")->check(CLI::ExistingFile);
     auto* texts = cmd->add_option("--text", args->texts, "Text to tokenize and encode (repeatable)")->allow_extra_args(false);
@@ -61,13 +59,11 @@ void setup(CLI::App& app, int& exit_code) {
     }
     cmd->add_option("--out", args->output, "Output .npy file, float32 [N, embed_dim]")->required();
     cmd->add_flag("--normalize", args->normalize, "Scale each embedding to unit length");
-    cmd->add_option("--backend", args->backend, "Kernels: auto, reference or onednn")->capture_default_str();
-    cmd->add_option("--threads", args->threads, "Threads (0: one per core)");
     cmd->callback([args, &exit_code] {
         if (args->image_npy.empty() && args->tokens_npy.empty() && args->texts.empty() && args->images.empty()) {
             throw mclip::Error(mclip::ErrorCode::invalid_argument, "embed needs an input: --image, --image-npy, --text or --tokens-npy");
         }
-        auto model = mclip::ClipModel::load(mclip::resolve_model_argument(args->model), {args->backend, args->threads});
+        auto model = mclip::tools::load_model(args->model);
         mclip::Tensor embeddings;
         if (!args->image_npy.empty()) {
             const mclip::Tensor images = mclip::read_npy(args->image_npy);

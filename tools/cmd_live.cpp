@@ -19,8 +19,8 @@
 #include "io/atomic_file.h"
 #include "io/download.h"
 #include "label_options.h"
+#include "model_options.h"
 #include "models/model.h"
-#include "models/model_store.h"
 #include "stats.h"
 #include "video/pipeline.h"
 #include "video/source.h"
@@ -31,7 +31,7 @@
 namespace {
 
 struct LiveArgs {
-    std::string model;
+    mclip::tools::ModelOptions model;
     std::string source;
     mclip::tools::LabelOptions labels;
     std::vector<std::string> templates;
@@ -53,8 +53,6 @@ struct LiveArgs {
     std::vector<std::string> input_options;
     int retries = 5;
     double retry_delay = 0.5;
-    std::string backend = "auto";
-    int threads = 0;
 };
 
 // Set by SIGINT/SIGTERM; a lock-free atomic store is async-signal-safe.
@@ -186,7 +184,7 @@ int run_live(const LiveArgs& args) {
     auto source = mclip::VideoSource::open(args.source, source_options);
     mclip::log_info(source->description());
 
-    auto model = mclip::ClipModel::load(mclip::resolve_model_argument(args.model), {args.backend, args.threads});
+    auto model = mclip::tools::load_model(args.model);
     std::optional<std::filesystem::path> cache_dir;
     if (!args.no_cache) cache_dir = args.cache_dir.empty() ? mclip::default_cache_dir() / "text-embeddings" : std::filesystem::path(args.cache_dir);
     const mclip::ClassEmbeddings classes = mclip::embed_labels(*model, labels, templates, cache_dir);
@@ -218,8 +216,7 @@ int run_live(const LiveArgs& args) {
 void setup(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<LiveArgs>();
     auto* cmd = app.add_subcommand("live", "Live recognition on a camera, video file, stream or image folder");
-    cmd->add_option("--model", args->model, "Model file (GGUF), or a model name to download once: " + mclip::registered_model_names())
-        ->required();
+    mclip::tools::add_model_options(*cmd, args->model)->required();
     cmd->add_option("--source", args->source,
                     "Camera (/dev/video0), video file, stream URL (rtsp://, http://, ...) or folder of images")->required();
     mclip::tools::add_label_options(*cmd, args->labels);
@@ -246,8 +243,6 @@ void setup(CLI::App& app, int& exit_code) {
         ->capture_default_str()->check(CLI::NonNegativeNumber);
     cmd->add_option("--retry-delay", args->retry_delay, "Seconds before the first reconnection; doubled on each further one")
         ->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--backend", args->backend, "Kernels: auto, reference or onednn")->capture_default_str();
-    cmd->add_option("--threads", args->threads, "Threads (0: one per core)");
     cmd->callback([args, &exit_code] { exit_code = run_live(*args); });
 }
 

@@ -23,7 +23,7 @@ ClassEmbeddings embed_labels(const ClipModel& model, const std::vector<std::stri
     std::string key;
     if (cache_dir) {
         cache.emplace(*cache_dir);
-        key = TextEmbeddingCache::key(model.content_hash(), prompts);
+        key = TextEmbeddingCache::key(model.content_hash(), kernels::to_string(model.precision()), prompts);
         result.cache_entry = cache->entry_path(key);
         if (auto hit = cache->load(key, static_cast<int64_t>(prompts.size()), dim)) {
             prompt_embeddings = std::move(*hit);

@@ -28,16 +28,18 @@ std::vector<uint8_t> digest_bytes(const void* data, size_t size) {
 
 TextEmbeddingCache::TextEmbeddingCache(std::filesystem::path directory) : directory_(std::move(directory)) {}
 
-std::string TextEmbeddingCache::key(const std::string& model_hash, const std::vector<std::string>& prompts) {
+std::string TextEmbeddingCache::key(const std::string& model_hash, const std::string& precision, const std::vector<std::string>& prompts) {
     Sha256 h;
-    h.update("mclip-text-embeddings-v1\n");
+    // Fields are length-prefixed, so no two (precision, prompts) pairs hash the same input. "v2" since
+    // the precision was added: a v1 input reads as a v2 one whose precision is the first prompt.
+    const auto update_field = [&h](const std::string& field) {
+        h.update("\n" + std::to_string(field.size()) + ":");
+        h.update(field);
+    };
+    h.update("mclip-text-embeddings-v2\n");
     h.update(model_hash);
-    for (const auto& p : prompts) {
-        // Length-prefixed, so no two prompt lists hash the same input.
-        const std::string length = "\n" + std::to_string(p.size()) + ":";
-        h.update(length);
-        h.update(p);
-    }
+    update_field(precision);
+    for (const auto& p : prompts) update_field(p);
     return h.hex_digest();
 }
 

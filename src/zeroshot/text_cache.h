@@ -1,7 +1,7 @@
 // A disk cache of prompt embeddings, so a label set is encoded once per model.
 //
-// The key is the SHA-256 of the model's content hash and the exact prompts, so a changed model
-// or a changed prompt misses. Entries are written atomically and carry a checksum of their
+// The key is the SHA-256 of the model's content hash, the compute precision (bf16 embeddings
+// differ from float32 ones) and the exact prompts, so a changed model, precision or prompt misses. Entries are written atomically and carry a checksum of their
 // payload: a truncated or corrupted entry is detected, reported, and rebuilt.
 //
 // Entry layout: "MCLIPTXT" | uint32 version | uint32 rows | uint32 dim | 32-byte SHA-256 of the
@@ -21,7 +21,8 @@ class TextEmbeddingCache {
 public:
     explicit TextEmbeddingCache(std::filesystem::path directory);
 
-    static std::string key(const std::string& model_hash, const std::vector<std::string>& prompts);
+    // precision: the name of the precision the embeddings are computed in ("f32", "bf16").
+    static std::string key(const std::string& model_hash, const std::string& precision, const std::vector<std::string>& prompts);
     std::filesystem::path entry_path(const std::string& key) const;
 
     // The cached [rows, dim] embeddings, or nullopt when absent or unusable (a corrupt entry is

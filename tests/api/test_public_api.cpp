@@ -50,3 +50,50 @@ TEST(PublicApi, EmbedsClassifiesAndReportsErrors) {
     EXPECT_THROW(model.labels({}), mclip::Error);
     EXPECT_THROW(mclip::Model::load("/nonexistent/model.gguf"), mclip::Error);
 }
+
+namespace {
+
+// ||a − b|| / ||b|| over one embedding.
+double relative_difference(const std::vector<float>& a, const std::vector<float>& b) {
+    double difference = 0, norm = 0;
+    for (size_t i = 0; i < b.size(); ++i) {
+        difference += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+        norm += static_cast<double>(b[i]) * b[i];
+    }
+    return std::sqrt(difference / norm);
+}
+
+}  // namespace
+
+TEST(PublicApi, PrecisionFollowsTheParams) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const std::string path = (mclip::testing::test_models_dir() / "mobileclip_s0.gguf").string();
+    const std::string image = (fixtures / "images" / "chelsea.png").string();
+    mclip::ModelParams params = mclip::model_default_params();
+    EXPECT_EQ(params.precision, "auto");
+
+    params.precision = "int4";
+    try {
+        mclip::Model::load(path, params);
+        FAIL() << "an unknown precision must be refused";
+    } catch (const mclip::Error& error) {
+        EXPECT_EQ(error.code(), mclip::ErrorCode::invalid_argument);
+        EXPECT_NE(std::string(error.what()).find("int4"), std::string::npos) << error.what();
+    }
+
+    params.precision = "f32";
+    const mclip::Embeddings f32 = mclip::Model::load(path, params).embed_image_files({image});
+    params.precision = "auto";
+    const mclip::Embeddings automatic = mclip::Model::load(path, params).embed_image_files({image});
+    params.precision = "bf16";
+    mclip::Embeddings bf16;
+    try {
+        bf16 = mclip::Model::load(path, params).embed_image_files({image});
+    } catch (const mclip::Error& error) {
+        if (error.code() != mclip::ErrorCode::unsupported) throw;
+        GTEST_SKIP() << error.what();
+    }
+    EXPECT_NE(bf16.values, f32.values) << "the bf16 model computed in float32";
+    EXPECT_LE(relative_difference(bf16.values, f32.values), 2e-2);
+    EXPECT_TRUE(automatic.values == bf16.values || automatic.values == f32.values) << "auto is one of the precisions";
+}

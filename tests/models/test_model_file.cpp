@@ -82,8 +82,10 @@ TEST(EmbedCommand, ImageAndTokenNpyRoundTrip) {
     write_npy(dir / "images.npy", expected.tensors.at("image.input"));
     write_npy(dir / "tokens.npy", expected.tensors.at("text.tokens"));  // int64, as the fixtures store them
 
+    // float32 explicitly: the default, auto, is bf16 on CPUs that have it.
     auto run = [&](const std::string& args) {
-        return mclip::testing::run_command(mclip_cli() + " embed --model " + mclip::testing::shell_quote(model_path("mobileclip_s0").string()) + " " + args);
+        return mclip::testing::run_command(mclip_cli() + " embed --precision f32 --model " +
+                                           mclip::testing::shell_quote(model_path("mobileclip_s0").string()) + " " + args);
     };
     auto r = run("--image-npy " + (dir / "images.npy").string() + " --out " + (dir / "image_emb.npy").string());
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -128,7 +130,7 @@ TEST(EmbedCommand, TextIsTokenizedWithTheEmbeddedVocabulary) {
     const fs::path dir = mclip::testing::make_temp_dir("mclip-embed-text");
     std::string args;
     for (const auto& p : prompts) args += " --text " + mclip::testing::shell_quote(p);
-    const auto r = mclip::testing::run_command(mclip_cli() + " embed --model " + model_path("mobileclip_s0").string() + args +
+    const auto r = mclip::testing::run_command(mclip_cli() + " embed --precision f32 --model " + model_path("mobileclip_s0").string() + args +
                                                " --out " + (dir / "text.npy").string());
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const Tensor text = read_npy(dir / "text.npy");

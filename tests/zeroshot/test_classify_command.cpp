@@ -1,6 +1,6 @@
 // `mclip classify` end to end with the S0 model converted from the fixture weights: reference
-// logits reproduced, template ensembles as computed by hand from `mclip embed`, the text
-// embedding cache, per-file failures and refusals.
+// logits reproduced, bf16 against float32, template ensembles as computed by hand from
+// `mclip embed`, the text embedding cache, per-file failures and refusals.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +11,7 @@
 
 #include "io/npy.h"
 #include "io/safetensors.h"
+#include "kernels/kernels.h"
 #include "models/parity.h"
 #include "support/fixtures.h"
 
@@ -23,6 +24,19 @@ std::string cli() { return mclip::testing::shell_quote(mclip::testing::mclip_exe
 std::string q(const std::string& s) { return mclip::testing::shell_quote(s); }
 fs::path s0_model() { return mclip::testing::test_models_dir() / "mobileclip_s0.gguf"; }
 
+bool cpu_has_bf16() { return kernels::default_backend().native(kernels::Precision::bf16); }
+
+// Options classifying every fixture image against every fixture prompt, taken verbatim (one has a
+// comma, one is empty), with every score reported.
+std::string fixture_prompts_and_images(const fs::path& fixtures, const SafetensorsFile& expected) {
+    const auto prompts = nlohmann::json::parse(expected.metadata.at("prompts")).get<std::vector<std::string>>();
+    const auto images = nlohmann::json::parse(expected.metadata.at("images")).get<std::vector<std::string>>();
+    std::string args = "--template '{}' --no-exif --top-k " + std::to_string(prompts.size());
+    for (const auto& p : prompts) args += " --label " + q(p);
+    for (const auto& image : images) args += " " + q((fixtures / "images" / image).string());
+    return args;
+}
+
 class ClassifyCommand : public ::testing::Test {
 protected:
     void SetUp() override { dir_ = mclip::testing::make_temp_dir("mclip-classify"); }
@@ -32,6 +46,16 @@ protected:
         return mclip::testing::run_command(cli() + " classify --model " + q(s0_model().string()) + " --cache-dir " +
                                            q((dir_ / "cache").string()) + " " + args);
     }
+    // With -v, which logs whether the text embeddings were computed or read from the cache.
+    mclip::testing::CommandResult classify_verbose(const std::string& args) {
+        return mclip::testing::run_command(cli() + " -v classify --model " + q(s0_model().string()) + " --cache-dir " +
+                                           q((dir_ / "cache").string()) + " " + args);
+    }
+    std::vector<fs::path> cache_entries() const {
+        std::vector<fs::path> entries;
+        for (const auto& e : fs::directory_iterator(dir_ / "cache")) entries.push_back(e.path());
+        return entries;
+    }
     fs::path dir_;
 };
 
@@ -40,12 +64,11 @@ TEST_F(ClassifyCommand, ReproducesReferenceLogitsAndTheirSoftmax) {
     const SafetensorsFile expected = read_safetensors(fixtures / "mobileclip_s0" / "expected.safetensors");
     const auto prompts = nlohmann::json::parse(expected.metadata.at("prompts")).get<std::vector<std::string>>();
     const auto images = nlohmann::json::parse(expected.metadata.at("images")).get<std::vector<std::string>>();
-    std::string args = "--template '{}' --json --no-exif --top-k " + std::to_string(prompts.size());
-    for (const auto& p : prompts) args += " --label " + q(p);  // verbatim: one has a comma, one is empty
-    for (const auto& image : images) args += " " + q((fixtures / "images" / image).string());
-    const auto r = classify(args);
+    // float32 explicitly: the default, auto, is bf16 on CPUs that have it.
+    const auto r = classify("--precision f32 --json " + fixture_prompts_and_images(fixtures, expected));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto doc = nlohmann::json::parse(r.out);
+    EXPECT_EQ(doc["precision"], "f32");
     const Tensor& reference = expected.tensors.at("logits");
     ASSERT_EQ(doc["results"].size(), images.size());
     Tensor ours = Tensor::zeros_f32({static_cast<int64_t>(images.size()), static_cast<int64_t>(prompts.size())});
@@ -66,6 +89,41 @@ TEST_F(ClassifyCommand, ReproducesReferenceLogitsAndTheirSoftmax) {
     const double error = mclip::testing::max_relative_error(ours, reference);
     std::printf("classify logits rel err %.3g\n", error);
     EXPECT_LE(error, 1e-4);
+}
+
+// bf16 rounds the embeddings by up to 2e-2 (relative); the answers must not change.
+TEST_F(ClassifyCommand, Bf16IsTheDefaultWhereNativeAndKeepsTheFloat32Answers) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    if (!cpu_has_bf16()) GTEST_SKIP() << "this CPU has no bf16 instructions (AVX512-BF16 or AMX)";
+    const SafetensorsFile expected = read_safetensors(fixtures / "mobileclip_s0" / "expected.safetensors");
+    const std::string args = "--json --no-cache " + fixture_prompts_and_images(fixtures, expected);
+    const auto f32 = classify("--precision f32 " + args);
+    ASSERT_EQ(f32.exit_code, 0) << f32.err;
+    const auto bf16 = classify("--precision bf16 " + args);
+    ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+    const auto by_default = classify(args);
+    ASSERT_EQ(by_default.exit_code, 0) << by_default.err;
+    const auto f32_doc = nlohmann::json::parse(f32.out);
+    const auto bf16_doc = nlohmann::json::parse(bf16.out);
+    EXPECT_EQ(f32_doc["precision"], "f32");
+    EXPECT_EQ(bf16_doc["precision"], "bf16");
+    EXPECT_EQ(nlohmann::json::parse(by_default.out)["precision"], "bf16");
+
+    ASSERT_EQ(f32_doc["results"].size(), 3u);
+    ASSERT_EQ(bf16_doc["results"].size(), f32_doc["results"].size());
+    for (size_t i = 0; i < f32_doc["results"].size(); ++i) {
+        const auto& ours = bf16_doc["results"][i];
+        const auto& theirs = f32_doc["results"][i];
+        const std::string image = fs::path(theirs["image"].get<std::string>()).filename();
+        EXPECT_EQ(ours["image"], theirs["image"]);
+        EXPECT_EQ(ours["top_k"][0]["label"], theirs["top_k"][0]["label"]) << image;
+        std::map<std::string, double> f32_probability;
+        for (const auto& s : theirs["top_k"]) f32_probability[s["label"]] = s["probability"].get<double>();
+        ASSERT_EQ(ours["top_k"].size(), f32_probability.size()) << image;
+        for (const auto& s : ours["top_k"]) {
+            EXPECT_NEAR(s["probability"].get<double>(), f32_probability.at(s["label"]), 2e-2) << image << " / " << s["label"];
+        }
+    }
 }
 
 TEST_F(ClassifyCommand, TemplateEnsembleEqualsTheOneComputedByHand) {
@@ -116,37 +174,57 @@ TEST_F(ClassifyCommand, TemplateEnsembleEqualsTheOneComputedByHand) {
 TEST_F(ClassifyCommand, SecondRunReadsTheCacheAndACorruptEntryIsRebuilt) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
     const std::string args = "-k 2 --jsonl --labels 'person,forklift,car,computer' " + q((fixtures / "images" / "coffee.png").string());
-    const auto verbose = [&](const std::string& a) {
-        return mclip::testing::run_command(cli() + " -v classify --model " + q(s0_model().string()) + " --cache-dir " +
-                                           q((dir_ / "cache").string()) + " " + a);
-    };
-    const auto first = verbose(args);
+    const auto first = classify_verbose(args);
     ASSERT_EQ(first.exit_code, 0) << first.err;
     EXPECT_NE(first.err.find("computed"), std::string::npos) << first.err;
-    const auto second = verbose(args);
+    const auto second = classify_verbose(args);
     ASSERT_EQ(second.exit_code, 0) << second.err;
     EXPECT_NE(second.err.find("read from cache"), std::string::npos) << second.err;
     EXPECT_EQ(first.out, second.out);
 
     // Flip a byte in the payload of the only entry: detected, reported, rebuilt, same answer.
-    std::vector<fs::path> entries;
-    for (const auto& e : fs::directory_iterator(dir_ / "cache")) entries.push_back(e.path());
+    const std::vector<fs::path> entries = cache_entries();
     ASSERT_EQ(entries.size(), 1u);
     {
         std::fstream f(entries[0], std::ios::in | std::ios::out | std::ios::binary);
         f.seekp(100);
         f.put('\x55');
     }
-    const auto third = verbose(args);
+    const auto third = classify_verbose(args);
     ASSERT_EQ(third.exit_code, 0) << third.err;
     EXPECT_NE(third.err.find("corrupt"), std::string::npos) << third.err;
     EXPECT_NE(third.err.find("computed"), std::string::npos) << third.err;
     EXPECT_EQ(first.out, third.out);
-    EXPECT_NE(verbose(args).err.find("read from cache"), std::string::npos);
+    EXPECT_NE(classify_verbose(args).err.find("read from cache"), std::string::npos);
 
     // A different label set or template misses.
-    const auto other = verbose("--jsonl --labels 'person,forklift' " + q((fixtures / "images" / "coffee.png").string()));
+    const auto other = classify_verbose("--jsonl --labels 'person,forklift' " + q((fixtures / "images" / "coffee.png").string()));
     EXPECT_NE(other.err.find("computed"), std::string::npos) << other.err;
+}
+
+// Prompt embeddings computed in bf16 differ from float32 ones: each precision has its own entry.
+TEST_F(ClassifyCommand, CacheKeepsOneEntryPerPrecision) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    if (!cpu_has_bf16()) GTEST_SKIP() << "this CPU has no bf16 instructions (AVX512-BF16 or AMX)";
+    const std::string args = "-k 2 --jsonl --labels 'person,forklift,car,computer' " + q((fixtures / "images" / "coffee.png").string());
+    const auto f32 = classify_verbose("--precision f32 " + args);
+    ASSERT_EQ(f32.exit_code, 0) << f32.err;
+    EXPECT_NE(f32.err.find("computed"), std::string::npos) << f32.err;
+    ASSERT_EQ(cache_entries().size(), 1u);
+    const auto bf16 = classify_verbose("--precision bf16 " + args);
+    ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+    EXPECT_NE(bf16.err.find("computed"), std::string::npos) << "bf16 must not read the float32 entry: " << bf16.err;
+    EXPECT_EQ(cache_entries().size(), 2u);
+
+    const auto f32_again = classify_verbose("--precision f32 " + args);
+    ASSERT_EQ(f32_again.exit_code, 0) << f32_again.err;
+    EXPECT_NE(f32_again.err.find("read from cache"), std::string::npos) << f32_again.err;
+    EXPECT_EQ(f32_again.out, f32.out);
+    const auto bf16_again = classify_verbose("--precision bf16 " + args);
+    ASSERT_EQ(bf16_again.exit_code, 0) << bf16_again.err;
+    EXPECT_NE(bf16_again.err.find("read from cache"), std::string::npos) << bf16_again.err;
+    EXPECT_EQ(bf16_again.out, bf16.out);
+    EXPECT_EQ(cache_entries().size(), 2u);
 }
 
 TEST_F(ClassifyCommand, FoldersAreWalkedAndUnreadableFilesFailPerFile) {
@@ -200,6 +278,9 @@ TEST_F(ClassifyCommand, RefusesBadLabelsTemplatesAndModels) {
     r = classify("--labels cat,dog,Cat --jsonl " + image);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.err.find("more than once"), std::string::npos) << "duplicates are warned about: " << r.err;
+    r = classify("--precision int4 --labels cat,dog " + image);
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("--precision: int4 not in"), std::string::npos) << r.err;
 
     // A model file converted without --vocab has no tokenizer.
     const fs::path bare = dir_ / "bare.gguf";

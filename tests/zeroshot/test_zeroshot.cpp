@@ -91,7 +91,7 @@ protected:
 TEST_F(TextCache, StoresAndLoadsExactly) {
     TextEmbeddingCache cache(dir_);
     const Tensor e = Tensor::from_f32({2, 3}, std::vector<float>{1, 2, 3, 4, 5, 6.5f});
-    const std::string key = TextEmbeddingCache::key("model-a", {"a photo of a cat.", "a photo of a dog."});
+    const std::string key = TextEmbeddingCache::key("model-a", "f32", {"a photo of a cat.", "a photo of a dog."});
     EXPECT_FALSE(cache.load(key, 2, 3).has_value());
     cache.store(key, e);
     const auto loaded = cache.load(key, 2, 3);
@@ -99,19 +99,23 @@ TEST_F(TextCache, StoresAndLoadsExactly) {
     for (int i = 0; i < 6; ++i) EXPECT_EQ(loaded->f32()[i], e.f32()[i]);
 }
 
-TEST_F(TextCache, KeyChangesWithModelOrAnyPrompt) {
-    const std::string base = TextEmbeddingCache::key("model-a", {"cat", "dog"});
-    EXPECT_NE(base, TextEmbeddingCache::key("model-b", {"cat", "dog"}));
-    EXPECT_NE(base, TextEmbeddingCache::key("model-a", {"cat", "dogs"}));
-    EXPECT_NE(base, TextEmbeddingCache::key("model-a", {"dog", "cat"}));
-    EXPECT_NE(TextEmbeddingCache::key("m", {"ab", "c"}), TextEmbeddingCache::key("m", {"a", "bc"}));
-    EXPECT_EQ(base, TextEmbeddingCache::key("model-a", {"cat", "dog"}));
+TEST_F(TextCache, KeyChangesWithModelPrecisionOrAnyPrompt) {
+    const std::string base = TextEmbeddingCache::key("model-a", "f32", {"cat", "dog"});
+    EXPECT_NE(base, TextEmbeddingCache::key("model-b", "f32", {"cat", "dog"}));
+    EXPECT_NE(base, TextEmbeddingCache::key("model-a", "bf16", {"cat", "dog"}));
+    EXPECT_NE(base, TextEmbeddingCache::key("model-a", "f32", {"cat", "dogs"}));
+    EXPECT_NE(base, TextEmbeddingCache::key("model-a", "f32", {"dog", "cat"}));
+    EXPECT_NE(TextEmbeddingCache::key("m", "f32", {"ab", "c"}), TextEmbeddingCache::key("m", "f32", {"a", "bc"}));
+    // The precision is a field of its own, not a prefix of the first prompt.
+    EXPECT_NE(TextEmbeddingCache::key("m", "f32", {"x"}), TextEmbeddingCache::key("m", "f3", {"2x"}));
+    EXPECT_NE(TextEmbeddingCache::key("m", "f32", {"x", "y"}), TextEmbeddingCache::key("m", "x", {"f32", "y"}));
+    EXPECT_EQ(base, TextEmbeddingCache::key("model-a", "f32", {"cat", "dog"}));
 }
 
 TEST_F(TextCache, CorruptOrTruncatedEntriesAreRejectedAndRemoved) {
     TextEmbeddingCache cache(dir_);
     const Tensor e = Tensor::from_f32({1, 4}, std::vector<float>{1, 2, 3, 4});
-    const std::string key = TextEmbeddingCache::key("m", {"x"});
+    const std::string key = TextEmbeddingCache::key("m", "f32", {"x"});
     cache.store(key, e);
     const auto path = cache.entry_path(key);
     {
