@@ -38,6 +38,7 @@ std::vector<Variant> variants() {
         }
         out.push_back({backend, Precision::f32});
         if (backend->native(Precision::bf16)) out.push_back({backend, Precision::bf16});
+        if (backend->native(Precision::int8)) out.push_back({backend, Precision::int8});
     }
     return out;
 }
@@ -90,6 +91,7 @@ void bench_conv(benchmark::State& state, Variant variant, ConvCase c) {
     d.activation = c.activation;
     d.accumulate = c.accumulate;
     d.precision = variant.precision;
+    d.input_range = 1.0f;  // the inputs are uniform in [-1, 1]
     d.typical_h = c.h;
     d.typical_w = c.w;
     const auto conv = variant.backend->make_conv2d(d, random_tensor({c.out, c.in / c.groups, c.kh, c.kw}, 0.1f, 1),
@@ -120,7 +122,14 @@ const LinearCase kLinearCases[] = {
 };
 
 void bench_linear(benchmark::State& state, Variant variant, LinearCase c) {
-    const kernels::LinearDesc d{c.in, c.out, c.activation, c.accumulate, variant.precision, DType::f32, DType::f32, c.rows};
+    kernels::LinearDesc d;
+    d.in_features = c.in;
+    d.out_features = c.out;
+    d.activation = c.activation;
+    d.accumulate = c.accumulate;
+    d.precision = variant.precision;
+    d.typical_rows = c.rows;
+    d.input_range = 1.0f;  // the inputs are uniform in [-1, 1]
     const auto linear = variant.backend->make_linear(d, random_tensor({c.out, c.in}, 0.05f, 1), random_tensor({c.out}, 0.1f, 2));
     const Tensor x = random_tensor({c.rows, c.in}, 1.0f, 3);
     Tensor y = random_tensor({c.rows, c.out}, 1.0f, 4);

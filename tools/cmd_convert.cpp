@@ -2,7 +2,10 @@
 #include <cstdio>
 
 #include "command.h"
+#include "common/error.h"
+#include "image_inputs.h"
 #include "models/convert.h"
+#include "zeroshot/zeroshot.h"
 
 namespace {
 
@@ -13,7 +16,19 @@ struct ConvertArgs {
     std::string dtype = "f32";
     std::string key;
     std::string vocab;
+    std::vector<std::string> calibrate;
 };
+
+// Prompts for text calibration: every preset label in the default templates, the kind of text
+// zero-shot classification encodes.
+std::vector<std::string> calibration_prompts() {
+    std::vector<std::string> prompts;
+    for (const std::string& preset : mclip::label_preset_names()) {
+        const std::vector<std::string> expanded = mclip::expand_prompts(mclip::label_preset(preset), mclip::default_templates());
+        prompts.insert(prompts.end(), expanded.begin(), expanded.end());
+    }
+    return prompts;
+}
 
 void setup(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<ConvertArgs>();
@@ -24,12 +39,22 @@ void setup(CLI::App& app, int& exit_code) {
     cmd->add_option("--dtype", args->dtype, "Weight storage: f32, f16, bf16 or q8")->capture_default_str();
     cmd->add_option("--key", args->key, "Key of the state dict inside a PyTorch checkpoint (default: detect)");
     cmd->add_option("--vocab", args->vocab, "BPE vocabulary to embed (bpe_simple_vocab_16e6.txt.gz or vocab.json)");
+    cmd->add_option("--calibrate", args->calibrate,
+                    "Images or folders of typical inputs: measures the activation ranges --precision int8 needs "
+                    "(with --vocab, also on prompts made of the label presets)");
     cmd->callback([args, &exit_code] {
         mclip::ConvertOptions options;
         options.arch = args->arch;
         options.storage = mclip::parse_storage_type(args->dtype);
         options.checkpoint_key = args->key;
         options.vocabulary = args->vocab;
+        if (!args->calibrate.empty()) {
+            options.calibration_images = mclip::tools::collect_image_paths(args->calibrate);
+            if (options.calibration_images.empty()) {
+                throw mclip::Error(mclip::ErrorCode::invalid_argument, "--calibrate: no images found in the given paths");
+            }
+            options.calibration_prompts = calibration_prompts();
+        }
         const auto summary = mclip::convert_checkpoint(args->input, args->output, options);
         std::fprintf(stderr, "wrote %s: %zu tensors, %.1f MiB (%s), from %zu checkpoint tensors\n", args->output.c_str(),
                      summary.output_tensors, summary.output_bytes / 1048576.0, args->dtype.c_str(), summary.input_tensors);

@@ -8,12 +8,7 @@ namespace mclip::tools {
 namespace {
 
 // The precisions --precision names besides "auto"; each must be one kernels::parse_precision knows.
-const std::vector<std::string> kPrecisionNames = {"f32", "bf16"};
-
-kernels::Precision resolve_precision(const ModelOptions& options) {
-    if (options.precision == "auto") return kernels::fastest_precision(kernels::backend_by_name(options.backend));
-    return kernels::parse_precision(options.precision);
-}
+const std::vector<std::string> kPrecisionNames = {"f32", "bf16", "int8"};
 
 }  // namespace
 
@@ -38,7 +33,11 @@ std::unique_ptr<ClipModel> load_model(const ModelOptions& options) {
     ModelLoadOptions load;
     load.backend = options.backend;
     load.threads = options.threads;
-    load.precision = resolve_precision(options);
+    if (options.precision == "auto") {
+        load.fastest_precision = true;
+    } else {
+        load.precision = kernels::parse_precision(options.precision);
+    }
     return ClipModel::load(resolve_model_argument(options.model), load);
 }
 

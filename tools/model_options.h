@@ -26,8 +26,8 @@ std::string model_file_or_name_help();
 CLI::Option* add_model_options(CLI::App& command, ModelOptions& options, const std::string& model_help = model_file_or_name_help());
 
 // Loads the model the options name, downloading a named model once. --precision auto is the
-// fastest precision that keeps the accuracy bounds on the chosen backend (bf16 where the CPU runs
-// it natively, else f32).
+// fastest precision that keeps the accuracy bounds for that model on the chosen backend
+// (ModelLoadOptions::fastest_precision).
 std::unique_ptr<ClipModel> load_model(const ModelOptions& options);
 
 }  // namespace mclip::tools

@@ -25,8 +25,9 @@ class ClipModel;
 struct ModelParams {
     std::string backend = "auto";  // "auto" (fastest available), "reference" or "onednn"
     int threads = 0;               // 0: one per core
-    // Compute precision: "auto" (the fastest that keeps embeddings within 2e-2 of float32: bf16 on
-    // CPUs with AVX512-BF16 or AMX, else f32), "f32" or "bf16".
+    // Compute precision: "auto" (the fastest within the accuracy bounds: int8 for model files
+    // calibrated for it, within 5e-2 of float32, on CPUs with AVX512-VNNI and AVX512-BF16 or AMX;
+    // else bf16, within 2e-2, on CPUs with AVX512-BF16 or AMX; else f32), "f32", "bf16" or "int8".
     std::string precision = "auto";
 };
 

@@ -32,8 +32,11 @@ Model Model::load(const std::string& path, const ModelParams& params) {
     ModelLoadOptions options;
     options.backend = params.backend;
     options.threads = params.threads;
-    options.precision = params.precision == "auto" ? kernels::fastest_precision(kernels::backend_by_name(params.backend))
-                                                   : kernels::parse_precision(params.precision);
+    if (params.precision == "auto") {
+        options.fastest_precision = true;
+    } else {
+        options.precision = kernels::parse_precision(params.precision);
+    }
     return Model(ClipModel::load(path, options));
 }
 

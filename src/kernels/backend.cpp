@@ -14,12 +14,35 @@ Backend* onednn_backend();  // onednn/onednn_backend.cpp; null when this CPU lac
 static Backend* onednn_backend() { return nullptr; }
 #endif
 
-const char* to_string(Precision precision) { return precision == Precision::bf16 ? "bf16" : "f32"; }
+const char* to_string(Precision precision) {
+    switch (precision) {
+        case Precision::f32: return "f32";
+        case Precision::bf16: return "bf16";
+        case Precision::int8: return "int8";
+    }
+    return "?";
+}
 
 Precision parse_precision(const std::string& name) {
     if (name == "f32") return Precision::f32;
     if (name == "bf16") return Precision::bf16;
-    throw Error(ErrorCode::invalid_argument, "unknown precision '" + name + "' (expected f32 or bf16)");
+    if (name == "int8") return Precision::int8;
+    throw Error(ErrorCode::invalid_argument, "unknown precision '" + name + "' (expected f32, bf16 or int8)");
+}
+
+bool int8_capable(const ConvDesc& d) {
+    return d.precision == Precision::int8 && d.groups == 1 && d.in_channels >= kMinInt8Channels;
+}
+bool int8_capable(const LinearDesc& d) { return d.precision == Precision::int8; }
+
+Precision compute_precision(const ConvDesc& d) {
+    if (d.precision != Precision::int8) return d.precision;
+    return int8_capable(d) && d.input_range > 0 ? Precision::int8 : Precision::bf16;
+}
+
+Precision compute_precision(const LinearDesc& d) {
+    if (d.precision != Precision::int8) return d.precision;
+    return d.input_range > 0 ? Precision::int8 : Precision::bf16;
 }
 
 namespace {

@@ -24,12 +24,19 @@ namespace mclip::kernels {
 
 enum class Activation { none, relu, gelu };
 
-// How a layer's multiply-adds are done. bf16: inputs and weights rounded to bfloat16, products
-// accumulated in float32 (AMX or AVX512-BF16 on CPUs that have them).
-enum class Precision { f32, bf16 };
+// How a layer's multiply-adds are done.
+//   bf16: inputs and weights rounded to bfloat16, products accumulated in float32 (AMX or
+//         AVX512-BF16 on CPUs that have them).
+//   int8: weights rounded to signed 8-bit integers with one scale per output channel (its largest
+//         |w| maps to 127), the input with one scale for the whole tensor, from the range the
+//         layer's input reached on calibration data (input_range: range/127 per step, larger
+//         values saturate); products summed exactly in int32 (AMX or AVX512-VNNI). Only layers
+//         that gain from it run int8 (compute_precision); the others, and layers without a
+//         calibrated range, run bf16.
+enum class Precision { f32, bf16, int8 };
 
 const char* to_string(Precision precision);
-// "f32" or "bf16"; throws Error(invalid_argument) otherwise.
+// "f32", "bf16" or "int8"; throws Error(invalid_argument) otherwise.
 Precision parse_precision(const std::string& name);
 
 struct ConvDesc {
@@ -47,6 +54,8 @@ struct ConvDesc {
     DType output = DType::f32;  // element type of y (f32 or bf16)
     // The input the layer will usually see; backends prepare (pack weights) for it at creation.
     int typical_batch = 1, typical_h = 0, typical_w = 0;
+    std::string name{};       // the layer's weight name: identifies it in calibration data and logs
+    float input_range = 0;    // largest |x| seen on calibration data (int8); 0: not calibrated
 
     int output_h(int h) const { return (h + 2 * pad_h - kernel_h) / stride_h + 1; }
     int output_w(int w) const { return (w + 2 * pad_w - kernel_w) / stride_w + 1; }
@@ -84,7 +93,19 @@ struct LinearDesc {
     DType input = DType::f32;
     DType output = DType::f32;
     int typical_rows = 0;  // the row count usually seen; backends prepare for it at creation
+    std::string name{};     // as ConvDesc
+    float input_range = 0;  // as ConvDesc
 };
+
+// Whether a layer asked for int8 can use it: 8-bit products pay in dense convolutions with at
+// least kMinInt8Channels input channels and in linear layers.
+inline constexpr int kMinInt8Channels = 16;
+bool int8_capable(const ConvDesc& desc);
+bool int8_capable(const LinearDesc& desc);
+// The precision a layer actually computes in: int8 for int8-capable layers with a calibrated
+// input range; the rest of an int8 model runs bf16.
+Precision compute_precision(const ConvDesc& desc);
+Precision compute_precision(const LinearDesc& desc);
 
 // y[rows, out] = act(x[rows, in] · Wᵀ + b) (see LinearDesc::accumulate).
 class Linear {

@@ -221,6 +221,25 @@ void gelu_inplace_bf16(uint16_t* x, int64_t count) {
     for (int64_t start = 0; start < count; start += chunk) gelu_vector_bf16(x + start, std::min(chunk, count - start));
 }
 
+int8_t quantize_s8(float v, float inverse_step) {
+    return static_cast<int8_t>(std::clamp(std::nearbyint(v * inverse_step), -128.0f, 127.0f));
+}
+
+RowQuantized quantize_rows_s8(const float* w, int64_t rows, int64_t cols) {
+    RowQuantized q;
+    q.values.resize(rows * cols);
+    q.steps.resize(rows);
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* row = w + r * cols;
+        float largest = 0;
+        for (int64_t c = 0; c < cols; ++c) largest = std::max(largest, std::fabs(row[c]));
+        q.steps[r] = largest > 0 ? int8_step(largest) : 1.0f;
+        const float inverse = 1.0f / q.steps[r];
+        for (int64_t c = 0; c < cols; ++c) q.values[r * cols + c] = quantize_s8(row[c], inverse);
+    }
+    return q;
+}
+
 void add_inplace(float* y, const float* x, int64_t count) { add_vector(y, x, count); }
 
 void f32_to_bf16(const float* x, uint16_t* y, int64_t count) { convert_to_bf16(x, y, count); }

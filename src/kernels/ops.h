@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "tensor/tensor.h"
 
@@ -11,6 +12,19 @@ namespace mclip::kernels {
 // gelu(x) = 0.5·x·(1 + erf(x/√2)), the exact form PyTorch's nn.GELU() uses.
 void gelu_inplace(float* x, int64_t count);
 void gelu_inplace_bf16(uint16_t* x, int64_t count);
+
+// Signed 8-bit quantization (Precision::int8): q = clamp(round_half_even(v · (1/step)), -128, 127),
+// multiplying by the inverse step as oneDNN's quantizing reorders do.
+int8_t quantize_s8(float v, float inverse_step);
+// The step that maps a calibrated range onto [-127, 127].
+inline float int8_step(float range) { return range / 127.0f; }
+// A weight matrix [rows, cols] (row = output channel) quantized row by row: each row's largest
+// |w| maps to ±127 (an all-zero row gets step 1).
+struct RowQuantized {
+    std::vector<int8_t> values;  // [rows, cols]
+    std::vector<float> steps;    // [rows]
+};
+RowQuantized quantize_rows_s8(const float* w, int64_t rows, int64_t cols);
 
 // y += x, element-wise.
 void add_inplace(float* y, const float* x, int64_t count);

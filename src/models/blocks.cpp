@@ -47,6 +47,7 @@ ConvFfn::ConvFfn(const WeightSource& weights, const std::string& prefix, const C
     dw.output = narrow_;
     dw.typical_h = typical_h;
     dw.typical_w = typical_w;
+    dw.name = prefix + ".dw";
     dw_ = backend.make_conv2d(dw, weights.get(prefix + ".dw.weight", {s.channels, 1, s.kernel_h, s.kernel_w}),
                               weights.get(prefix + ".dw.bias", {s.channels}));
     // fc1 (GELU fused) reads and writes narrow temporaries; fc2 adds its result into x.
@@ -60,12 +61,14 @@ ConvFfn::ConvFfn(const WeightSource& weights, const std::string& prefix, const C
     fc1.out_channels = s.hidden;
     fc1.activation = kernels::Activation::gelu;
     fc1.output = narrow_;
+    fc1.name = prefix + ".fc1";
     fc1_ = backend.make_conv2d(fc1, weights.get(prefix + ".fc1.weight", {s.hidden, s.channels, 1, 1}),
                                weights.get(prefix + ".fc1.bias", {s.hidden}));
     kernels::ConvDesc fc2 = pointwise;
     fc2.in_channels = s.hidden;
     fc2.out_channels = s.channels;
     fc2.accumulate = true;
+    fc2.name = prefix + ".fc2";
     fc2_ = backend.make_conv2d(fc2, weights.get(prefix + ".fc2.weight", {s.channels, s.hidden, 1, 1}),
                                weights.get(prefix + ".fc2.bias", {s.channels}));
 }
@@ -139,6 +142,7 @@ namespace {
 
 std::unique_ptr<kernels::Linear> make_linear(const WeightSource& weights, const std::string& name, kernels::LinearDesc d,
                                              kernels::Backend& backend) {
+    d.name = name;
     return backend.make_linear(d, weights.get(name + ".weight", {d.out_features, d.in_features}),
                                weights.get(name + ".bias", {d.out_features}));
 }
@@ -157,7 +161,16 @@ TransformerLayer::TransformerLayer(const WeightSource& weights, const std::strin
     // Every projection reads narrow temporaries; attention and fc1 write them, qkv writes float32
     // for attention's float32 products (kernels.h), out_proj and fc2 add into x.
     auto desc = [&](int in, int out, Activation activation, bool accumulate, DType output) {
-        return kernels::LinearDesc{in, out, activation, accumulate, options.precision, narrow_, output, typical_length};
+        kernels::LinearDesc d;
+        d.in_features = in;
+        d.out_features = out;
+        d.activation = activation;
+        d.accumulate = accumulate;
+        d.precision = options.precision;
+        d.input = narrow_;
+        d.output = output;
+        d.typical_rows = typical_length;
+        return d;
     };
     kernels::Backend& backend = *options.backend;
     qkv_ = make_linear(weights, prefix + ".pre_norm_mha.1.qkv_proj", desc(c, 3 * c, Activation::none, false, DType::f32), backend);

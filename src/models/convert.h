@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "models/model_file.h"
 
@@ -13,6 +14,10 @@ struct ConvertOptions {
     StorageType storage = StorageType::f32;
     std::string checkpoint_key;          // state dict nested under this key (PyTorch files); empty: detect
     std::filesystem::path vocabulary;    // BPE vocabulary to embed; empty: none
+    // int8 calibration (calibration.h), measured on these images and prompts (the prompts need
+    // the vocabulary); no images: the file gets no calibration.
+    std::vector<std::filesystem::path> calibration_images;
+    std::vector<std::string> calibration_prompts;
 };
 
 struct ConvertSummary {

@@ -187,20 +187,21 @@ public:
     MciImageEncoder(const ModelConfig& config, const WeightSource& w, const GraphOptions& options)
         : config_(config), m_(config.image.mci) {
         kernels::Backend& backend = *options.backend;
-        auto make_conv = [&](const std::string& name, ConvDesc d) {
-            // Convolutions with enough work per weight run in the model's precision; depthwise ones
-            // are bound by memory traffic and stay float32.
-            if (!d.depthwise()) d.precision = options.precision;
+        // Convolutions with enough work per weight run in the model's precision (bf16 for int8
+        // models on the main path); depthwise ones are bound by memory traffic and stay float32.
+        auto make_conv = [&](const std::string& name, ConvDesc d, bool main_path = false) {
+            if (!d.depthwise()) d.precision = main_path ? options.main_path_precision() : options.precision;
+            d.name = name;
             return backend.make_conv2d(d, w.get(name + ".weight", {d.out_channels, d.in_channels / d.groups, d.kernel_h, d.kernel_w}),
                                        w.get(name + ".bias", {d.out_channels}));
         };
         const int c0 = m_.widths[0];
         int size = config.image.input_size;
-        stem_.push_back(make_conv(kInfer + "patch_embed.0", conv_desc(3, c0, 3, 2, 1, Activation::gelu, size)));
+        stem_.push_back(make_conv(kInfer + "patch_embed.0", conv_desc(3, c0, 3, 2, 1, Activation::gelu, size), true));
         size = stem_.back()->desc().output_h(size);
         stem_.push_back(make_conv(kInfer + "patch_embed.1", conv_desc(c0, c0, 3, 2, c0, Activation::gelu, size)));
         size = stem_.back()->desc().output_h(size);
-        stem_.push_back(make_conv(kInfer + "patch_embed.2", conv_desc(c0, c0, 1, 1, 1, Activation::gelu, size)));
+        stem_.push_back(make_conv(kInfer + "patch_embed.2", conv_desc(c0, c0, 1, 1, 1, Activation::gelu, size), true));
         for (int s = 0; s < 4; ++s) {
             const int c = m_.widths[s];
             if (s == 3) cpe_ = make_conv(kInfer + "network.6", conv_desc(c, c, m_.cpe_kernel, 1, c, Activation::none, size));
@@ -214,11 +215,20 @@ public:
                     // result is what proj reads, and proj adds into x.
                     const int tokens = size * size;
                     const DType narrow = options.narrow_type();
-                    block.qkv = backend.make_linear({c, 3 * c, Activation::none, false, options.precision, DType::f32, DType::f32, tokens},
-                                                    w.get(name + ".qkv.weight", {3 * c, c}), w.get(name + ".qkv.bias", {3 * c}));
+                    auto make_linear = [&](const std::string& layer, int out, bool accumulate, DType input) {
+                        kernels::LinearDesc d;
+                        d.in_features = c;
+                        d.out_features = out;
+                        d.accumulate = accumulate;
+                        d.precision = options.precision;
+                        d.input = input;
+                        d.typical_rows = tokens;
+                        d.name = layer;
+                        return backend.make_linear(d, w.get(layer + ".weight", {out, c}), w.get(layer + ".bias", {out}));
+                    };
+                    block.qkv = make_linear(name + ".qkv", 3 * c, false, DType::f32);
                     block.attention = backend.make_attention({c / m_.head_dim, m_.head_dim, false, options.precision, DType::f32, narrow});
-                    block.proj = backend.make_linear({c, c, Activation::none, true, options.precision, narrow, DType::f32, tokens},
-                                                     w.get(name + ".proj.weight", {c, c}), w.get(name + ".proj.bias", {c}));
+                    block.proj = make_linear(name + ".proj", c, true, narrow);
                 }
                 block.ffn = std::make_unique<ConvFfn>(w, name + ".ffn", ffn_shape(m_, s), options, size, size);
                 stages_[s].push_back(std::move(block));
@@ -232,7 +242,7 @@ public:
                 d.large = make_conv(name + ".0", conv_desc(c, cout, m_.downsample_kernel, 2, c, se ? Activation::none : Activation::gelu, size));
                 size = d.large->desc().output_h(size);
                 if (se) d.se = std::make_unique<SqueezeExcite>(w, name + ".0.se", cout, cout / m_.se_divisor);
-                d.pointwise = make_conv(name + ".1", conv_desc(cout, cout, 1, 1, 1, Activation::gelu, size));
+                d.pointwise = make_conv(name + ".1", conv_desc(cout, cout, 1, 1, 1, Activation::gelu, size), true);
                 downsamples_[s] = std::move(d);
             }
         }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "image/image.h"
 #include "image/preprocess.h"
 #include "io/sha256.h"
@@ -34,15 +35,37 @@ void ClipModel::build(const WeightSource& weights, float raw_logit_scale, const 
     if (options.threads > 0) kernels::set_num_threads(options.threads);
     kernels::Backend& backend = kernels::backend_by_name(options.backend);
     backend_name_ = backend.name();
-    if (!backend.native(options.precision) && backend.name() != "reference") {
-        throw Error(ErrorCode::unsupported, std::string(kernels::to_string(options.precision)) +
-                                                " precision needs a CPU with AVX512-BF16 or AMX; use --precision f32");
-    }
+    const std::optional<Calibration> calibration =
+        options.calibration ? std::optional(*options.calibration) : file_ ? read_calibration(*file_) : std::nullopt;
     precision_ = options.precision;
-    const GraphOptions graph{&backend, options.precision};
+    if (options.fastest_precision) {
+        precision_ = calibration && backend.native(kernels::Precision::int8) ? kernels::Precision::int8
+                                                                              : kernels::fastest_precision(backend);
+    }
+    if (!backend.native(precision_) && backend.name() != "reference") {
+        throw Error(ErrorCode::unsupported, std::string(kernels::to_string(precision_)) + " precision needs a CPU with " +
+                                                (precision_ == kernels::Precision::int8 ? "AVX512-VNNI and AVX512-BF16, or AMX"
+                                                                                        : "AVX512-BF16 or AMX") +
+                                                "; use --precision f32");
+    }
+    GraphOptions graph{&backend, precision_};
+    // int8 layers take their input ranges from the calibration; the backend fills them in.
+    std::optional<CalibratedBackend> calibrated;
+    if (precision_ == kernels::Precision::int8) {
+        if (!calibration) {
+            const std::string where = file_ ? file_->path() : config_->name;
+            throw Error(ErrorCode::invalid_input, where + " has no int8 calibration: convert it again with --calibrate FOLDER "
+                                                          "(typical images), or use --precision bf16");
+        }
+        graph.backend = &calibrated.emplace(backend, *calibration);
+    }
     image_ = config_->image.kind == ImageEncoderKind::mci ? make_mci_image_encoder(*config_, weights, graph)
                                                           : make_vit_image_encoder(*config_, weights, graph);
     text_ = make_text_encoder(*config_, weights, graph);
+    if (calibrated) {
+        log_info(std::to_string(calibrated->int8_layers()) + " of " + std::to_string(calibrated->layers()) +
+                 " layers run int8 (calibrated on " + calibration->source + "), the rest bf16");
+    }
     // The reference clamps exp(logit_scale) at 100 (CLIP's training-time clamp).
     logit_scale_ = std::min(std::exp(raw_logit_scale), 100.0f);
 }

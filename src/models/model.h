@@ -9,6 +9,7 @@
 
 #include "io/gguf.h"
 #include "kernels/kernels.h"
+#include "models/calibration.h"
 #include "models/config.h"
 #include "models/encoder.h"
 #include "tensor/tensor.h"
@@ -19,8 +20,14 @@ namespace mclip {
 struct ModelLoadOptions {
     std::string backend = "auto";  // "auto", "reference", "onednn"
     int threads = 0;               // 0: one per core
-    // Precision of the convolutions and projections; bf16 needs AVX512-BF16 or AMX with oneDNN.
+    // Precision of the convolutions and projections; bf16 needs AVX512-BF16 or AMX with oneDNN,
+    // int8 also AVX512-VNNI and a calibration.
     kernels::Precision precision = kernels::Precision::f32;
+    // Overrides `precision` with the fastest that keeps the accuracy bounds (kernels.h) for this
+    // model on this backend: int8 when the model is calibrated, else kernels::fastest_precision.
+    bool fastest_precision = false;
+    // The calibrated input ranges for int8; null means the model file's (calibration.h).
+    const Calibration* calibration = nullptr;
 };
 
 class ClipModel {

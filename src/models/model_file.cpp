@@ -102,6 +102,27 @@ Tensor stored_shape(const Tensor& tensor, StorageType storage) {
     return tensor;
 }
 
+Tensor stored_values(const Tensor& tensor, StorageType storage) {
+    Tensor values = tensor.clone();
+    float* v = values.f32();
+    const int64_t count = values.elements();
+    switch (storage_for_tensor(tensor, storage)) {
+        case GgmlType::f16:
+            for (int64_t i = 0; i < count; ++i) v[i] = f16_to_f32(f32_to_f16(v[i]));
+            break;
+        case GgmlType::bf16:
+            for (int64_t i = 0; i < count; ++i) v[i] = bf16_to_f32(f32_to_bf16(v[i]));
+            break;
+        case GgmlType::q8_0: {
+            const std::vector<std::byte> blocks = quantize_q8_0(v, static_cast<uint64_t>(count));
+            dequantize_q8_0(blocks.data(), static_cast<uint64_t>(count), v);
+            break;
+        }
+        default: break;
+    }
+    return values;
+}
+
 void write_model_file(const std::filesystem::path& path, const ModelFileContents& contents) {
     const ModelConfig& c = *contents.config;
     GgufWriter w;
@@ -124,6 +145,7 @@ void write_model_file(const std::filesystem::path& path, const ModelFileContents
         // CLIP pads with id 0, an ordinary token ("!"), not a dedicated padding symbol.
         w.set_u32("tokenizer.ggml.padding_token_id", 0);
     }
+    if (contents.calibration) write_calibration(w, *contents.calibration);
     for (const auto& [name, tensor] : contents.tensors) {
         if (name == "logit_scale") continue;
         w.add_tensor(name, stored_shape(tensor, contents.storage), storage_for_tensor(tensor, contents.storage));

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "io/gguf.h"
+#include "models/calibration.h"
 #include "models/config.h"
 #include "tensor/tensor.h"
 #include "tokenizer/tokenizer.h"
@@ -41,6 +42,7 @@ struct ModelFileContents {
     StorageType storage = StorageType::f32;
     std::string source_sha256;         // empty if unknown
     const Tokenizer* tokenizer = nullptr;  // null: no tokenizer in the file
+    const Calibration* calibration = nullptr;  // null: no int8 calibration in the file
 };
 
 // Writes the model file atomically. Large weight matrices are stored in `storage`; biases,
@@ -60,5 +62,8 @@ GgmlType storage_for_tensor(const Tensor& tensor, StorageType storage);
 // [out, in·kh·kw] so their quantization blocks run along whole output channels; readers
 // (WeightSource) give them back their 4-D shape.
 Tensor stored_shape(const Tensor& tensor, StorageType storage);
+// The float32 values a reader gets back from the tensor stored as `storage` (rounded to f16,
+// bf16 or Q8_0 steps).
+Tensor stored_values(const Tensor& tensor, StorageType storage);
 
 }  // namespace mclip

@@ -92,6 +92,7 @@ public:
                 d.pad_w = t_.mixer_kernel / 2;
                 d.typical_h = 1;
                 d.typical_w = t_.context;
+                d.name = name + ".token_mixer";
                 m.mixer = options.backend->make_conv2d(d, w.get(name + ".token_mixer.weight", {t_.width, 1, 1, t_.mixer_kernel}),
                                                        w.get(name + ".token_mixer.bias", {t_.width}));
                 m.ffn = std::make_unique<ConvFfn>(w, name + ".ffn", ffn_shape(t_), options, 1, t_.context);

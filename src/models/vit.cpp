@@ -86,10 +86,11 @@ public:
             d.stride_h = d.stride_w = stem[i].stride;
             d.pad_h = d.pad_w = stem[i].pad;
             d.activation = i < 2 ? kernels::Activation::gelu : kernels::Activation::none;
-            d.precision = options.precision;
+            d.precision = options.main_path_precision();
             d.typical_h = d.typical_w = size;
             size = d.output_h(size);
             const std::string name = kInfer + "patch_emb." + std::to_string(i);
+            d.name = name;
             stem_.push_back(options.backend->make_conv2d(d, w.get(name + ".weight", {d.out_channels, d.in_channels, d.kernel_h, d.kernel_w}),
                                                          w.get(name + ".bias", {d.out_channels})));
         }

@@ -1,6 +1,6 @@
 // Per-operator tests of the kernel backends on random inputs (fixed seeds) and awkward shapes:
 // the reference backend against a naive direct convolution / matrix product written here, and
-// every other backend against the reference backend, in float32 and in bf16 precision.
+// every other backend against the reference backend, in float32, bf16 and int8 precision.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -85,6 +85,7 @@ std::vector<ConvCase> conv_cases() {
         {"pointwise_residual", 2, 48, 16, 7, 3, 1, 1, 1, 1, Activation::none, true},
         {"dense_3x3_stride2_rgb", 2, 3, 8, 17, 15, 3, 3, 2, 1, Activation::gelu, false},
         {"dense_7x7", 1, 4, 6, 11, 10, 7, 7, 1, 1, Activation::relu, false},
+        {"dense_3x3_wide_gelu", 1, 24, 20, 9, 8, 3, 3, 1, 1, Activation::gelu, false},
         {"grouped_3x3", 3, 6, 9, 8, 7, 3, 3, 1, 3, Activation::none, false},
         {"depthwise_3x3_odd", 3, 13, 13, 9, 11, 3, 3, 1, 13, Activation::none, false},
         {"depthwise_7x7_residual", 1, 24, 24, 8, 8, 7, 7, 1, 24, Activation::none, true},
@@ -237,7 +238,83 @@ TEST_P(ConvOp, EveryBackendMatchesReferenceInBf16) {
     }
 }
 
+// int8: both backends quantize the same values to the same integers (weights per output channel,
+// the input with the step of its range; beyond the range it saturates), so they differ only by
+// summation order and output rounding. Layers int8 does not serve (depthwise, few input
+// channels) run bf16 instead.
+TEST_P(ConvOp, EveryBackendMatchesReferenceInInt8) {
+    const ConvCase& c = GetParam();
+    const ConvRun r = make_conv_inputs(c);
+    const auto exact = naive_conv(c, r.x, r.weight, r.bias, r.y0);
+    for (const char* name : {"reference", "onednn"}) {
+        kernels::Backend* backend;
+        try {
+            backend = &kernels::backend_by_name(name);
+        } catch (const Error&) {
+            continue;
+        }
+        if (std::string(name) != "reference" && !backend->native(Precision::int8)) continue;
+        kernels::ConvDesc d = describe(c);
+        d.precision = Precision::int8;
+        d.input_range = 1.0f;  // x is uniform in [-1, 1]
+        const bool int8 = kernels::compute_precision(d) == Precision::int8;
+        EXPECT_EQ(int8, d.groups == 1 && d.in_channels >= kernels::kMinInt8Channels) << name;
+        // The whole error of the mode: 8-bit steps of x and of each output channel's weights.
+        EXPECT_LE(relative_error(run_conv(*backend, d, c, r), exact), 2e-2) << name;
+        if (std::string(name) == "reference") continue;
+        for (float range : {1.0f, 0.5f}) {  // 0.5: half the inputs saturate
+            for (DType input : {DType::f32, DType::bf16}) {
+                for (DType output : {DType::f32, DType::bf16}) {
+                    d.input_range = range;
+                    d.input = input;
+                    d.output = output;
+                    const auto expected = run_conv(kernels::reference_backend(), d, c, r);
+                    EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), output == DType::bf16 ? 8e-3 : 1e-3)
+                        << name << " range " << range << " input " << to_string(input) << " output " << to_string(output);
+                }
+            }
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvOp, ::testing::ValuesIn(conv_cases()), [](const auto& info) { return info.param.name; });
+
+TEST(Precision, Int8OnlyWhereItPaysAndIsCalibrated) {
+    kernels::ConvDesc pointwise;
+    pointwise.in_channels = pointwise.out_channels = 64;
+    pointwise.precision = Precision::int8;
+    EXPECT_EQ(kernels::compute_precision(pointwise), Precision::bf16) << "no calibrated range";
+    pointwise.input_range = 3.0f;
+    EXPECT_EQ(kernels::compute_precision(pointwise), Precision::int8);
+    kernels::ConvDesc depthwise = pointwise;
+    depthwise.groups = 64;
+    EXPECT_EQ(kernels::compute_precision(depthwise), Precision::bf16);
+    kernels::ConvDesc stem = pointwise;
+    stem.in_channels = 3;
+    EXPECT_EQ(kernels::compute_precision(stem), Precision::bf16);
+    pointwise.precision = Precision::f32;
+    EXPECT_EQ(kernels::compute_precision(pointwise), Precision::f32) << "the range alone changes nothing";
+    kernels::LinearDesc linear;
+    linear.in_features = 8;
+    linear.precision = Precision::int8;
+    EXPECT_EQ(kernels::compute_precision(linear), Precision::bf16);
+    linear.input_range = 1.0f;
+    EXPECT_EQ(kernels::compute_precision(linear), Precision::int8);
+    EXPECT_EQ(kernels::parse_precision("int8"), Precision::int8);
+    EXPECT_THROW(kernels::parse_precision("int4"), Error);
+}
+
+TEST(Precision, QuantizationRoundsHalfToEvenAndSaturates) {
+    EXPECT_EQ(kernels::quantize_s8(2.5f, 1.0f), 2);
+    EXPECT_EQ(kernels::quantize_s8(3.5f, 1.0f), 4);
+    EXPECT_EQ(kernels::quantize_s8(-0.5f, 1.0f), 0);
+    EXPECT_EQ(kernels::quantize_s8(1000.0f, 1.0f), 127);
+    EXPECT_EQ(kernels::quantize_s8(-1000.0f, 1.0f), -128);
+    const std::vector<float> w = {0.5f, -1.0f, 0.25f, 0.0f, 0.0f, 0.0f, 2.0f, 1.0f, -2.0f};
+    const kernels::RowQuantized q = kernels::quantize_rows_s8(w.data(), 3, 3);
+    EXPECT_EQ(q.steps, (std::vector<float>{1.0f / 127, 1.0f, 2.0f / 127}));  // an all-zero row gets step 1
+    EXPECT_EQ(q.values, (std::vector<int8_t>{64, -127, 32, 0, 0, 0, 127, 64, -127}));
+}
 
 struct LinearCase {
     std::string name;
@@ -302,6 +379,43 @@ TEST_P(LinearOp, BackendsMatchNaiveProduct) {
                     const auto emulated = run_linear(kernels::reference_backend(), d, c, x, w, b, y0);
                     EXPECT_LE(relative_error(ours, emulated), output == DType::bf16 ? 8e-3 : 1e-3) << name << " vs emulated bf16";
                 }
+            }
+        }
+    }
+}
+
+TEST_P(LinearOp, Int8MatchesEmulationAndStaysNearTheExactProduct) {
+    const LinearCase& c = GetParam();
+    const auto x = random_values(static_cast<int64_t>(c.rows) * c.in, 1.0f, 21);
+    const Tensor w = random_tensor({c.out, c.in}, 0.2f, 22), b = random_tensor({c.out}, 0.5f, 23);
+    const auto y0 = random_values(static_cast<int64_t>(c.rows) * c.out, 1.0f, 24);
+    const auto exact = naive_linear(c, x, w, b, y0);
+    for (const char* name : {"reference", "onednn"}) {
+        kernels::Backend* backend;
+        try {
+            backend = &kernels::backend_by_name(name);
+        } catch (const Error&) {
+            continue;
+        }
+        if (std::string(name) != "reference" && !backend->native(Precision::int8)) continue;
+        kernels::LinearDesc d;
+        d.in_features = c.in;
+        d.out_features = c.out;
+        d.activation = c.activation;
+        d.accumulate = c.accumulate;
+        d.precision = Precision::int8;
+        d.input_range = 1.0f;
+        const auto ours = run_linear(*backend, d, c, x, w, b, y0);
+        EXPECT_LE(relative_error(ours, exact), 2e-2) << name;
+        if (std::string(name) == "reference") continue;
+        for (DType input : {DType::f32, DType::bf16}) {
+            for (DType output : {DType::f32, DType::bf16}) {
+                d.input = input;
+                d.output = output;
+                d.input_range = 0.5f;
+                const auto emulated = run_linear(kernels::reference_backend(), d, c, x, w, b, y0);
+                EXPECT_LE(relative_error(run_linear(*backend, d, c, x, w, b, y0), emulated), output == DType::bf16 ? 8e-3 : 1e-3)
+                    << name << " int8 " << to_string(input) << "->" << to_string(output);
             }
         }
     }

@@ -32,4 +32,10 @@ double max_relative_error(const Tensor& ours, const Tensor& reference) {
     return worst;
 }
 
+std::vector<int32_t> tokens_as_int32(const Tensor& tokens) {
+    if (tokens.dtype() != DType::i64) throw std::runtime_error("token ids must be int64, got " + std::string(to_string(tokens.dtype())));
+    const auto* values = static_cast<const int64_t*>(tokens.data());
+    return std::vector<int32_t>(values, values + tokens.elements());
+}
+
 }  // namespace mclip::testing

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <ostream>
 
 #include "common/error.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
+#include "models/calibration.h"
 #include "models/encoder.h"
 #include "models/fixture_weights.h"
 #include "models/fold.h"
@@ -32,12 +34,6 @@ struct ParityCase {
 void PrintTo(const ParityCase& c, std::ostream* os) { *os << c.model << " on " << c.backend; }
 
 class EncoderParity : public ::testing::TestWithParam<ParityCase> {};
-
-std::vector<int32_t> tokens_as_int32(const Tensor& tokens) {
-    std::vector<int32_t> ids(tokens.elements());
-    for (int64_t i = 0; i < tokens.elements(); ++i) ids[i] = static_cast<int32_t>(static_cast<const int64_t*>(tokens.data())[i]);
-    return ids;
-}
 
 // Records intermediates of batch item 0 and compares them to the reference after the run.
 struct IntermediateCheck {
@@ -92,7 +88,7 @@ TEST_P(EncoderParity, FoldedFromTrainingFormMatchesReference) {
     IntermediateCheck text_check{expected, {}};
     auto text_encoder = make_text_encoder(config, weights, options);
     const Tensor& tokens = expected.tensors.at("text.tokens");
-    const auto ids = tokens_as_int32(tokens);
+    const auto ids = mclip::testing::tokens_as_int32(tokens);
     const Tensor text_embedding = text_encoder->encode(ids.data(), static_cast<int>(tokens.dim(0)), text_check.hook());
     for (const auto& [name, error] : text_check.errors) {
         EXPECT_LE(error, kTolerance) << model << " " << name;
@@ -117,9 +113,17 @@ std::vector<ParityCase> all_cases() {
 INSTANTIATE_TEST_SUITE_P(AllVariants, EncoderParity, ::testing::ValuesIn(all_cases()),
                          [](const auto& info) { return info.param.model + "_" + info.param.backend; });
 
-// The reduced-precision modes against the float32 reference: embeddings within the bound
-// (bf16: relative error ≤ 2e-2) and the zero-shot top-1 of every fixture image unchanged.
-class PrecisionMode : public ::testing::TestWithParam<ParityCase> {};
+// The reduced-precision modes against the float32 reference: embeddings within the bounds
+// (relative error bf16 ≤ 2e-2, int8 ≤ 5e-2) and the zero-shot top-1 of every fixture image unchanged.
+struct PrecisionCase {
+    std::string model;
+    std::string backend;
+    kernels::Precision precision;
+};
+
+void PrintTo(const PrecisionCase& c, std::ostream* os) { *os << c.model << " " << kernels::to_string(c.precision) << " on " << c.backend; }
+
+class PrecisionMode : public ::testing::TestWithParam<PrecisionCase> {};
 
 std::vector<int64_t> top1_per_image(const Tensor& logits) {
     std::vector<int64_t> best;
@@ -145,52 +149,74 @@ Tensor cosine_logits(Tensor images, Tensor texts) {
     return logits;
 }
 
-TEST_P(PrecisionMode, Bf16StaysWithinTheBoundAndKeepsTop1) {
+TEST_P(PrecisionMode, StaysWithinTheBoundAndKeepsTop1) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    constexpr double kBf16Bound = 2e-2;
-    const std::string model = GetParam().model;
+    const auto [model, backend_name, precision] = GetParam();
+    const double bound = precision == kernels::Precision::int8 ? 5e-2 : 2e-2;
     kernels::Backend* backend = nullptr;
     try {
-        backend = &kernels::backend_by_name(GetParam().backend);
+        backend = &kernels::backend_by_name(backend_name);
     } catch (const Error& e) {
         GTEST_SKIP() << e.what();
     }
-    if (backend->name() != "reference" && !backend->native(kernels::Precision::bf16)) {
-        GTEST_SKIP() << "this CPU has no bf16 instructions (the reference backend's emulation is tested instead)";
+    if (backend->name() != "reference" && !backend->native(precision)) {
+        GTEST_SKIP() << "this CPU has no " << kernels::to_string(precision)
+                     << " instructions (the reference backend's emulation is tested instead)";
     }
-    const GraphOptions options{backend, kernels::Precision::bf16};
     const ModelConfig& config = model_config(model);
     const SafetensorsFile expected = read_safetensors(fixtures / model / "expected.safetensors");
     const TensorMap checkpoint = mclip::testing::generate_fixture_checkpoint(fixtures / model / "weights.json");
     const TensorMap folded = fold_checkpoint(config, WeightSource::from_map(checkpoint, model));
     const WeightSource weights = WeightSource::from_map(folded, model + " (folded)");
+    const Tensor& input = expected.tensors.at("image.input");
+    const Tensor& tokens = expected.tensors.at("text.tokens");
+    const auto ids = mclip::testing::tokens_as_int32(tokens);
+
+    GraphOptions options{backend, precision};
+    std::optional<CalibratedBackend> calibrated;
+    const Calibration calibration = precision == kernels::Precision::int8
+                                        ? measure_input_ranges(config, weights, input, ids, "the fixture inputs")
+                                        : Calibration{};
+    if (precision == kernels::Precision::int8) {
+        // Calibrated on the fixture images and prompts, the real inputs the fixtures hold.
+        ASSERT_FALSE(calibration.input_ranges.empty());
+        options.backend = &calibrated.emplace(*backend, calibration);
+    }
 
     auto image_encoder = config.image.kind == ImageEncoderKind::mci ? make_mci_image_encoder(config, weights, options)
                                                                     : make_vit_image_encoder(config, weights, options);
-    const Tensor images = image_encoder->encode(expected.tensors.at("image.input"));
+    const Tensor images = image_encoder->encode(input);
     const double image_error = mclip::testing::max_relative_error(images, expected.tensors.at("image.embedding"));
-    EXPECT_LE(image_error, kBf16Bound) << model << " image";
+    EXPECT_LE(image_error, bound) << model << " image";
 
     auto text_encoder = make_text_encoder(config, weights, options);
-    const Tensor& tokens = expected.tensors.at("text.tokens");
-    const auto ids = tokens_as_int32(tokens);
     const Tensor texts = text_encoder->encode(ids.data(), static_cast<int>(tokens.dim(0)));
     const double text_error = mclip::testing::max_relative_error(texts, expected.tensors.at("text.embedding"));
-    EXPECT_LE(text_error, kBf16Bound) << model << " text";
-    std::printf("%s bf16 (%s): image rel err %.3g, text rel err %.3g\n", model.c_str(), backend->name().c_str(), image_error,
-                text_error);
+    EXPECT_LE(text_error, bound) << model << " text";
+    if (calibrated) {
+        // Every layer int8 can serve was calibrated and runs int8.
+        EXPECT_EQ(calibrated->int8_layers(), static_cast<int>(calibration.input_ranges.size()));
+    }
+    std::printf("%s %s (%s): image rel err %.3g, text rel err %.3g\n", model.c_str(), kernels::to_string(precision),
+                backend->name().c_str(), image_error, text_error);
 
     EXPECT_EQ(top1_per_image(cosine_logits(images, texts)), top1_per_image(expected.tensors.at("logits")));
 }
 
-std::vector<ParityCase> precision_cases() {
+std::vector<PrecisionCase> precision_cases() {
     // Every variant natively; the reference backend's (slow) emulation on the smallest one.
-    std::vector<ParityCase> cases{{"mobileclip_s0", "reference"}};
-    for (const char* model : {"mobileclip_s0", "mobileclip_s1", "mobileclip_s2", "mobileclip_b"}) cases.push_back({model, "onednn"});
+    std::vector<PrecisionCase> cases;
+    for (kernels::Precision precision : {kernels::Precision::bf16, kernels::Precision::int8}) {
+        cases.push_back({"mobileclip_s0", "reference", precision});
+        for (const char* model : {"mobileclip_s0", "mobileclip_s1", "mobileclip_s2", "mobileclip_b"}) {
+            cases.push_back({model, "onednn", precision});
+        }
+    }
     return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(AllVariants, PrecisionMode, ::testing::ValuesIn(precision_cases()),
-                         [](const auto& info) { return info.param.model + "_" + info.param.backend; });
+INSTANTIATE_TEST_SUITE_P(AllVariants, PrecisionMode, ::testing::ValuesIn(precision_cases()), [](const auto& info) {
+    return info.param.model + "_" + kernels::to_string(info.param.precision) + "_" + info.param.backend;
+});
 
 }  // namespace

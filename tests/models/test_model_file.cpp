@@ -24,12 +24,6 @@ constexpr double kTolerance = 1e-4;
 
 fs::path model_path(const std::string& model) { return mclip::testing::test_models_dir() / (model + ".gguf"); }
 
-std::vector<int32_t> tokens_as_int32(const Tensor& tokens) {
-    std::vector<int32_t> ids(tokens.elements());
-    for (int64_t i = 0; i < tokens.elements(); ++i) ids[i] = static_cast<int32_t>(static_cast<const int64_t*>(tokens.data())[i]);
-    return ids;
-}
-
 std::string mclip_cli() { return mclip::testing::shell_quote(mclip::testing::mclip_executable().string()); }
 
 class ModelFile : public ::testing::TestWithParam<std::string> {};
@@ -48,7 +42,7 @@ TEST_P(ModelFile, ConvertedFileMatchesReparameterizedReference) {
         std::printf("%s image %zu (from GGUF) rel err %.3g\n", model.c_str(), i, image_errors[i]);
     }
     const Tensor& tokens = expected.tensors.at("text.tokens");
-    const auto ids = tokens_as_int32(tokens);
+    const auto ids = mclip::testing::tokens_as_int32(tokens);
     Tensor texts = clip->encode_tokens(ids.data(), static_cast<int>(tokens.dim(0)));
     const auto text_errors = mclip::testing::relative_error_per_row(texts, expected.tensors.at("text.embedding.reparameterized"));
     for (size_t i = 0; i < text_errors.size(); ++i) {

@@ -63,8 +63,7 @@ TEST(PytorchCheckpointConversion, FullSizeS0KeepsParity) {
     const double image_error =
         mclip::testing::max_relative_error(model->encode_images(expected.tensors.at("image.input")), expected.tensors.at("image.embedding"));
     const Tensor& tokens = expected.tensors.at("text.tokens");
-    std::vector<int32_t> ids(tokens.elements());
-    for (int64_t i = 0; i < tokens.elements(); ++i) ids[i] = static_cast<int32_t>(static_cast<const int64_t*>(tokens.data())[i]);
+    const std::vector<int32_t> ids = mclip::testing::tokens_as_int32(tokens);
     const double text_error = mclip::testing::max_relative_error(model->encode_tokens(ids.data(), static_cast<int>(tokens.dim(0))),
                                                                  expected.tensors.at("text.embedding"));
     std::printf("converted from .pt: image rel err %.3g, text rel err %.3g\n", image_error, text_error);

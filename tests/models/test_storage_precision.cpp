@@ -75,8 +75,7 @@ TEST_P(StoragePrecision, S0StaysWithinTheBound) {
     auto model = ClipModel::load(out);
     const Tensor images = model->encode_images(expected.tensors.at("image.input"));
     const Tensor& tokens = expected.tensors.at("text.tokens");
-    std::vector<int32_t> ids(tokens.elements());
-    for (int64_t i = 0; i < tokens.elements(); ++i) ids[i] = static_cast<int32_t>(static_cast<const int64_t*>(tokens.data())[i]);
+    const std::vector<int32_t> ids = mclip::testing::tokens_as_int32(tokens);
     const Tensor texts = model->encode_tokens(ids.data(), static_cast<int>(tokens.dim(0)));
     const double image_error = mclip::testing::max_relative_error(images, expected.tensors.at("image.embedding"));
     const double text_error = mclip::testing::max_relative_error(texts, expected.tensors.at("text.embedding"));

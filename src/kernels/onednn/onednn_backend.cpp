@@ -8,6 +8,11 @@
 // layer's typical input wants, and keeps one primitive per input shape. Bias, activation and
 // the residual add (a "sum" post-op: y += ...) are fused into the primitive.
 //
+// int8 layers (kernels.h) quantize their input with a scaling reorder into s8, run the s8 × s8
+// primitive (AMX or VNNI) and dequantize in its output scales, one per output channel:
+// in_step · w_step[o]. oneDNN 2.x adds the bias before those scales, so it is stored divided by
+// them.
+//
 // oneDNN 2.x API: an operation descriptor (convolution_forward::desc, matmul::desc) comes first,
 // then the primitive descriptor built from it.
 #include <oneapi/dnnl/dnnl.hpp>
@@ -50,7 +55,14 @@ void* thread_scratch(int slot, size_t bytes) {
 }
 
 dt to_dnnl(DType type) { return type == DType::bf16 ? dt::bf16 : dt::f32; }
-dt compute_type(Precision precision) { return precision == Precision::bf16 ? dt::bf16 : dt::f32; }
+dt compute_type(Precision precision) {
+    switch (precision) {
+        case Precision::f32: return dt::f32;
+        case Precision::bf16: return dt::bf16;
+        case Precision::int8: return dt::s8;
+    }
+    return dt::f32;
+}
 
 dnnl::post_ops make_post_ops(Activation activation, bool accumulate) {
     dnnl::post_ops ops;
@@ -78,12 +90,27 @@ struct Plan {
 // What convolutions and matrix multiplies share: weights packed once, a bias, a plan per shape.
 class PackedWeights {
 public:
-    // plain: the weights in a oneDNN-describable layout (kept only until the first plan exists).
-    PackedWeights(memory::desc plain_md, Tensor plain, const Tensor& bias, int channels) : plain_md_(plain_md), plain_(std::move(plain)) {
+    // plain: the weights [channels, ...] as float32 in a oneDNN-describable layout (plain_md), kept
+    // only until the first plan exists. In int8 they are quantized per output channel first, with
+    // input_step the step of the layer's quantized input.
+    PackedWeights(memory::desc plain_md, Tensor plain, const Tensor& bias, int channels, Precision precision, float input_step)
+        : plain_md_(plain_md), plain_(std::move(plain)) {
         bias_values_ = bias.empty() ? Tensor::zeros_f32({channels}) : f32_view(bias).clone();
+        if (precision != Precision::int8) return;
+        const RowQuantized q = quantize_rows_s8(plain_.f32(), channels, plain_.elements() / channels);
+        plain_ = Tensor::zeros(DType::i8, plain_.shape());
+        std::copy(q.values.begin(), q.values.end(), static_cast<int8_t*>(plain_.data()));
+        const auto& strides = plain_md.data.format_desc.blocking.strides;
+        plain_md_ = memory::desc(plain_md.dims(), dt::s8, memory::dims(strides, strides + plain_md.data.ndims));
+        for (int o = 0; o < channels; ++o) {
+            output_scales_.push_back(input_step * q.steps[o]);
+            bias_values_.f32()[o] /= output_scales_.back();
+        }
     }
 
     const float* bias() const { return bias_values_.f32(); }
+    // int8: the scale from int32 sums to output values, per output channel; empty otherwise.
+    const std::vector<float>& output_scales() const { return output_scales_; }
 
     // Called by layers that pack lazily (no typical input given): the plain weights must then
     // outlive the caller's tensor.
@@ -95,7 +122,7 @@ public:
         for (const memory& m : packed_) {
             if (m.get_desc() == wanted) return m;
         }
-        memory source = packed_.empty() ? memory(plain_md_, cpu_engine(), const_cast<float*>(plain_.f32())) : packed_.front();
+        memory source = packed_.empty() ? memory(plain_md_, cpu_engine(), plain_.data()) : packed_.front();
         memory packed(wanted, cpu_engine());
         dnnl::reorder(source, packed).execute(thread_stream(), source, packed);
         thread_stream().wait();
@@ -108,8 +135,18 @@ private:
     memory::desc plain_md_;
     Tensor plain_;
     Tensor bias_values_;
+    std::vector<float> output_scales_;
     std::vector<memory> packed_;
 };
+
+// The primitive's attributes: post-ops, and for int8 the per-output-channel dequantizing scales
+// (dimension 1 of a convolution's [n, c, h, w] and of a matmul's [rows, out]).
+dnnl::primitive_attr layer_attr(const PackedWeights& weights, Activation activation, bool accumulate) {
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(make_post_ops(activation, accumulate));
+    if (!weights.output_scales().empty()) attr.set_output_scales(1 << 1, weights.output_scales());
+    return attr;
+}
 
 // With oneDNN 2.6's AMX convolution kernels a separate vectorized GELU pass over the output is
 // 5–25% faster than the fused GELU post-op (docs/performance.md), so bf16 convolutions apply it
@@ -145,21 +182,24 @@ void run_plan(const Plan& plan, const memory& bias, const void* x, void* y, DTyp
     if (plan.staged_output) store_f32(static_cast<const float*>(dst), plan.output_count, y, y_type, accumulate);
 }
 
-// Fills in the input conversion of a plan whose primitive reads src_md while x is `user_type`.
-void plan_input(Plan& plan, const memory::dims& dims, tag layout, dt user_type) {
+// Fills in the input conversion of a plan whose primitive reads src_md while x is `user_type`;
+// an s8 input is quantized with steps of input_step.
+void plan_input(Plan& plan, const memory::dims& dims, tag layout, dt user_type, float input_step) {
     plan.user_src_md = memory::desc(dims, user_type, layout);
-    if (user_type != plan.src_md.data_type()) {
-        plan.to_compute_type = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), plan.user_src_md, cpu_engine(), plan.src_md));
-    }
+    if (user_type == plan.src_md.data_type()) return;
+    dnnl::primitive_attr attr;
+    if (plan.src_md.data_type() == dt::s8) attr.set_output_scales(0, {1.0f / input_step});
+    plan.to_compute_type = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), plan.user_src_md, cpu_engine(), plan.src_md, attr));
 }
 
 class OnednnConv2d final : public Conv2d {
 public:
     OnednnConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Conv2d(desc), multiplier_(desc.depthwise() ? desc.out_channels / desc.in_channels : 1),
-          separate_gelu_(gelu_after_kernel(desc.precision, desc.activation, desc.accumulate)),
+        : Conv2d(desc), precision_(compute_precision(desc)), input_step_(int8_step(desc.input_range)),
+          multiplier_(desc.depthwise() ? desc.out_channels / desc.in_channels : 1),
+          separate_gelu_(gelu_after_kernel(precision_, desc.activation, desc.accumulate)),
           kernel_desc_(expanded(desc, multiplier_)),
-          weights_(plain_weight_md(kernel_desc_), f32_view(weight), bias, desc.out_channels),
+          weights_(plain_weight_md(kernel_desc_), f32_view(weight), bias, desc.out_channels, precision_, input_step_),
           bias_(memory::desc({desc.out_channels}, dt::f32, tag::x), cpu_engine(), const_cast<float*>(weights_.bias())) {
         if (desc.typical_h > 0 && desc.typical_w > 0) {
             plan(desc.typical_batch, desc.typical_h, desc.typical_w);
@@ -216,15 +256,14 @@ private:
 
     dnnl::convolution_forward::primitive_desc describe(int n, int h, int w, dt dst_type, bool fused_sum) const {
         const ConvDesc& d = kernel_desc_;
-        const dt type = compute_type(d.precision);
+        const dt type = compute_type(precision_);
         const memory::desc src_md({n, d.in_channels, h, w}, type, tag::nhwc);
         const memory::desc dst_md({n, d.out_channels, d.output_h(h), d.output_w(w)}, dst_type, tag::nhwc);
         const memory::desc weight_any(weight_dims(d), type, tag::any);
         const dnnl::convolution_forward::desc op(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                                  src_md, weight_any, bias_.get_desc(), dst_md, {d.stride_h, d.stride_w},
                                                  {d.pad_h, d.pad_w}, {d.pad_h, d.pad_w});
-        dnnl::primitive_attr attr;
-        attr.set_post_ops(make_post_ops(separate_gelu_ ? Activation::none : d.activation, fused_sum));
+        const dnnl::primitive_attr attr = layer_attr(weights_, separate_gelu_ ? Activation::none : d.activation, fused_sum);
         return dnnl::convolution_forward::primitive_desc(op, attr, cpu_engine());
     }
 
@@ -247,8 +286,8 @@ private:
         p.src_md = pd->src_desc();
         p.dst_md = pd->dst_desc();
         p.output_count = static_cast<int64_t>(n) * desc_.output_h(h) * desc_.output_w(w) * desc_.out_channels;
-        plan_input(p, {n, kernel_desc_.in_channels, h, w}, tag::nhwc, to_dnnl(desc_.input));
-        log_debug("oneDNN conv " + std::to_string(desc_.in_channels) + "->" + std::to_string(desc_.out_channels) + " " +
+        plan_input(p, {n, kernel_desc_.in_channels, h, w}, tag::nhwc, to_dnnl(desc_.input), input_step_);
+        log_debug("oneDNN conv " + desc_.name + " " + to_string(precision_) + " " + std::to_string(desc_.in_channels) + "->" + std::to_string(desc_.out_channels) + " " +
                   std::to_string(desc_.kernel_h) + "x" + std::to_string(desc_.kernel_w) + "/" + std::to_string(desc_.stride_h) +
                   " g" + std::to_string(desc_.groups) + " on " + std::to_string(n) + "x" + std::to_string(h) + "x" +
                   std::to_string(w) + ": " + pd->impl_info_str() + (p.staged_output ? " (staged output)" : ""));
@@ -263,6 +302,8 @@ private:
         return d;
     }
 
+    Precision precision_;
+    float input_step_;
     int multiplier_;
     bool separate_gelu_;
     ConvDesc kernel_desc_;
@@ -276,8 +317,9 @@ class OnednnLinear final : public Linear {
 public:
     // nn.Linear stores W [out, in]; matmul wants B [in, out]: the same memory read as "ba".
     OnednnLinear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Linear(desc), weights_(memory::desc({desc.in_features, desc.out_features}, dt::f32, tag::ba), f32_view(weight), bias,
-                                 desc.out_features),
+        : Linear(desc), precision_(compute_precision(desc)), input_step_(int8_step(desc.input_range)),
+          weights_(memory::desc({desc.in_features, desc.out_features}, dt::f32, tag::ba), f32_view(weight), bias, desc.out_features,
+                   precision_, input_step_),
           bias_(memory::desc({1, desc.out_features}, dt::f32, tag::ab), cpu_engine(), const_cast<float*>(weights_.bias())) {
         if (desc.typical_rows > 0) {
             plan(desc.typical_rows);
@@ -293,15 +335,13 @@ protected:
 
 private:
     dnnl::matmul::primitive_desc describe(int rows, dt dst_type, bool fused_sum) const {
-        const dt type = compute_type(desc_.precision);
+        const dt type = compute_type(precision_);
         const int in = desc_.in_features, out = desc_.out_features;
         const memory::desc src_md({rows, in}, type, tag::ab);
         const memory::desc dst_md({rows, out}, dst_type, tag::ab);
         const memory::desc weight_any({in, out}, type, tag::any);
         const dnnl::matmul::desc op(src_md, weight_any, bias_.get_desc(), dst_md);
-        dnnl::primitive_attr attr;
-        attr.set_post_ops(make_post_ops(desc_.activation, fused_sum));
-        return dnnl::matmul::primitive_desc(op, attr, cpu_engine());
+        return dnnl::matmul::primitive_desc(op, layer_attr(weights_, desc_.activation, fused_sum), cpu_engine());
     }
 
     const Plan& plan(int rows) const {
@@ -320,12 +360,14 @@ private:
         p.src_md = pd->src_desc();
         p.dst_md = pd->dst_desc();
         p.output_count = static_cast<int64_t>(rows) * desc_.out_features;
-        plan_input(p, {rows, desc_.in_features}, tag::ab, to_dnnl(desc_.input));
-        log_debug("oneDNN matmul " + std::to_string(rows) + "x" + std::to_string(desc_.in_features) + "->" +
+        plan_input(p, {rows, desc_.in_features}, tag::ab, to_dnnl(desc_.input), input_step_);
+        log_debug("oneDNN matmul " + desc_.name + " " + to_string(precision_) + " " + std::to_string(rows) + "x" + std::to_string(desc_.in_features) + "->" +
                   std::to_string(desc_.out_features) + ": " + pd->impl_info_str() + (p.staged_output ? " (staged output)" : ""));
         return plans_.emplace(rows, std::move(p)).first->second;
     }
 
+    Precision precision_;
+    float input_step_;
     mutable PackedWeights weights_;
     memory bias_;
     mutable std::mutex mutex_;
@@ -421,10 +463,24 @@ bool bf16_is_native() {
     return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
 }
 
+bool int8_is_native() {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
+           isa == dnnl::cpu_isa::avx512_core_amx;
+}
+
 class OnednnBackend final : public Backend {
 public:
     std::string name() const override { return "onednn"; }
-    bool native(Precision precision) const override { return precision == Precision::f32 || bf16_is_native(); }
+    bool native(Precision precision) const override {
+        switch (precision) {
+            case Precision::f32: return true;
+            case Precision::bf16: return bf16_is_native();
+            // int8 models run their other layers in bf16, so they need both.
+            case Precision::int8: return bf16_is_native() && int8_is_native();
+        }
+        return false;
+    }
     std::unique_ptr<Conv2d> make_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) override {
         check_conv(desc, weight, bias);
         return std::make_unique<OnednnConv2d>(desc, weight, bias);

@@ -1,7 +1,8 @@
 // The reference backend: direct loops for depthwise convolutions, im2col + GEMM for the rest,
 // all in NHWC. Clear rather than clever; it defines the numbers faster backends are tested
-// against. bf16 precision is emulated: inputs and weights are rounded to bfloat16 and the
-// products summed in float32, which is what bf16 hardware computes up to summation order.
+// against. bf16 and int8 precision are emulated: inputs and weights are rounded to bfloat16, or
+// to multiples of their int8 steps, and the products summed in float32, which is what bf16 and
+// int8 hardware computes up to summation order.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -26,26 +27,36 @@ void apply_activation(Activation activation, float* y, int64_t count) {
 
 float round_through_bf16(float v) { return mclip::bf16_to_f32(mclip::f32_to_bf16(v)); }
 
+// Weights (rows: output channels) or a bias as float32 values of the layer's precision.
 std::vector<float> copy_f32(const Tensor& t, Precision precision) {
     if (t.empty()) return {};
     const Tensor f = t.dtype() == DType::f32 ? t : t.to_f32();
     std::vector<float> values(f.f32(), f.f32() + f.elements());
     if (precision == Precision::bf16) {
         for (float& v : values) v = round_through_bf16(v);
+    } else if (precision == Precision::int8) {
+        const int64_t rows = t.dim(0), cols = t.elements() / rows;
+        const RowQuantized q = quantize_rows_s8(values.data(), rows, cols);
+        for (int64_t i = 0; i < t.elements(); ++i) values[i] = q.values[i] * q.steps[i / cols];
     }
     return values;
 }
 
-// The layer's input as float32 values of the layer's precision: widened from bf16, or rounded to
-// bf16 when the layer computes in bf16, or x itself.
-const float* input_as_f32(const void* x, int64_t count, DType type, Precision precision, std::vector<float>& scratch) {
+// The layer's input as float32 values of the layer's precision: widened from bf16, rounded to
+// bf16 or to int8 steps of `range` when the layer computes so, or x itself.
+const float* input_as_f32(const void* x, int64_t count, DType type, Precision precision, float range, std::vector<float>& scratch) {
     if (type == DType::f32 && precision == Precision::f32) return static_cast<const float*>(x);
     scratch.resize(count);
     if (type == DType::bf16) {
         kernels::bf16_to_f32(static_cast<const uint16_t*>(x), scratch.data(), count);
     } else {
-        const float* xf = static_cast<const float*>(x);
-        for (int64_t i = 0; i < count; ++i) scratch[i] = round_through_bf16(xf[i]);
+        std::copy_n(static_cast<const float*>(x), count, scratch.data());
+    }
+    if (precision == Precision::bf16 && type == DType::f32) {
+        for (float& v : scratch) v = round_through_bf16(v);
+    } else if (precision == Precision::int8) {
+        const float step = int8_step(range), inverse = 1.0f / step;
+        for (float& v : scratch) v = quantize_s8(v, inverse) * step;
     }
     return scratch.data();
 }
@@ -55,8 +66,8 @@ public:
     // Weights are rearranged for NHWC: depthwise [kh, kw, out]; otherwise per group a GEMM
     // operand [kh·kw·in_g, out_g] whose rows follow the im2col column order (p, q, channel).
     ReferenceConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Conv2d(desc), bias_(copy_f32(bias, Precision::f32)) {
-        const std::vector<float> w = copy_f32(weight, desc.precision);
+        : Conv2d(desc), precision_(compute_precision(desc)), bias_(copy_f32(bias, Precision::f32)) {
+        const std::vector<float> w = copy_f32(weight, precision_);
         const int kh = desc.kernel_h, kw = desc.kernel_w, out = desc.out_channels;
         const int in_g = desc.in_channels / desc.groups, out_g = out / desc.groups;
         weight_.resize(w.size());
@@ -84,7 +95,7 @@ protected:
         const int64_t in_count = static_cast<int64_t>(n) * h * w * desc_.in_channels;
         const int64_t out_count = static_cast<int64_t>(n) * oh * ow * desc_.out_channels;
         thread_local std::vector<float> input_scratch, output_scratch;
-        const float* xf = input_as_f32(x, in_count, desc_.input, desc_.precision, input_scratch);
+        const float* xf = input_as_f32(x, in_count, desc_.input, precision_, desc_.input_range, input_scratch);
         float* result = static_cast<float*>(y);
         if (desc_.output != DType::f32 || desc_.accumulate) {
             output_scratch.resize(out_count);
@@ -186,6 +197,7 @@ private:
         }
     }
 
+    Precision precision_;
     std::vector<float> weight_;
     std::vector<float> bias_;
 };
@@ -194,8 +206,8 @@ class ReferenceLinear final : public Linear {
 public:
     // Stores Wᵀ [in, out] so the GEMM streams contiguous rows of it.
     ReferenceLinear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Linear(desc), bias_(copy_f32(bias, Precision::f32)) {
-        const std::vector<float> w = copy_f32(weight, desc.precision);
+        : Linear(desc), precision_(compute_precision(desc)), bias_(copy_f32(bias, Precision::f32)) {
+        const std::vector<float> w = copy_f32(weight, precision_);
         transposed_.resize(w.size());
         for (int o = 0; o < desc.out_features; ++o) {
             for (int i = 0; i < desc.in_features; ++i) {
@@ -209,7 +221,7 @@ protected:
         const int64_t in = desc_.in_features, out = desc_.out_features;
         const int64_t count = rows * out;
         thread_local std::vector<float> input_scratch, output_scratch;
-        const float* xf = input_as_f32(x, rows * in, desc_.input, desc_.precision, input_scratch);
+        const float* xf = input_as_f32(x, rows * in, desc_.input, precision_, desc_.input_range, input_scratch);
         float* result = static_cast<float*>(y);
         if (desc_.output != DType::f32 || desc_.accumulate) {
             output_scratch.resize(count);
@@ -226,12 +238,13 @@ protected:
     }
 
 private:
+    Precision precision_;
     std::vector<float> transposed_;
     std::vector<float> bias_;
 };
 
-// ops.h's attention per sequence. In bf16, q, k and v are rounded to bf16 first, as a bf16
-// kernel's operands are; the probabilities stay float32 here (a bf16 kernel rounds them too).
+// ops.h's attention per sequence. In bf16 (and int8, whose attention is bf16), q, k and v are
+// rounded to bf16 first, as a bf16 kernel's operands are; the probabilities stay float32 here (a bf16 kernel rounds them too).
 class ReferenceAttention final : public Attention {
 public:
     using Attention::Attention;
@@ -241,7 +254,8 @@ protected:
         const int width = desc_.heads * desc_.head_dim;
         const int64_t in_count = static_cast<int64_t>(n) * length * 3 * width;
         thread_local std::vector<float> input_scratch, output_scratch;
-        const float* q = input_as_f32(qkv, in_count, desc_.input, desc_.precision, input_scratch);
+        const Precision precision = desc_.precision == Precision::f32 ? Precision::f32 : Precision::bf16;
+        const float* q = input_as_f32(qkv, in_count, desc_.input, precision, 0, input_scratch);
         const int64_t out_count = static_cast<int64_t>(n) * length * width;
         output_scratch.resize(out_count);
         for (int b = 0; b < n; ++b) {

@@ -1,0 +1,64 @@
+// int8 calibration: the range of each int8-capable layer's input (kernels.h, Precision::int8),
+// measured by running the float32 graphs over real images and prompts, stored in the model file.
+//
+//   mclip.calibration.layers        layer names (the weight names without ".weight")
+//   mclip.calibration.input_ranges  largest |input| of each, float32, same order
+//   mclip.calibration.source        what the ranges were measured on, for people
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "models/config.h"
+#include "models/weights.h"
+#include "tensor/tensor.h"
+
+namespace mclip {
+
+class GgufFile;
+class GgufWriter;
+
+struct Calibration {
+    std::map<std::string, float> input_ranges;  // layer name → largest |input| seen
+    std::string source;
+};
+
+void write_calibration(GgufWriter& writer, const Calibration& calibration);
+// The calibration stored in a model file, or nullopt when it has none.
+std::optional<Calibration> read_calibration(const GgufFile& file);
+
+// Runs the float32 graphs over images [n, 3, size, size] (preprocessed) and token rows
+// [rows, context], and records the largest |input| of every layer that could run int8.
+Calibration measure_input_ranges(const ModelConfig& config, const WeightSource& weights, const Tensor& images,
+                                 const std::vector<int32_t>& tokens, std::string source);
+
+// A backend that builds layers on `base` with their calibrated input ranges filled in; int8
+// layers without one run bf16 (compute_precision).
+class CalibratedBackend final : public kernels::Backend {
+public:
+    CalibratedBackend(kernels::Backend& base, const Calibration& calibration) : base_(base), calibration_(calibration) {}
+    std::string name() const override { return base_.name(); }
+    bool native(kernels::Precision precision) const override { return base_.native(precision); }
+    std::unique_ptr<kernels::Conv2d> make_conv2d(const kernels::ConvDesc& desc, const Tensor& weight, const Tensor& bias) override;
+    std::unique_ptr<kernels::Linear> make_linear(const kernels::LinearDesc& desc, const Tensor& weight, const Tensor& bias) override;
+    std::unique_ptr<kernels::Attention> make_attention(const kernels::AttentionDesc& desc) override {
+        return base_.make_attention(desc);
+    }
+    // How many layers got int8 and how many were built in all, for the load log.
+    int int8_layers() const { return int8_layers_; }
+    int layers() const { return layers_; }
+
+private:
+    float range_of(const std::string& name) const;
+
+    kernels::Backend& base_;
+    const Calibration& calibration_;
+    int int8_layers_ = 0;
+    int layers_ = 0;
+};
+
+}  // namespace mclip

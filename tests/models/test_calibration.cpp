@@ -1,0 +1,168 @@
+// int8 calibration: which layers it measures, how it is stored in the model file, and the path
+// from `mclip convert --calibrate` to int8 embeddings and classification.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "io/gguf.h"
+#include "io/safetensors.h"
+#include "models/calibration.h"
+#include "models/fixture_weights.h"
+#include "models/fold.h"
+#include "models/model.h"
+#include "models/parity.h"
+#include "support/fixtures.h"
+
+using namespace mclip;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string q(const std::string& text) { return mclip::testing::shell_quote(text); }
+std::string cli() { return q(mclip::testing::mclip_executable().string()); }
+
+bool int8_is_native() { return kernels::default_backend().native(kernels::Precision::int8); }
+
+TEST(Calibration, MeasuresTheLayersInt8ServesAndNoOthers) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const ModelConfig& config = model_config("mobileclip_s0");
+    const SafetensorsFile expected = read_safetensors(fixtures / "mobileclip_s0" / "expected.safetensors");
+    const TensorMap checkpoint = mclip::testing::generate_fixture_checkpoint(fixtures / "mobileclip_s0" / "weights.json");
+    const TensorMap folded = fold_checkpoint(config, WeightSource::from_map(checkpoint, "s0"));
+    const auto ids = mclip::testing::tokens_as_int32(expected.tensors.at("text.tokens"));
+    const Calibration c =
+        measure_input_ranges(config, WeightSource::from_map(folded, "s0"), expected.tensors.at("image.input"), ids, "fixtures");
+    EXPECT_EQ(c.source, "fixtures");
+    // Residual-branch projections of both encoders are measured...
+    for (const char* layer : {"img.network.0.0.ffn.fc1", "img.network.4.9.ffn.fc2", "img.network.7.1.qkv", "img.network.7.1.proj",
+                              "txt.transformer.0.ffn.fc1", "txt.transformer.2.pre_norm_mha.1.out_proj", "txt.transformer.4.pre_norm_ffn.4"}) {
+        ASSERT_TRUE(c.input_ranges.count(layer)) << layer;
+        EXPECT_TRUE(c.input_ranges.at(layer) > 0 && std::isfinite(c.input_ranges.at(layer))) << layer;
+    }
+    // ...the main path (stem, downsampling), depthwise convolutions and mixers are not.
+    for (const auto& [name, range] : c.input_ranges) {
+        for (const char* excluded : {"patch_embed", ".proj.1", ".dw", "token_mixer", "conv_exp", "network.6"}) {
+            EXPECT_EQ(name.find(excluded), std::string::npos) << name;
+        }
+    }
+    // S0: 2 + 6 + 10 + 2 ConvFFNs (fc1, fc2), 2 attention blocks (qkv, proj), and in the text
+    // encoder 2 ConvFFNs and 4 transformer layers (4 projections each).
+    EXPECT_EQ(c.input_ranges.size(), 20u * 2 + 2 * 2 + 2 * 2 + 4 * 4);
+}
+
+class CalibrationFile : public ::testing::Test {
+protected:
+    void SetUp() override { dir_ = mclip::testing::make_temp_dir("mclip-calibration"); }
+    void TearDown() override { fs::remove_all(dir_); }
+    fs::path dir_;
+};
+
+TEST_F(CalibrationFile, RoundTripsThroughGguf) {
+    const Calibration original{{{"img.a", 0.25f}, {"txt.b", 17.5f}}, "2 images, 3 prompts"};
+    GgufWriter writer;
+    write_calibration(writer, original);
+    writer.write(dir_ / "c.gguf");
+    const GgufFile file = GgufFile::open(dir_ / "c.gguf");
+    const std::optional<Calibration> read = read_calibration(file);
+    ASSERT_TRUE(read);
+    EXPECT_EQ(read->input_ranges, original.input_ranges);
+    EXPECT_EQ(read->source, original.source);
+
+    GgufWriter none;
+    none.set_string("general.architecture", "mobileclip");
+    none.write(dir_ / "none.gguf");
+    EXPECT_FALSE(read_calibration(GgufFile::open(dir_ / "none.gguf")));
+}
+
+TEST_F(CalibrationFile, RefusesInconsistentEntries) {
+    const auto refused = [&](const std::vector<std::string>& layers, const std::vector<float>& ranges, const std::string& message) {
+        GgufWriter writer;
+        writer.set_string_array("mclip.calibration.layers", layers);
+        writer.set_f32_array("mclip.calibration.input_ranges", ranges);
+        writer.write(dir_ / "bad.gguf");
+        try {
+            read_calibration(GgufFile::open(dir_ / "bad.gguf"));
+            ADD_FAILURE() << "accepted: " << message;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+        }
+    };
+    refused({"a", "b"}, {1.0f}, "has 2 entries but");
+    refused({"a"}, {-1.0f}, "input range of a");
+    refused({"a"}, {NAN}, "input range of a");
+}
+
+TEST(CalibrationModel, Int8NeedsACalibrationAndAutoPrefersIt) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    if (!int8_is_native()) GTEST_SKIP() << "this CPU runs no int8 (the reference backend's emulation is tested in test_encoders)";
+    const fs::path plain = mclip::testing::test_models_dir() / "mobileclip_s0.gguf";
+    ModelLoadOptions int8;
+    int8.precision = kernels::Precision::int8;
+    try {
+        ClipModel::load(plain, int8);
+        ADD_FAILURE() << "an uncalibrated model loaded in int8";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("--calibrate"), std::string::npos) << e.what();
+    }
+    ModelLoadOptions fastest;
+    fastest.fastest_precision = true;
+    EXPECT_EQ(ClipModel::load(plain, fastest)->precision(), kernels::fastest_precision(kernels::default_backend()));
+    const Calibration calibration{{{"img.network.0.0.ffn.fc1", 1.0f}}, "test"};
+    fastest.calibration = &calibration;
+    EXPECT_EQ(ClipModel::load(plain, fastest)->precision(), kernels::Precision::int8);
+}
+
+// Converted with --calibrate on the fixture images, the file alone gives int8 embeddings within
+// the bound and the same classification as float32, through the library and the CLI.
+TEST_F(CalibrationFile, ConvertCalibratesAndInt8ClassifiesLikeFloat32) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    if (!int8_is_native()) GTEST_SKIP() << "this CPU runs no int8";
+    const SafetensorsFile expected = read_safetensors(fixtures / "mobileclip_s0" / "expected.safetensors");
+    const auto images = nlohmann::json::parse(expected.metadata.at("images")).get<std::vector<std::string>>();
+    const auto prompts = nlohmann::json::parse(expected.metadata.at("prompts")).get<std::vector<std::string>>();
+    std::string image_args;
+    for (const auto& image : images) image_args += " " + q((fixtures / "images" / image).string());
+    const fs::path out = dir_ / "s0-calibrated.gguf";
+    const auto converted = mclip::testing::run_command(
+        cli() + " convert --arch mobileclip_s0 --in " + q((mclip::testing::test_models_dir() / "mobileclip_s0.safetensors").string()) +
+        " --out " + q(out.string()) + " --vocab " + q((fixtures / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz").string()) +
+        " --calibrate" + image_args);
+    ASSERT_EQ(converted.exit_code, 0) << converted.err;
+    const auto info = nlohmann::json::parse(mclip::testing::run_command(cli() + " info --json " + q(out.string())).out);
+    EXPECT_EQ(info["metadata"]["mclip.calibration.source"].get<std::string>().find(std::to_string(images.size()) + " images, "), 0u);
+
+    ModelLoadOptions int8;
+    int8.precision = kernels::Precision::int8;
+    const auto model = ClipModel::load(out, int8);
+    const auto ids = mclip::testing::tokens_as_int32(expected.tensors.at("text.tokens"));
+    const double image_error =
+        mclip::testing::max_relative_error(model->encode_images(expected.tensors.at("image.input")), expected.tensors.at("image.embedding"));
+    const double text_error = mclip::testing::max_relative_error(
+        model->encode_tokens(ids.data(), static_cast<int>(ids.size() / 77)), expected.tensors.at("text.embedding"));
+    std::printf("calibrated file, int8: image rel err %.3g, text rel err %.3g\n", image_error, text_error);
+    EXPECT_LE(image_error, 5e-2);
+    EXPECT_LE(text_error, 5e-2);
+
+    std::string label_args = " --no-cache --no-exif --template '{}' --json";
+    for (const auto& p : prompts) label_args += " --label " + q(p);
+    const auto classify = [&](const std::string& precision) {
+        const auto r = mclip::testing::run_command(cli() + " classify --model " + q(out.string()) + " --precision " + precision +
+                                                   label_args + image_args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return nlohmann::json::parse(r.out);
+    };
+    const auto f32 = classify("f32"), automatic = classify("auto");
+    EXPECT_EQ(automatic["precision"], "int8") << "auto picks int8 for a calibrated file";
+    ASSERT_EQ(automatic["results"].size(), images.size());
+    for (size_t i = 0; i < images.size(); ++i) {
+        EXPECT_EQ(automatic["results"][i]["top_k"][0]["label"], f32["results"][i]["top_k"][0]["label"]) << images[i];
+        EXPECT_NEAR(automatic["results"][i]["top_k"][0]["probability"].get<double>(),
+                    f32["results"][i]["top_k"][0]["probability"].get<double>(), 5e-2)
+            << images[i];
+    }
+}
+
+}  // namespace
