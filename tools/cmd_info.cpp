@@ -6,6 +6,7 @@
 
 #include "command.h"
 #include "io/gguf.h"
+#include "models/calibration.h"
 #include "models/model_file.h"
 
 namespace {
@@ -62,6 +63,9 @@ void setup(CLI::App& app, int& exit_code) {
         doc["tensor_bytes"] = tensor_bytes;
         doc["parameters"] = parameters;
         doc["tokenizer"] = has_tokenizer;
+        const std::optional<mclip::Calibration> calibration = mclip::read_calibration(file);
+        doc["int8_calibration"] = calibration ? nlohmann::json{{"layers", calibration->input_ranges.size()}, {"source", calibration->source}}
+                                              : nlohmann::json();
         nlohmann::json metadata = nlohmann::json::object();
         for (const auto& [key, value] : file.metadata()) metadata[key] = value_for_display(value);
         doc["metadata"] = metadata;
@@ -78,6 +82,11 @@ void setup(CLI::App& app, int& exit_code) {
         for (const auto& [type, count] : type_counts) types += (types.empty() ? "" : ", ") + type + " " + std::to_string(count);
         std::printf("tensors:       %zu (%s)\n", file.tensors().size(), types.c_str());
         std::printf("tokenizer:     %s\n", has_tokenizer ? "CLIP BPE (embedded)" : "none");
+        if (calibration) {
+            std::printf("int8:          calibrated, %zu layers (%s)\n", calibration->input_ranges.size(), calibration->source.c_str());
+        } else {
+            std::printf("int8:          not calibrated (mclip convert --calibrate IMAGES)\n");
+        }
         std::printf("metadata:\n");
         for (const auto& [key, value] : metadata.items()) std::printf("  %-34s %s\n", key.c_str(), value.dump().c_str());
         exit_code = 0;

@@ -133,6 +133,10 @@ TEST_F(CalibrationFile, ConvertCalibratesAndInt8ClassifiesLikeFloat32) {
     ASSERT_EQ(converted.exit_code, 0) << converted.err;
     const auto info = nlohmann::json::parse(mclip::testing::run_command(cli() + " info --json " + q(out.string())).out);
     EXPECT_EQ(info["metadata"]["mclip.calibration.source"].get<std::string>().find(std::to_string(images.size()) + " images, "), 0u);
+    EXPECT_EQ(info["int8_calibration"]["layers"], 20 * 2 + 2 * 2 + 2 * 2 + 4 * 4);
+    const auto plain_info = mclip::testing::run_command(cli() + " info --json " +
+                                                        q((mclip::testing::test_models_dir() / "mobileclip_s0.gguf").string()));
+    EXPECT_TRUE(nlohmann::json::parse(plain_info.out)["int8_calibration"].is_null());
 
     ModelLoadOptions int8;
     int8.precision = kernels::Precision::int8;
