@@ -6,7 +6,6 @@
 #include "common/error.h"
 #include "common/progress.h"
 #include "io/gguf.h"
-#include "kernels/ops.h"
 #include "models/encoder.h"
 
 namespace mclip {
