@@ -341,20 +341,28 @@ std::vector<float> naive_linear(const LinearCase& c, const std::vector<float>& x
     return y;
 }
 
-std::vector<float> run_linear(kernels::Backend& backend, const kernels::LinearDesc& d, const LinearCase& c,
-                              const std::vector<float>& x, const Tensor& w, const Tensor& b, const std::vector<float>& y0) {
-    const auto linear = backend.make_linear(d, w, b);
-    Buffer xb(d.input, x), yb(d.output, y0);
+// Random inputs of a linear case (fixed seeds): x [rows, in], W [out, in], b [out], y0 [rows, out].
+struct LinearRun {
+    std::vector<float> x, y0;
+    Tensor w, b;
+};
+
+LinearRun make_linear_inputs(const LinearCase& c) {
+    return {random_values(static_cast<int64_t>(c.rows) * c.in, 1.0f, 21), random_values(static_cast<int64_t>(c.rows) * c.out, 1.0f, 24),
+            random_tensor({c.out, c.in}, 0.2f, 22), random_tensor({c.out}, 0.5f, 23)};
+}
+
+std::vector<float> run_linear(kernels::Backend& backend, const kernels::LinearDesc& d, const LinearCase& c, const LinearRun& r) {
+    const auto linear = backend.make_linear(d, r.w, r.b);
+    Buffer xb(d.input, r.x), yb(d.output, r.y0);
     linear->run(xb.data(), c.rows, yb.data());
     return yb.values();
 }
 
 TEST_P(LinearOp, BackendsMatchNaiveProduct) {
     const LinearCase& c = GetParam();
-    const auto x = random_values(static_cast<int64_t>(c.rows) * c.in, 1.0f, 21);
-    const Tensor w = random_tensor({c.out, c.in}, 0.2f, 22), b = random_tensor({c.out}, 0.5f, 23);
-    const auto y0 = random_values(static_cast<int64_t>(c.rows) * c.out, 1.0f, 24);
-    const auto expected = naive_linear(c, x, w, b, y0);
+    const LinearRun r = make_linear_inputs(c);
+    const auto expected = naive_linear(c, r.x, r.w, r.b, r.y0);
     for (const char* name : {"reference", "onednn"}) {
         kernels::Backend* backend;
         try {
@@ -363,9 +371,9 @@ TEST_P(LinearOp, BackendsMatchNaiveProduct) {
             continue;
         }
         kernels::LinearDesc d{c.in, c.out, c.activation, c.accumulate};
-        EXPECT_LE(relative_error(run_linear(*backend, d, c, x, w, b, y0), expected), 1e-5) << name << ", no typical rows";
+        EXPECT_LE(relative_error(run_linear(*backend, d, c, r), expected), 1e-5) << name << ", no typical rows";
         d.typical_rows = c.rows + 5;
-        EXPECT_LE(relative_error(run_linear(*backend, d, c, x, w, b, y0), expected), 1e-5) << name << ", packed for other rows";
+        EXPECT_LE(relative_error(run_linear(*backend, d, c, r), expected), 1e-5) << name << ", packed for other rows";
         if (!backend->native(Precision::bf16) && std::string(name) != "reference") continue;
         d.precision = Precision::bf16;
         for (DType input : {DType::f32, DType::bf16}) {
@@ -373,10 +381,10 @@ TEST_P(LinearOp, BackendsMatchNaiveProduct) {
                 d.input = input;
                 d.output = output;
                 d.typical_rows = c.rows;
-                const auto ours = run_linear(*backend, d, c, x, w, b, y0);
+                const auto ours = run_linear(*backend, d, c, r);
                 EXPECT_LE(relative_error(ours, expected), 1e-2) << name << " bf16 " << to_string(input) << "->" << to_string(output);
                 if (std::string(name) != "reference") {
-                    const auto emulated = run_linear(kernels::reference_backend(), d, c, x, w, b, y0);
+                    const auto emulated = run_linear(kernels::reference_backend(), d, c, r);
                     EXPECT_LE(relative_error(ours, emulated), output == DType::bf16 ? 8e-3 : 1e-3) << name << " vs emulated bf16";
                 }
             }
@@ -386,10 +394,8 @@ TEST_P(LinearOp, BackendsMatchNaiveProduct) {
 
 TEST_P(LinearOp, Int8MatchesEmulationAndStaysNearTheExactProduct) {
     const LinearCase& c = GetParam();
-    const auto x = random_values(static_cast<int64_t>(c.rows) * c.in, 1.0f, 21);
-    const Tensor w = random_tensor({c.out, c.in}, 0.2f, 22), b = random_tensor({c.out}, 0.5f, 23);
-    const auto y0 = random_values(static_cast<int64_t>(c.rows) * c.out, 1.0f, 24);
-    const auto exact = naive_linear(c, x, w, b, y0);
+    const LinearRun r = make_linear_inputs(c);
+    const auto exact = naive_linear(c, r.x, r.w, r.b, r.y0);
     for (const char* name : {"reference", "onednn"}) {
         kernels::Backend* backend;
         try {
@@ -405,7 +411,7 @@ TEST_P(LinearOp, Int8MatchesEmulationAndStaysNearTheExactProduct) {
         d.accumulate = c.accumulate;
         d.precision = Precision::int8;
         d.input_range = 1.0f;
-        const auto ours = run_linear(*backend, d, c, x, w, b, y0);
+        const auto ours = run_linear(*backend, d, c, r);
         EXPECT_LE(relative_error(ours, exact), 2e-2) << name;
         if (std::string(name) == "reference") continue;
         for (DType input : {DType::f32, DType::bf16}) {
@@ -413,8 +419,8 @@ TEST_P(LinearOp, Int8MatchesEmulationAndStaysNearTheExactProduct) {
                 d.input = input;
                 d.output = output;
                 d.input_range = 0.5f;
-                const auto emulated = run_linear(kernels::reference_backend(), d, c, x, w, b, y0);
-                EXPECT_LE(relative_error(run_linear(*backend, d, c, x, w, b, y0), emulated), output == DType::bf16 ? 8e-3 : 1e-3)
+                const auto emulated = run_linear(kernels::reference_backend(), d, c, r);
+                EXPECT_LE(relative_error(run_linear(*backend, d, c, r), emulated), output == DType::bf16 ? 8e-3 : 1e-3)
                     << name << " int8 " << to_string(input) << "->" << to_string(output);
             }
         }
