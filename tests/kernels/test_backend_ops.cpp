@@ -54,6 +54,15 @@ struct Buffer {
     }
 };
 
+// The backend of that name, or null where this build or CPU lacks it.
+kernels::Backend* available_backend(const char* name) {
+    try {
+        return &kernels::backend_by_name(name);
+    } catch (const Error&) {
+        return nullptr;
+    }
+}
+
 double relative_error(const std::vector<float>& ours, const std::vector<float>& expected) {
     double diff = 0, norm = 0;
     for (size_t i = 0; i < expected.size(); ++i) {
@@ -183,12 +192,8 @@ TEST_P(ConvOp, EveryBackendMatchesReferenceInFloat32) {
     const ConvRun r = make_conv_inputs(c);
     const auto expected = run_conv(kernels::reference_backend(), describe(c), c, r);
     for (const char* name : {"onednn"}) {
-        kernels::Backend* backend;
-        try {
-            backend = &kernels::backend_by_name(name);
-        } catch (const Error&) {
-            continue;
-        }
+        kernels::Backend* backend = available_backend(name);
+        if (!backend) continue;
         kernels::ConvDesc d = describe(c);
         EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), 1e-5) << name << ", no typical input";
         // Weights packed for another input size must give the same result on this one.
@@ -210,12 +215,8 @@ TEST_P(ConvOp, EveryBackendMatchesReferenceInBf16) {
     const ConvCase& c = GetParam();
     const ConvRun r = make_conv_inputs(c);
     for (const char* name : {"onednn"}) {
-        kernels::Backend* backend;
-        try {
-            backend = &kernels::backend_by_name(name);
-        } catch (const Error&) {
-            continue;
-        }
+        kernels::Backend* backend = available_backend(name);
+        if (!backend) continue;
         if (!backend->native(Precision::bf16)) continue;
         for (DType input : {DType::f32, DType::bf16}) {
             for (DType output : {DType::f32, DType::bf16}) {
@@ -247,12 +248,8 @@ TEST_P(ConvOp, EveryBackendMatchesReferenceInInt8) {
     const ConvRun r = make_conv_inputs(c);
     const auto exact = naive_conv(c, r.x, r.weight, r.bias, r.y0);
     for (const char* name : {"reference", "onednn"}) {
-        kernels::Backend* backend;
-        try {
-            backend = &kernels::backend_by_name(name);
-        } catch (const Error&) {
-            continue;
-        }
+        kernels::Backend* backend = available_backend(name);
+        if (!backend) continue;
         if (std::string(name) != "reference" && !backend->native(Precision::int8)) continue;
         kernels::ConvDesc d = describe(c);
         d.precision = Precision::int8;
@@ -364,12 +361,8 @@ TEST_P(LinearOp, BackendsMatchNaiveProduct) {
     const LinearRun r = make_linear_inputs(c);
     const auto expected = naive_linear(c, r.x, r.w, r.b, r.y0);
     for (const char* name : {"reference", "onednn"}) {
-        kernels::Backend* backend;
-        try {
-            backend = &kernels::backend_by_name(name);
-        } catch (const Error&) {
-            continue;
-        }
+        kernels::Backend* backend = available_backend(name);
+        if (!backend) continue;
         kernels::LinearDesc d{c.in, c.out, c.activation, c.accumulate};
         EXPECT_LE(relative_error(run_linear(*backend, d, c, r), expected), 1e-5) << name << ", no typical rows";
         d.typical_rows = c.rows + 5;
@@ -397,12 +390,8 @@ TEST_P(LinearOp, Int8MatchesEmulationAndStaysNearTheExactProduct) {
     const LinearRun r = make_linear_inputs(c);
     const auto exact = naive_linear(c, r.x, r.w, r.b, r.y0);
     for (const char* name : {"reference", "onednn"}) {
-        kernels::Backend* backend;
-        try {
-            backend = &kernels::backend_by_name(name);
-        } catch (const Error&) {
-            continue;
-        }
+        kernels::Backend* backend = available_backend(name);
+        if (!backend) continue;
         if (std::string(name) != "reference" && !backend->native(Precision::int8)) continue;
         kernels::LinearDesc d;
         d.in_features = c.in;
@@ -456,12 +445,8 @@ TEST_P(AttentionOp, BackendsMatchTheSharedOperator) {
                                       c.causal, expected.data() + static_cast<size_t>(b) * c.length * width);
     }
     for (const char* name : {"reference", "onednn"}) {
-        kernels::Backend* backend;
-        try {
-            backend = &kernels::backend_by_name(name);
-        } catch (const Error&) {
-            continue;
-        }
+        kernels::Backend* backend = available_backend(name);
+        if (!backend) continue;
         for (Precision precision : {Precision::f32, Precision::bf16}) {
             if (precision == Precision::bf16 && !backend->native(precision) && std::string(name) != "reference") continue;
             const DType narrow = precision == Precision::bf16 ? DType::bf16 : DType::f32;
@@ -489,12 +474,8 @@ TEST(ConvOp, RejectsWeightsThatDoNotMatchTheDescription) {
     d.out_channels = 6;
     d.kernel_h = d.kernel_w = 3;
     for (const char* name : {"reference", "onednn"}) {
-        kernels::Backend* backend;
-        try {
-            backend = &kernels::backend_by_name(name);
-        } catch (const Error&) {
-            continue;
-        }
+        kernels::Backend* backend = available_backend(name);
+        if (!backend) continue;
         EXPECT_THROW(backend->make_conv2d(d, random_tensor({6, 4, 1, 1}, 1.0f, 1), Tensor()), Error) << name;
         kernels::ConvDesc grouped = d;
         grouped.groups = 4;
