@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "common/error.h"
@@ -173,6 +174,42 @@ struct HttpResponse {
     std::map<std::string, std::string> headers;  // lowercase names
 };
 
+std::string header_value(const HttpResponse& response, const std::string& name) {
+    const auto it = response.headers.find(name);
+    return it == response.headers.end() ? std::string() : it->second;
+}
+
+// The digest the server announces: X-Linked-Etag (set on Hugging Face's answer for LFS files,
+// before its redirect to the CDN), else the first ETag that is a SHA-256.
+std::pair<std::string, std::string> announced_sha256(const std::vector<HttpResponse>& responses) {
+    for (const char* name : {"x-linked-etag", "etag"}) {
+        for (const auto& response : responses) {
+            const std::string digest = sha256_from_etag(header_value(response, name));
+            if (!digest.empty()) return {digest, name == std::string("etag") ? "ETag header" : "X-Linked-Etag header"};
+        }
+    }
+    return {};
+}
+
+std::optional<uint64_t> announced_size(const std::vector<HttpResponse>& responses) {
+    for (const auto& response : responses) {
+        if (auto size = parse_unsigned(header_value(response, "x-linked-size"))) return size;
+    }
+    return std::nullopt;
+}
+
+// Why a pinned file is refused: the server announces another digest for it than the one mclip
+// pins. Empty when nothing conflicts. The pin wins because it names the file mclip was written
+// for; a server (or a mirror, or a changed repository) offering other bytes is not trusted.
+std::string announced_digest_conflict(const HubFile& file, const std::vector<HttpResponse>& responses) {
+    if (file.sha256.empty()) return {};
+    const std::string pinned = lowercase(file.sha256);
+    const auto [announced, source] = announced_sha256(responses);
+    if (announced.empty() || announced == pinned) return {};
+    return "refused " + file.repo + "/" + file.path + ": mclip pins SHA-256 " + pinned + ", but the server announces " +
+           announced + " (" + source + "); the repository has changed or the endpoint serves another file, so nothing was saved";
+}
+
 // State shared with libcurl's callbacks during one request.
 struct Transfer {
     std::FILE* file = nullptr;
@@ -186,6 +223,8 @@ struct Transfer {
     std::string error_body;  // start of the body of an error response
     std::string failure;     // set when a callback stopped the transfer
     bool failure_is_transient = false;
+    const HubFile* hub_file = nullptr;
+    std::string refusal;  // set when the answer announces another digest than the pinned one
 };
 
 size_t on_header(char* data, size_t size, size_t count, void* user) {
@@ -198,16 +237,17 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
         transfer.responses.push_back(std::move(response));
     } else if (const auto colon = line.find(':'); colon != std::string_view::npos && !transfer.responses.empty()) {
         transfer.responses.back().headers[lowercase(trim(line.substr(0, colon)))] = trim(line.substr(colon + 1));
+    } else if (trim(line).empty() && !transfer.responses.empty()) {
+        // The end of one answer's headers, every answer's (redirect, data, or 416 for a part
+        // already whole). The hub announces X-Linked-Etag on its redirect, so a file that is not
+        // the pinned one is refused before the CDN is asked for any of it.
+        transfer.refusal = announced_digest_conflict(*transfer.hub_file, transfer.responses);
+        if (!transfer.refusal.empty()) return 0;
     }
     return size * count;
 }
 
 bool is_success(long status) { return status == 200 || status == 206; }
-
-std::string header_value(const HttpResponse& response, const std::string& name) {
-    const auto it = response.headers.find(name);
-    return it == response.headers.end() ? std::string() : it->second;
-}
 
 // Decides, at the first byte of the final response's body, where the data belongs.
 bool start_body(Transfer& transfer) {
@@ -337,6 +377,7 @@ bool is_transient_status(long status) { return status == 408 || status == 429 ||
 struct Attempt {
     bool complete = false;
     bool transient = false;
+    bool refused = false;  // the server offers another file than the pinned one
     std::string reason;  // why it failed
     uint64_t size = 0;
     std::string digest;
@@ -349,9 +390,10 @@ struct CurlHandle {
 };
 
 // One request for the rest of the file, appending to the .part file.
-Attempt request_once(const std::string& url, const std::filesystem::path& part_path, const HubOptions& options,
-                     const std::string& label) {
+Attempt request_once(const HubFile& file, const std::string& url, const std::filesystem::path& part_path,
+                     const HubOptions& options, const std::string& label) {
     Transfer transfer;
+    transfer.hub_file = &file;
     transfer.part_path = part_path;
     std::error_code error;
     transfer.resume_from = std::filesystem::exists(part_path, error) ? std::filesystem::file_size(part_path, error) : 0;
@@ -409,6 +451,11 @@ Attempt request_once(const std::string& url, const std::filesystem::path& part_p
     Attempt attempt;
     attempt.responses = transfer.responses;
     const HttpResponse final_response = transfer.responses.empty() ? HttpResponse{} : transfer.responses.back();
+    if (!transfer.refusal.empty()) {
+        attempt.refused = true;
+        attempt.reason = transfer.refusal;
+        return attempt;
+    }
     if (!transfer.failure.empty()) {
         attempt.reason = transfer.failure;
         attempt.transient = transfer.failure_is_transient;
@@ -444,25 +491,6 @@ Attempt request_once(const std::string& url, const std::filesystem::path& part_p
     attempt.size = transfer.resume_from + transfer.received;
     attempt.digest = transfer.hash->hex_digest();
     return attempt;
-}
-
-// The digest the server announces: X-Linked-Etag (set on Hugging Face's answer for LFS files,
-// before its redirect to the CDN), else the first ETag that is a SHA-256.
-std::pair<std::string, std::string> announced_sha256(const std::vector<HttpResponse>& responses) {
-    for (const char* name : {"x-linked-etag", "etag"}) {
-        for (const auto& response : responses) {
-            const std::string digest = sha256_from_etag(header_value(response, name));
-            if (!digest.empty()) return {digest, name == std::string("etag") ? "ETag header" : "X-Linked-Etag header"};
-        }
-    }
-    return {};
-}
-
-std::optional<uint64_t> announced_size(const std::vector<HttpResponse>& responses) {
-    for (const auto& response : responses) {
-        if (auto size = parse_unsigned(header_value(response, "x-linked-size"))) return size;
-    }
-    return std::nullopt;
 }
 
 void sync_file(const std::filesystem::path& path) {
@@ -530,11 +558,18 @@ FetchedFile fetch_hub_file(const HubFile& file, const std::filesystem::path& des
         return {destination, true, {}, {}};  // another process finished it while this one waited
     }
 
+    // Data that fails its check goes, with whatever an earlier run left in the .part.
+    auto reject = [&](const std::string& reason) {
+        std::filesystem::remove(part, error);
+        throw Error(ErrorCode::invalid_input, url + ": " + reason);
+    };
+
     ensure_curl_initialized();
     const int attempts = std::max(1, options.attempts);
     Attempt attempt;
     for (int number = 1;; ++number) {
-        attempt = request_once(url, part, options, destination.filename().string());
+        attempt = request_once(file, url, part, options, destination.filename().string());
+        if (attempt.refused) reject(attempt.reason);
         if (attempt.complete) break;
         if (!attempt.transient || number >= attempts) {
             // Keep received data for the next run to resume; an empty part helps nobody.
@@ -551,26 +586,18 @@ FetchedFile fetch_hub_file(const HubFile& file, const std::filesystem::path& des
 
     const auto size = announced_size(attempt.responses);
     if (size && *size != attempt.size) {
-        std::filesystem::remove(part, error);
-        throw Error(ErrorCode::invalid_input, url + ": received " + std::to_string(attempt.size) +
-                                                  " bytes, but the server announced " + std::to_string(*size) +
-                                                  " (X-Linked-Size); the data was deleted");
+        reject("received " + std::to_string(attempt.size) + " bytes, but the server announced " + std::to_string(*size) +
+               " (X-Linked-Size); the data was deleted");
     }
-    auto [expected, source] = announced_sha256(attempt.responses);
-    if (expected.empty() && !file.sha256.empty()) {
-        expected = file.sha256;
-        source = "the SHA-256 mclip knows for " + file.repo + "/" + file.path;
-    } else if (!expected.empty() && !file.sha256.empty() && expected != file.sha256) {
-        log_warning(url + ": the server announces SHA-256 " + expected + ", not the " + file.sha256 +
-                    " of the file mclip knows; the repository has changed or the endpoint serves other files");
-    }
+    std::string expected = lowercase(file.sha256);
+    std::string source = "the SHA-256 mclip pins for " + file.repo + "/" + file.path;
+    if (expected.empty()) std::tie(expected, source) = announced_sha256(attempt.responses);
     if (!expected.empty() && attempt.digest != expected) {
-        std::filesystem::remove(part, error);
-        throw Error(ErrorCode::invalid_input, url + ": checksum mismatch: the data received has SHA-256 " + attempt.digest +
-                                                  ", but " + source + " says " + expected + "; the file was deleted");
+        reject("checksum mismatch: the data received has SHA-256 " + attempt.digest + ", but " + source + " says " +
+               expected + "; the file was deleted");
     }
     if (expected.empty()) {
-        log_warning(url + ": not verified: the server announced no SHA-256 and mclip knows none for this file");
+        log_warning(url + ": not verified: the server announced no SHA-256 and mclip pins none for this file");
     }
     sync_file(part);
     std::filesystem::rename(part, destination, error);

@@ -3,10 +3,12 @@
 //   {endpoint}/{repo}/resolve/{revision}/{path}
 //
 // Data arrives in "<file>.part" beside the destination, so an interrupted transfer resumes with an
-// HTTP Range request; the finished file is checked against the SHA-256 the server announces
-// (X-Linked-Etag, else a 64-hex-digit ETag) or, failing that, the digest the caller knows, and
-// only then renamed into place. A lock file ("<file>.lock") keeps two processes from writing the
-// same file at once: the second waits, then finds the file done.
+// HTTP Range request. The finished file is hashed and checked against the SHA-256 mclip pins for
+// it or, when it pins none, the one the server announces (X-Linked-Etag, else a 64-hex-digit
+// ETag), and only then renamed into place. A pinned file whose announced digest differs is refused
+// as soon as the answer's headers arrive: the pin, not the server, says which file is wanted. A
+// lock file ("<file>.lock") keeps two processes from writing the same file at once: the second
+// waits, then finds the file done.
 #pragma once
 
 #include <chrono>
@@ -18,7 +20,7 @@ namespace mclip {
 struct HubFile {
     std::string repo;    // "apple/MobileCLIP-S0"
     std::string path;    // file inside the repository: "mobileclip_s0.pt"
-    std::string sha256;  // digest of the published file when known for certain; empty otherwise
+    std::string sha256;  // SHA-256 mclip pins for the file (lowercase hex); empty when none is confirmed
 };
 
 struct HubOptions {
@@ -56,8 +58,9 @@ struct FetchedFile {
 
 // Fetches `file` into `destination` (folders are created). An existing destination is used as it
 // is unless options.force. Throws Error whose message starts with the URL: network failures
-// (ErrorCode::network: DNS, connection, timeout, HTTP status with the server's explanation) and
-// checksum mismatches (ErrorCode::invalid_input; the bad data is deleted).
+// (ErrorCode::network: DNS, connection, timeout, HTTP status with the server's explanation), and
+// ErrorCode::invalid_input for a server announcing another digest than file.sha256 and for data
+// that does not match its digest; those leave neither the destination nor a .part behind.
 FetchedFile fetch_hub_file(const HubFile& file, const std::filesystem::path& destination, const HubOptions& options);
 
 }  // namespace mclip

@@ -6,8 +6,9 @@
 namespace mclip {
 namespace {
 
-// SHA-256 values are those Hugging Face publishes for the files' Git LFS objects; an empty value
-// means none could be confirmed for that repository's copy, and the server's header decides alone.
+// SHA-256 values are those Hugging Face publishes for the files' Git LFS objects; a server that
+// announces another one is refused. An empty value means none could be confirmed for that
+// repository's copy, and the server's header decides alone.
 const std::vector<RegisteredModel> kModels = {
     {"mobileclip-s0", "mobileclip_s0",
      {"apple/MobileCLIP-S0", "mobileclip_s0.pt", "809b408eff74f8058843e86a1f92967097d42ba782450e85b8f4867b7f0ca0b7"}},
@@ -20,11 +21,15 @@ const std::vector<RegisteredModel> kModels = {
      {"apple/MobileCLIP-B-LT", "mobileclip_blt.pt", "670844f7a886dd6eff7a9285adfc53f3d3c889c03bfc8354010cb5c6bf27441a"}},
 };
 
-// OpenAI's CLIP merges list as open_clip ships it (1,356,917 bytes). Apple's model repositories
-// carry no vocabulary, so it comes from a repository that holds the identical file; the digest
-// pins the content whatever the host.
-const HubFile kClipVocabulary = {"shilongz/FlashFace-SD1.5", "bpe_simple_vocab_16e6.txt.gz",
-                                 "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"};
+// OpenAI's CLIP vocabulary from OpenAI's own Hugging Face repository. These are plain Git files,
+// for which the hub announces no SHA-256, so the pins are all that verifies them. Both files are
+// the first 48,894 merges of CLIP's bpe_simple_vocab_16e6.txt.gz (the tokenizer's fixture)
+// written out the way Hugging Face did, byte for byte: vocab.json 862,328 bytes, merges.txt
+// 524,657 bytes (tests/download rebuilds both from that list and checks these digests).
+const ClipVocabularyFiles kClipVocabulary = {
+    {"openai/clip-vit-base-patch32", "vocab.json", "5047b556ce86ccaf6aa22b3ffccfc52d391ea4accdab9c2f2407da5b742d4363"},
+    {"openai/clip-vit-base-patch32", "merges.txt", "f526393189112391ce6f9795d4695f704121ce452c3aad1f5335cc41337eba85"},
+};
 
 std::string name_key(std::string_view name) {
     std::string key;
@@ -46,6 +51,6 @@ const RegisteredModel* find_registered_model(std::string_view name) {
     return it == kModels.end() ? nullptr : &*it;
 }
 
-const HubFile& clip_vocabulary_file() { return kClipVocabulary; }
+const ClipVocabularyFiles& clip_vocabulary_files() { return kClipVocabulary; }
 
 }  // namespace mclip

@@ -23,7 +23,13 @@ const std::vector<RegisteredModel>& registered_models();
 // "MobileCLIP-S0"); nullptr when unknown.
 const RegisteredModel* find_registered_model(std::string_view name);
 
-// The CLIP byte-pair merges list (bpe_simple_vocab_16e6.txt.gz) every MobileCLIP text encoder uses.
-const HubFile& clip_vocabulary_file();
+// The CLIP vocabulary every MobileCLIP text encoder uses, as OpenAI's CLIP repositories on Hugging
+// Face publish it: vocab.json and merges.txt. Both land in one cache folder, where the tokenizer
+// reads them as a pair (Tokenizer::from_file takes vocab.json's path).
+struct ClipVocabularyFiles {
+    HubFile vocab_json;
+    HubFile merges;
+};
+const ClipVocabularyFiles& clip_vocabulary_files();
 
 }  // namespace mclip

@@ -1,5 +1,7 @@
 #include "models/model_store.h"
 
+#include <optional>
+
 #include "common/error.h"
 #include "common/log.h"
 #include "models/convert.h"
@@ -15,6 +17,7 @@ struct Wanted {
     std::string failure;  // empty when fetched
 };
 
+// `vocabulary` is vocab.json; the tokenizer finds merges.txt beside it.
 std::string convert_command(const RegisteredModel& model, const Wanted& checkpoint, const Wanted& vocabulary,
                             const std::filesystem::path& output, StorageType storage) {
     return "mclip convert --arch " + model.arch + " --in '" + checkpoint.destination.string() + "' --vocab '" +
@@ -37,7 +40,7 @@ std::string failure_report(const RegisteredModel& model, const ModelDownloadOpti
         if (item.failure.empty()) continue;
         text += "  " + item.destination.string() + "\n      from " + item.url + "\n";
         if (!item.file.sha256.empty()) {
-            text += "      SHA-256 " + item.file.sha256 + " as published on huggingface.co (check with sha256sum)\n";
+            text += "      SHA-256 " + item.file.sha256 + ", the only content mclip accepts (check with sha256sum)\n";
         }
     }
     text += "then run `mclip download " + model.name + " --cache-dir '" + cache_dir.string() + "'" +
@@ -69,15 +72,19 @@ DownloadedModel download_model(const RegisteredModel& model, const ModelDownload
     const std::filesystem::path output = options.output.empty() ? default_model_file(cache_dir, model, options.storage) : options.output;
 
     // The revision names a revision of the model's repository; the vocabulary, pinned by its
-    // digest, always comes from its repository's main branch.
+    // digests, always comes from its repository's main branch. Its two files share one cache
+    // folder, where the tokenizer reads them as a pair.
     HubOptions vocabulary_options = options.hub;
     vocabulary_options.revision = "main";
+    const ClipVocabularyFiles& vocabulary = clip_vocabulary_files();
     std::vector<Wanted> wanted;
     for (const auto& [file, file_options] : {std::pair(model.checkpoint, options.hub),
-                                              std::pair(clip_vocabulary_file(), vocabulary_options)}) {
+                                              std::pair(vocabulary.vocab_json, vocabulary_options),
+                                              std::pair(vocabulary.merges, vocabulary_options)}) {
         wanted.push_back({file, file_options, hub_cache_path(cache_dir, file_options, file), hub_file_url(file_options, file), {}});
     }
-    bool failed = false;
+    // The first failure's kind (network, or a refused file) is the whole report's.
+    std::optional<ErrorCode> failure_code;
     for (auto& item : wanted) {
         try {
             const FetchedFile fetched = fetch_hub_file(item.file, item.destination, item.options);
@@ -90,10 +97,10 @@ DownloadedModel download_model(const RegisteredModel& model, const ModelDownload
             }
         } catch (const Error& e) {
             item.failure = e.what();
-            failed = true;
+            if (!failure_code) failure_code = e.code();
         }
     }
-    if (failed) throw Error(ErrorCode::network, failure_report(model, options, wanted, cache_dir, output));
+    if (failure_code) throw Error(*failure_code, failure_report(model, options, wanted, cache_dir, output));
 
     DownloadedModel result{wanted[0].destination, wanted[1].destination, {}};
     if (!options.convert) return result;

@@ -22,7 +22,7 @@ struct ModelDownloadOptions {
 
 struct DownloadedModel {
     std::filesystem::path checkpoint;
-    std::filesystem::path vocabulary;
+    std::filesystem::path vocabulary;  // vocab.json, with merges.txt beside it (what --vocab takes)
     std::filesystem::path model_file;  // empty when not converted
 };
 
@@ -34,8 +34,9 @@ std::filesystem::path default_model_file(const std::filesystem::path& cache_dir,
                                          StorageType storage);
 
 // Fetches (or finds in the cache) the checkpoint and vocabulary, then converts them. On failure
-// throws Error(network) saying which URLs were tried, what failed, and how to place the files by
-// hand. Progress goes to the log (info level) and the download progress bar.
+// throws Error saying which URLs were tried, what failed, and how to place the files by hand; its
+// code is the first failure's: network, or invalid_input for a file refused by its pinned digest.
+// Progress goes to the log (info level) and the download progress bar.
 DownloadedModel download_model(const RegisteredModel& model, const ModelDownloadOptions& options);
 
 // A --model argument: an existing file is used as it is; a registered name ("mobileclip-s0")

@@ -60,6 +60,8 @@ void HubTestServer::handle(const httplib::Request& request, httplib::Response& r
         response.set_header("X-Linked-Etag", "\"" + file.announced_sha256 + "\"");
         response.set_header("ETag", "\"" + file.announced_sha256 + "\"");
         response.set_header("X-Linked-Size", std::to_string(file.content.size()));
+    } else if (!file.git_etag.empty()) {
+        response.set_header("ETag", "\"" + file.git_etag + "\"");
     }
     if (!file.redirect_to.empty()) {
         response.status = 302;

@@ -21,6 +21,7 @@ public:
         std::string announced_sha256;  // sent as X-Linked-Etag and ETag; empty: no digest headers
         std::string redirect_to;       // when set: answer 302 with this Location (plus digest headers)
         size_t cut_first_request_after = 0;  // > 0: the first request gets this many bytes, then a closed connection
+        std::string git_etag = {};  // without announced_sha256: sent as ETag, as the hub does for plain Git files
     };
     struct Request {
         std::string path;

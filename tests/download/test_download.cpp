@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "download/hub_test_server.h"
@@ -16,7 +19,9 @@
 #include "io/sha256.h"
 #include "models/config.h"
 #include "models/fixture_weights.h"
+#include "models/model_store.h"
 #include "support/fixtures.h"
+#include "tokenizer/vocabulary_files.h"
 
 namespace fs = std::filesystem;
 using mclip::testing::HubTestServer;
@@ -79,6 +84,83 @@ std::string mclip_command(const std::string& environment = "") {
 }
 
 const mclip::HubFile kRepoFile{"someone/some-model", "weights.bin", ""};
+
+// The files a fetch left in a folder, the lock file aside (it stays by design, empty).
+std::vector<std::string> files_in(const fs::path& dir) {
+    std::vector<std::string> names;
+    std::error_code error;
+    for (const auto& entry : fs::recursive_directory_iterator(dir, error)) {
+        if (entry.is_regular_file() && entry.path().extension() != ".lock") names.push_back(entry.path().string());
+    }
+    return names;
+}
+
+// Appends the UTF-8 encoding of a code point below U+0800 (all the byte symbols need).
+void append_utf8(std::string& out, unsigned code_point) {
+    if (code_point < 0x80) {
+        out += static_cast<char>(code_point);
+    } else {
+        out += static_cast<char>(0xC0 | (code_point >> 6));
+        out += static_cast<char>(0x80 | (code_point & 0x3F));
+    }
+}
+
+// Hugging Face's CLIP vocabulary pair, rebuilt here from CLIP's own merges list the way it was
+// written for OpenAI's repositories: vocab.json is the compact JSON object of CLIP's encoder (byte
+// symbols, the same with "</w>", one symbol per merge, the two special tokens) in id order,
+// non-ASCII characters left as they are; merges.txt is the merges under a tokenizers header.
+struct HuggingFaceVocabulary {
+    std::string vocab_json;
+    std::string merges_txt;
+};
+
+HuggingFaceVocabulary hugging_face_vocabulary(const fs::path& merges_list) {
+    const std::vector<std::string> merges = mclip::clip_text::read_merges_file(merges_list);
+    // CLIP's byte symbols: the printable Latin-1 bytes stand for themselves, in byte order; the
+    // other bytes follow, taking the code points from 256 on.
+    const auto stands_for_itself = [](unsigned b) { return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE; };
+    std::vector<unsigned> symbols;
+    for (unsigned b = 0; b < 256; ++b) {
+        if (stands_for_itself(b)) symbols.push_back(b);
+    }
+    unsigned next = 256;
+    for (unsigned b = 0; b < 256; ++b) {
+        if (!stands_for_itself(b)) symbols.push_back(next++);
+    }
+    std::vector<std::string> tokens;
+    for (unsigned code_point : symbols) append_utf8(tokens.emplace_back(), code_point);
+    for (size_t i = 0, n = tokens.size(); i < n; ++i) tokens.push_back(tokens[i] + "</w>");
+    for (const auto& merge : merges) tokens.push_back(merge.substr(0, merge.find(' ')) + merge.substr(merge.find(' ') + 1));
+    tokens.push_back("<|startoftext|>");
+    tokens.push_back("<|endoftext|>");
+
+    HuggingFaceVocabulary files;
+    files.vocab_json = "{";
+    for (size_t id = 0; id < tokens.size(); ++id) {
+        if (id > 0) files.vocab_json += ',';
+        files.vocab_json += '"';
+        for (char c : tokens[id]) {
+            if (c == '"' || c == '\\') files.vocab_json += '\\';
+            files.vocab_json += c;
+        }
+        files.vocab_json += "\":" + std::to_string(id);
+    }
+    files.vocab_json += "}";
+    files.merges_txt = "#version: 0.2 - Trained by `huggingface/tokenizers`\n";
+    for (const auto& merge : merges) files.merges_txt += merge + "\n";
+    return files;
+}
+
+// Serves the vocabulary pair where the registry says it lives, as the hub serves plain Git files:
+// no digest headers, their Git blob ids (SHA-1) as ETag, which the fetcher must not take for a
+// SHA-256.
+void serve_vocabulary(HubTestServer& server, const HuggingFaceVocabulary& vocabulary) {
+    const auto& files = mclip::clip_vocabulary_files();
+    server.add(files.vocab_json.repo, files.vocab_json.path,
+               {vocabulary.vocab_json, "", "", 0, "182766ce89b439768edadda342519f33802f5364"});
+    server.add(files.merges.repo, files.merges.path,
+               {vocabulary.merges_txt, "", "", 0, "bbfec752c9a675946c6dce106def6f35c882dcc2"});
+}
 
 class DownloadTest : public ::testing::Test {
 protected:
@@ -165,7 +247,7 @@ TEST_F(DownloadTest, CorruptedDataFailsTheChecksumAndIsDeleted) {
     EXPECT_FALSE(fs::exists(destination.string() + ".part"));
 }
 
-TEST_F(DownloadTest, KnownDigestIsUsedWhenTheServerAnnouncesNone) {
+TEST_F(DownloadTest, PinnedDigestVerifiesWhenTheServerAnnouncesNone) {
     HubTestServer server;
     const std::string content = sample_content(20000, 5);
     server.add(kRepoFile.repo, kRepoFile.path, {content, "", "", 0});
@@ -173,15 +255,84 @@ TEST_F(DownloadTest, KnownDigestIsUsedWhenTheServerAnnouncesNone) {
     mclip::HubFile known = kRepoFile;
     known.sha256 = sha256_of(content);
     const auto fetched = mclip::fetch_hub_file(known, dir_ / "good.bin", local_options(server));
-    EXPECT_NE(fetched.checksum_source.find("mclip knows"), std::string::npos) << fetched.checksum_source;
+    EXPECT_NE(fetched.checksum_source.find("mclip pins"), std::string::npos) << fetched.checksum_source;
 
     known.sha256 = sha256_of("something else");
     EXPECT_THROW(mclip::fetch_hub_file(known, dir_ / "bad.bin", local_options(server)), mclip::Error);
     EXPECT_FALSE(fs::exists(dir_ / "bad.bin"));
+    EXPECT_FALSE(fs::exists(dir_ / "bad.bin.part"));
 
     const auto unverified = mclip::fetch_hub_file(kRepoFile, dir_ / "unverified.bin", local_options(server));
     EXPECT_EQ(unverified.checksum_source, "");
     EXPECT_EQ(slurp(dir_ / "unverified.bin"), content);
+}
+
+TEST_F(DownloadTest, PinnedFileAnnouncedWithAnotherDigestIsRefusedBeforeItsData) {
+    // A hub whose redirect announces another file than the pinned one (a changed repository, or a
+    // mirror serving other bytes): the bytes match what the server announces, not the pin.
+    HubTestServer hub;
+    HubTestServer cdn;
+    const std::string offered = sample_content(60000, 12);
+    cdn.add_at("/blobs/other", {offered, "", "", 0});
+    hub.add(kRepoFile.repo, kRepoFile.path, {offered, sha256_of(offered), cdn.endpoint() + "/blobs/other", 0});
+    mclip::HubFile pinned = kRepoFile;
+    pinned.sha256 = sha256_of("the file mclip was written for");
+    const fs::path cache = dir_ / "cache";
+    const fs::path destination = cache / "weights.bin";
+    fs::create_directories(cache);
+    // Data an earlier run left behind goes too: it cannot be trusted to be the pinned file.
+    std::ofstream(destination.string() + ".part", std::ios::binary) << offered.substr(0, 1000);
+
+    try {
+        mclip::fetch_hub_file(pinned, destination, local_options(hub));
+        FAIL() << "a file announced with another digest than its pin was accepted";
+    } catch (const mclip::Error& e) {
+        const std::string message = e.what();
+        EXPECT_EQ(e.code(), mclip::ErrorCode::invalid_input);
+        EXPECT_EQ(message.rfind(mclip::hub_file_url(local_options(hub), pinned) + ": ", 0), 0u) << message;
+        EXPECT_NE(message.find("refused someone/some-model/weights.bin"), std::string::npos) << message;
+        EXPECT_NE(message.find(pinned.sha256), std::string::npos) << message;
+        EXPECT_NE(message.find(sha256_of(offered)), std::string::npos) << message;
+        EXPECT_NE(message.find("X-Linked-Etag"), std::string::npos) << message;
+    }
+    EXPECT_EQ(files_in(cache), std::vector<std::string>{});
+    EXPECT_EQ(hub.requests().size(), 1u);  // refused, not retried
+    EXPECT_TRUE(cdn.requests().empty()) << "the data was requested although its digest was already known to be wrong";
+}
+
+TEST_F(DownloadTest, BytesThatDoNotMatchThePinAreRefusedWhateverTheServerSays) {
+    // The server announces the pinned digest but sends other bytes.
+    HubTestServer server;
+    const std::string pinned_content = sample_content(70000, 13);
+    std::string sent = pinned_content;
+    sent[4321] ^= 0x20;
+    server.add(kRepoFile.repo, kRepoFile.path, {sent, sha256_of(pinned_content), "", 0});
+    mclip::HubFile pinned = kRepoFile;
+    pinned.sha256 = sha256_of(pinned_content);
+    const fs::path cache = dir_ / "cache";
+
+    try {
+        mclip::fetch_hub_file(pinned, cache / "weights.bin", local_options(server));
+        FAIL() << "bytes that do not match the pin were accepted";
+    } catch (const mclip::Error& e) {
+        const std::string message = e.what();
+        EXPECT_EQ(e.code(), mclip::ErrorCode::invalid_input);
+        EXPECT_NE(message.find("checksum mismatch"), std::string::npos) << message;
+        EXPECT_NE(message.find("mclip pins for someone/some-model/weights.bin"), std::string::npos) << message;
+        EXPECT_NE(message.find(sha256_of(pinned_content)), std::string::npos) << message;
+        EXPECT_NE(message.find(sha256_of(sent)), std::string::npos) << message;
+    }
+    EXPECT_EQ(files_in(cache), std::vector<std::string>{});
+
+    // The same with no digest announced at all, resuming a .part an earlier run left: the whole
+    // file, the kept part included, is checked against the pin.
+    HubTestServer quiet;
+    quiet.add(kRepoFile.repo, kRepoFile.path, {sent, "", "", 0});
+    std::ofstream(cache / "weights.bin.part", std::ios::binary) << sent.substr(0, 30000);
+    EXPECT_THROW(mclip::fetch_hub_file(pinned, cache / "weights.bin", local_options(quiet)), mclip::Error);
+    ASSERT_EQ(quiet.requests().size(), 1u);
+    EXPECT_EQ(quiet.requests()[0].range, "bytes=30000-");
+    EXPECT_EQ(files_in(cache), std::vector<std::string>{});
 }
 
 TEST_F(DownloadTest, MissingFileReportsTheUrlAndTheStatus) {
@@ -321,12 +472,22 @@ TEST_F(DownloadTest, OfflineCommandNamesTheUrlsAndTheManualSteps) {
                                     " --cache-dir " + shell_quote(dir_.string()));
     EXPECT_NE(result.exit_code, 0);
     const std::string& err = result.err;
-    EXPECT_NE(err.find(endpoint + "/apple/MobileCLIP-S0/resolve/main/mobileclip_s0.pt"), std::string::npos) << err;
-    EXPECT_NE(err.find(endpoint + "/shilongz/FlashFace-SD1.5/resolve/main/bpe_simple_vocab_16e6.txt.gz"), std::string::npos) << err;
+    const fs::path vocabulary_dir = dir_ / "hub/openai/clip-vit-base-patch32/main";
+    for (const std::string url : {"/apple/MobileCLIP-S0/resolve/main/mobileclip_s0.pt",
+                                  "/openai/clip-vit-base-patch32/resolve/main/vocab.json",
+                                  "/openai/clip-vit-base-patch32/resolve/main/merges.txt"}) {
+        EXPECT_NE(err.find(endpoint + url), std::string::npos) << url << "\n" << err;
+    }
     EXPECT_NE(err.find("could not connect"), std::string::npos) << err;
     EXPECT_NE(err.find((dir_ / "hub/apple/MobileCLIP-S0/main/mobileclip_s0.pt").string()), std::string::npos) << err;
-    EXPECT_NE(err.find((dir_ / "hub/shilongz/FlashFace-SD1.5/main/bpe_simple_vocab_16e6.txt.gz").string()), std::string::npos) << err;
+    EXPECT_NE(err.find((vocabulary_dir / "vocab.json").string()), std::string::npos) << err;
+    EXPECT_NE(err.find((vocabulary_dir / "merges.txt").string()), std::string::npos) << err;
+    // Every file to place by hand comes with the digest mclip will accept.
+    EXPECT_NE(err.find(mclip::find_registered_model("mobileclip-s0")->checkpoint.sha256), std::string::npos) << err;
+    EXPECT_NE(err.find(mclip::clip_vocabulary_files().vocab_json.sha256), std::string::npos) << err;
+    EXPECT_NE(err.find(mclip::clip_vocabulary_files().merges.sha256), std::string::npos) << err;
     EXPECT_NE(err.find("mclip convert --arch mobileclip_s0"), std::string::npos) << err;
+    EXPECT_NE(err.find("--vocab '" + (vocabulary_dir / "vocab.json").string() + "'"), std::string::npos) << err;
     EXPECT_EQ(result.out, "");
 }
 
@@ -340,65 +501,131 @@ TEST_F(DownloadTest, CommandReportsA404WithItsUrl) {
     EXPECT_NE(result.err.find("HTTP 404"), std::string::npos) << result.err;
 }
 
+TEST_F(DownloadTest, CommandRefusesACheckpointAnnouncedWithAnotherDigestThanItsPin) {
+    // A mirror serving some other mobileclip_s0.pt, announced with that file's own digest.
+    HubTestServer server;
+    const mclip::RegisteredModel& model = *mclip::find_registered_model("mobileclip-s0");
+    const std::string other = sample_content(1 << 20, 14);
+    server.add(model.checkpoint.repo, model.checkpoint.path, {other, sha256_of(other), "", 0});
+
+    const auto result = run_command(mclip_command() + " download mobileclip-s0 --no-convert --endpoint " +
+                                    server.endpoint() + " --cache-dir " + shell_quote(dir_.string()));
+    EXPECT_NE(result.exit_code, 0);
+    EXPECT_NE(result.err.find("refused apple/MobileCLIP-S0/mobileclip_s0.pt"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find(model.checkpoint.sha256), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find(sha256_of(other)), std::string::npos) << result.err;
+    EXPECT_EQ(result.out, "");
+    EXPECT_EQ(files_in(dir_ / "hub" / model.checkpoint.repo), std::vector<std::string>{});
+}
+
 TEST_F(DownloadTest, CommandHonoursHfEndpointAndEndpointOverridesIt) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);  // the pinned vocabulary is rebuilt from the fixture merges
     HubTestServer server;
     const mclip::RegisteredModel& model = *mclip::find_registered_model("mobileclip-s1");
-    const mclip::HubFile& vocab = mclip::clip_vocabulary_file();
     const std::string checkpoint = sample_content(3 << 20, 10);
-    const std::string merges = sample_content(4096, 11);
     server.add(model.checkpoint.repo, model.checkpoint.path, {checkpoint, sha256_of(checkpoint), "", 0});
-    // Stand-in bytes for the vocabulary with their own announced digest: the server's header
-    // decides, and the registry's pinned digest for the real file only draws a warning.
-    server.add(vocab.repo, vocab.path, {merges, sha256_of(merges), "", 0});
+    serve_vocabulary(server, hugging_face_vocabulary(fixtures / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz"));
 
     const auto via_env = run_command(mclip_command("HF_ENDPOINT=" + server.endpoint()) +
                                      " download mobileclip_s1 --no-convert --cache-dir " + shell_quote(dir_.string()));
     ASSERT_EQ(via_env.exit_code, 0) << via_env.err;
     const fs::path checkpoint_path = dir_ / "hub" / model.checkpoint.repo / "main" / model.checkpoint.path;
-    const fs::path vocab_path = dir_ / "hub" / vocab.repo / "main" / vocab.path;
+    const fs::path vocab_path = dir_ / "hub/openai/clip-vit-base-patch32/main/vocab.json";
     EXPECT_EQ(via_env.out, checkpoint_path.string() + "\n" + vocab_path.string() + "\n");
     EXPECT_EQ(slurp(checkpoint_path), checkpoint);
-    EXPECT_EQ(slurp(vocab_path), merges);
     // Not a terminal: no progress bar drawing (carriage returns, escape sequences) in the log.
     EXPECT_EQ(via_env.err.find('\r'), std::string::npos);
     EXPECT_EQ(via_env.err.find('\x1b'), std::string::npos);
-    EXPECT_EQ(server.requests().size(), 2u);
+    EXPECT_EQ(server.requests().size(), 3u);
 
     const std::string closed = "http://127.0.0.1:" + std::to_string(mclip::testing::closed_local_port());
     const auto overridden = run_command(mclip_command("HF_ENDPOINT=" + closed) + " download mobileclip-s1 --no-convert --force" +
                                         " --endpoint " + server.endpoint() + " --cache-dir " + shell_quote(dir_.string()));
     ASSERT_EQ(overridden.exit_code, 0) << overridden.err;
-    EXPECT_EQ(server.requests().size(), 4u);
+    EXPECT_EQ(server.requests().size(), 6u);
 }
 
-TEST_F(DownloadTest, CommandDownloadsAndConvertsTheS0Checkpoint) {
+TEST_F(DownloadTest, OfficialVocabularyPairIsPinnedFetchedAndTokenizesLikeTheTrustedMerges) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path trusted = fixtures / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz";
+    const HuggingFaceVocabulary vocabulary = hugging_face_vocabulary(trusted);
+    // The pinned digests are those of OpenAI's files, and those files are exactly CLIP's merges
+    // list written out as Hugging Face did: rebuilt from the trusted list, they hash to the pins.
+    const auto& pinned = mclip::clip_vocabulary_files();
+    EXPECT_EQ(pinned.vocab_json.repo, "openai/clip-vit-base-patch32");
+    EXPECT_EQ(pinned.merges.repo, "openai/clip-vit-base-patch32");
+    EXPECT_EQ(vocabulary.vocab_json.size(), 862328u);
+    EXPECT_EQ(vocabulary.merges_txt.size(), 524657u);
+    EXPECT_EQ(sha256_of(vocabulary.vocab_json), pinned.vocab_json.sha256);
+    EXPECT_EQ(sha256_of(vocabulary.merges_txt), pinned.merges.sha256);
+
+    HubTestServer server;
+    const mclip::RegisteredModel& model = *mclip::find_registered_model("mobileclip-s2");
+    const std::string checkpoint = sample_content(1 << 20, 15);
+    server.add(model.checkpoint.repo, model.checkpoint.path, {checkpoint, sha256_of(checkpoint), "", 0});
+    serve_vocabulary(server, vocabulary);
+    const auto download = run_command(mclip_command() + " download mobileclip-s2 --no-convert --endpoint " +
+                                      server.endpoint() + " --cache-dir " + shell_quote(dir_.string()));
+    ASSERT_EQ(download.exit_code, 0) << download.err;
+    const fs::path folder = dir_ / "hub/openai/clip-vit-base-patch32/main";
+    EXPECT_EQ(slurp(folder / "vocab.json"), vocabulary.vocab_json);
+    EXPECT_EQ(slurp(folder / "merges.txt"), vocabulary.merges_txt);
+    EXPECT_NE(download.err.find("verified against the SHA-256 mclip pins for openai/clip-vit-base-patch32/vocab.json"),
+              std::string::npos) << download.err;
+
+    // The fetched pair, read as the tokenizer reads it, gives open_clip's ids for every golden case.
+    const fs::path cases = fixtures / "tokenizer" / "cases.jsonl";
+    const auto tokenized = run_command(mclip_command() + " tokenize --vocab " + shell_quote((folder / "vocab.json").string()) +
+                                       " --jsonl < " + shell_quote(cases.string()));
+    ASSERT_EQ(tokenized.exit_code, 0) << tokenized.err;
+    std::ifstream expected_lines(cases);
+    std::istringstream actual_lines(tokenized.out);
+    std::string expected_line, actual_line;
+    size_t compared = 0;
+    while (std::getline(expected_lines, expected_line)) {
+        if (expected_line.empty()) continue;
+        ASSERT_TRUE(std::getline(actual_lines, actual_line)) << "no output for case " << compared;
+        const auto expected = nlohmann::json::parse(expected_line);
+        const auto actual = nlohmann::json::parse(actual_line);
+        EXPECT_EQ(actual.at("ids"), expected.at("ids")) << expected.at("text");
+        EXPECT_EQ(actual.at("context"), expected.at("context77")) << expected.at("text");
+        ++compared;
+    }
+    EXPECT_GT(compared, 100u);
+}
+
+TEST_F(DownloadTest, DownloadsAndConvertsTheS0CheckpointWithTheOfficialVocabulary) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
     const fs::path checkpoint_file = dir_ / "fixture.safetensors";
     mclip::write_safetensors(checkpoint_file,
                              mclip::testing::generate_fixture_checkpoint(fixtures / "mobileclip_s0" / "weights.json"));
     const std::string checkpoint = slurp(checkpoint_file);
-    const std::string vocabulary = slurp(fixtures / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz");
     fs::remove(checkpoint_file);
 
     HubTestServer server;
-    const mclip::RegisteredModel& model = *mclip::find_registered_model("mobileclip-s0");
-    const mclip::HubFile& vocab = mclip::clip_vocabulary_file();
+    // The fixture checkpoint (random weights, served as safetensors under Apple's name) is not
+    // Apple's file, so the registry's S0 entry is used with the fixture's digest pinned instead.
+    mclip::RegisteredModel model = *mclip::find_registered_model("mobileclip-s0");
+    model.checkpoint.sha256 = sha256_of(checkpoint);
     server.add(model.checkpoint.repo, model.checkpoint.path, {checkpoint, sha256_of(checkpoint), "", 0});
-    server.add(vocab.repo, vocab.path, {vocabulary, sha256_of(vocabulary), "", 0});
-    // The fixture vocabulary is the published file, so the registry's pinned digest applies to it.
-    EXPECT_EQ(sha256_of(vocabulary), vocab.sha256);
+    serve_vocabulary(server, hugging_face_vocabulary(fixtures / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz"));
 
-    const fs::path cache = dir_ / "cache";
-    const auto result = run_command(mclip_command() + " download mobileclip-s0 --endpoint " + server.endpoint() +
-                                    " --cache-dir " + shell_quote(cache.string()));
-    ASSERT_EQ(result.exit_code, 0) << result.err;
-    const fs::path model_file = cache / "models" / "mobileclip_s0.gguf";
-    EXPECT_EQ(result.out, model_file.string() + "\n");
+    mclip::ModelDownloadOptions options;
+    options.cache_dir = dir_ / "cache";
+    options.hub = local_options(server);
+    const mclip::DownloadedModel downloaded = mclip::download_model(model, options);
+    const fs::path model_file = options.cache_dir / "models" / "mobileclip_s0.gguf";
+    EXPECT_EQ(downloaded.model_file, model_file);
+    EXPECT_EQ(downloaded.vocabulary, options.cache_dir / "hub/openai/clip-vit-base-patch32/main/vocab.json");
     ASSERT_TRUE(fs::exists(model_file));
 
     const auto info = run_command(mclip_command() + " info " + shell_quote(model_file.string()));
     ASSERT_EQ(info.exit_code, 0) << info.err;
     EXPECT_NE(info.out.find("mobileclip_s0"), std::string::npos) << info.out;
+    // The model file carries the tokenizer built from the fetched pair (golden ids from cases.jsonl).
+    const auto tokens = run_command(mclip_command() + " tokenize --model " + shell_quote(model_file.string()) + " 'a photo of a cat'");
+    ASSERT_EQ(tokens.exit_code, 0) << tokens.err;
+    EXPECT_EQ(tokens.out, "49406 320 1125 539 320 2368 49407\n");
 }
 
 }  // namespace
