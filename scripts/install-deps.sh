@@ -15,6 +15,7 @@ packages=(
   libsdl2-dev
   libcurl4-openssl-dev libcpp-httplib-dev
   ffmpeg nodejs
+  clang-14 libclang-rt-14-dev llvm-14 libomp-14-dev python3
 )
 
 missing=()

@@ -5,6 +5,7 @@
 // libjpeg reports fatal errors through error_exit, whose default calls exit(); ours longjmps back
 // to decode_into(), which therefore holds only trivially destructible locals (a longjmp must not
 // skip a destructor) and reports a status that the caller turns into an exception.
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +25,11 @@ namespace {
 // whole image; thousands of tiny scans make a small file take minutes to decode (libjpeg-turbo's
 // advice for untrusted input is a scan limit, as its djpeg -maxscans does). Real encoders use ~10.
 constexpr int kMaxScans = 1000;
+// libjpeg's own working memory (a progressive image keeps every DCT coefficient: 2 bytes per
+// sample, 72 MB for 24 megapixels at 4:2:0): at most this, or 100 times the file when that is
+// more, so a small file with a huge declared size is refused instead of growing to gigabytes.
+constexpr size_t kMinWorkingMemoryBytes = size_t{128} << 20;
+constexpr size_t kWorkingMemoryPerFileByte = 100;
 
 enum class Status { ok, library_error, truncated, too_many_scans, unsupported_components };
 
@@ -97,6 +103,8 @@ Status decode_into(Session& s, std::span<const uint8_t> bytes, const std::string
     if (setjmp(s.errors.jump)) return s.errors.status;
     jpeg_create_decompress(&s.cinfo);
     s.created = true;
+    s.cinfo.mem->max_memory_to_use =
+        static_cast<long>(std::max(kMinWorkingMemoryBytes, std::min(bytes.size(), size_t{1} << 40) * kWorkingMemoryPerFileByte));
     jpeg_mem_src(&s.cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
     if (s.want_exif) jpeg_save_markers(&s.cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&s.cinfo, TRUE);
@@ -120,10 +128,14 @@ Status decode_into(Session& s, std::span<const uint8_t> bytes, const std::string
     Image& image = s.result.image;
     image.width = width;
     image.height = height;
-    image.rgb.resize(static_cast<size_t>(width) * height * 3);
+    // Reserved, then grown row by row: memory is touched only as rows are decoded, so a truncated
+    // file claiming a huge size fails before it occupies more than the rows its data reached.
+    const size_t row_bytes = static_cast<size_t>(width) * 3;
+    image.rgb.reserve(row_bytes * height);
     if (channels != 3) s.row.resize(static_cast<size_t>(width) * channels);
     while (s.cinfo.output_scanline < s.cinfo.output_height) {
-        uint8_t* out = image.rgb.data() + static_cast<size_t>(s.cinfo.output_scanline) * width * 3;
+        image.rgb.resize(row_bytes * (s.cinfo.output_scanline + 1));
+        uint8_t* out = image.rgb.data() + static_cast<size_t>(s.cinfo.output_scanline) * row_bytes;
         JSAMPROW target = channels == 3 ? out : s.row.data();
         jpeg_read_scanlines(&s.cinfo, &target, 1);
         if (channels == 1) {

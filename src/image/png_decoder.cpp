@@ -13,6 +13,7 @@
 // decode_into(), which holds only trivially destructible locals for that reason.
 #include <csetjmp>
 #include <cstring>
+#include <memory>
 
 #include <png.h>
 
@@ -34,7 +35,9 @@ struct Session {
     Stage stage = Stage::header;
     char message[256] = {};
     bool want_exif = false;
-    std::vector<uint8_t> raw;         // undecoded samples: one row, or every row when interlaced
+    // Undecoded samples: one row, or every row when interlaced. Not zero-filled, so that memory is
+    // occupied only where libpng writes.
+    std::unique_ptr<uint8_t[]> raw;
     std::vector<png_bytep> row_pointers;
     DecodedImage result;
     ~Session() { png_destroy_read_struct(&png, &info, nullptr); }
@@ -149,22 +152,26 @@ bool decode_into(Session& s, Layout& layout, const std::string& name, const Deco
     image.width = static_cast<int>(width);
     image.height = static_cast<int>(height);
     const size_t out_stride = static_cast<size_t>(width) * 3;
-    image.rgb.resize(out_stride * height);
+    // Reserved, then grown row by row (see the JPEG decoder): a truncated file claiming a huge
+    // size occupies only the rows its data reached.
+    image.rgb.reserve(out_stride * height);
     const size_t row_bytes = png_get_rowbytes(s.png, s.info);
     const bool direct = layout.color_type == PNG_COLOR_TYPE_RGB && layout.bit_depth == 8;
     if (passes > 1) {
         // Adam7 fills every row in each pass: keep the whole raw image, convert at the end.
-        s.raw.resize(row_bytes * height);
+        s.raw = std::make_unique_for_overwrite<uint8_t[]>(row_bytes * height);
         s.row_pointers.resize(height);
-        for (png_uint_32 y = 0; y < height; ++y) s.row_pointers[y] = s.raw.data() + row_bytes * y;
+        for (png_uint_32 y = 0; y < height; ++y) s.row_pointers[y] = s.raw.get() + row_bytes * y;
         png_read_image(s.png, s.row_pointers.data());
+        image.rgb.resize(out_stride * height);
         for (png_uint_32 y = 0; y < height; ++y) convert_row(layout, s.row_pointers[y], image.rgb.data() + out_stride * y);
     } else {
-        if (!direct) s.raw.resize(row_bytes);
+        if (!direct) s.raw = std::make_unique_for_overwrite<uint8_t[]>(row_bytes);
         for (png_uint_32 y = 0; y < height; ++y) {
+            image.rgb.resize(out_stride * (y + 1));
             uint8_t* out = image.rgb.data() + out_stride * y;
-            png_read_row(s.png, direct ? out : s.raw.data(), nullptr);
-            if (!direct) convert_row(layout, s.raw.data(), out);
+            png_read_row(s.png, direct ? out : s.raw.get(), nullptr);
+            if (!direct) convert_row(layout, s.raw.get(), out);
         }
     }
 

@@ -45,8 +45,13 @@ void decode_first_frame(const WebPData& data, Image& image, const std::string& n
                                                                                WebPAnimDecoderDelete);
     uint8_t* rgba = nullptr;
     int timestamp = 0;
-    if (!decoder || !WebPAnimDecoderGetNext(decoder.get(), &rgba, &timestamp)) {
+    WebPAnimInfo info;
+    if (!decoder || !WebPAnimDecoderGetInfo(decoder.get(), &info) || !WebPAnimDecoderGetNext(decoder.get(), &rgba, &timestamp)) {
         throw Error(ErrorCode::invalid_input, name + ": corrupt or truncated animated WebP");
+    }
+    // The canvas is copied below as the size the header announced: both must agree.
+    if (info.canvas_width != static_cast<uint32_t>(image.width) || info.canvas_height != static_cast<uint32_t>(image.height)) {
+        throw Error(ErrorCode::invalid_input, name + ": corrupt animated WebP (the canvas size disagrees with the header)");
     }
     const size_t pixels = static_cast<size_t>(image.width) * image.height;
     for (size_t i = 0; i < pixels; ++i) {

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "common/error.h"
 
@@ -43,13 +42,20 @@ MappedFile::~MappedFile() {
     if (data_) munmap(const_cast<std::byte*>(data_), size_);
 }
 
-std::string read_file(const std::filesystem::path& path) {
+std::string read_file(const std::filesystem::path& path, uint64_t max_bytes) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw_system_error(path.string(), "cannot open");
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
+    // Read in chunks rather than by the size stat() reports: pipes and /proc files have none.
+    std::string text;
+    char chunk[1 << 16];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+        text.append(chunk, static_cast<size_t>(in.gcount()));
+        if (text.size() > max_bytes) {
+            throw Error(ErrorCode::invalid_input, path.string() + ": larger than " + std::to_string(max_bytes) + " bytes, too large for this kind of file");
+        }
+    }
     if (in.bad()) throw_system_error(path.string(), "read failed");
-    return buffer.str();
+    return text;
 }
 
 }  // namespace mclip

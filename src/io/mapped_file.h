@@ -31,7 +31,9 @@ private:
     std::string path_;
 };
 
-// Reads a whole (small) file into a string; throws Error(io) naming the path.
-std::string read_file(const std::filesystem::path& path);
+// Reads a whole (small) file into a string; throws Error(io) naming the path, and
+// Error(invalid_input) when it holds more than max_bytes (a vocabulary is a few megabytes).
+inline constexpr uint64_t kMaxSmallFileBytes = uint64_t{16} << 20;
+std::string read_file(const std::filesystem::path& path, uint64_t max_bytes = kMaxSmallFileBytes);
 
 }  // namespace mclip

@@ -22,6 +22,9 @@ constexpr NpyType kTypes[] = {
     {"|b1", DType::boolean},
 };
 
+// numpy's own limit on dimensions (NPY_MAXDIMS in numpy 2); each one costs a parser 8 bytes.
+constexpr size_t kMaxRank = 64;
+
 // A small parser for the header dict numpy writes. It accepts the keys in any order and both
 // quote styles, and nothing beyond what numpy's own header writer produces.
 class HeaderParser {
@@ -98,6 +101,7 @@ private:
             }
             // numpy may write 3L on Python 2; the suffix carries no meaning.
             if (peek() == 'L') ++pos_;
+            if (shape.size() == kMaxRank) fail("more than " + std::to_string(kMaxRank) + " dimensions");
             shape.push_back(v);
             skip_space();
             if (peek() == ',') ++pos_;

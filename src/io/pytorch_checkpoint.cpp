@@ -24,13 +24,17 @@ namespace {
 // bounded like the objects, since each opcode can grow them without creating one.
 constexpr uint64_t kMaxPickleBytes = uint64_t{64} << 20;
 constexpr size_t kMaxPickleObjects = size_t{2} << 20;
+// References held by tuples, lists, dicts and sets, all together. The memo lets one opcode of two
+// bytes add a reference without creating an object, so they are bounded on their own; a state
+// dict holds about 16 per tensor.
+constexpr size_t kMaxPickleReferences = size_t{8} << 20;
 constexpr size_t kMaxTensorRank = 32;
 constexpr int64_t kMaxElements = int64_t{1} << 40;
 // Deflate never expands data more than 1032:1, which bounds what a compressed record may claim.
 constexpr uint64_t kMaxDeflateRatio = 1032;
 // Copies of views (stride-0 broadcasts above all) may hold more elements than their storage, but
 // never more than this beyond what the archive itself could hold.
-constexpr uint64_t kExpansionAllowanceBytes = uint64_t{1} << 30;
+constexpr uint64_t kExpansionAllowanceBytes = uint64_t{256} << 20;
 
 // torch's magic number 0x1950a86a20f9469cfc6c as the legacy format pickles it first: LONG1 with
 // 10 little-endian bytes.
@@ -205,10 +209,16 @@ private:
         if (stack_.size() <= fence()) fail("stack underflow");
         return stack_.back();
     }
+    // Counts references about to be stored in containers against kMaxPickleReferences.
+    void add_references(size_t n) {
+        references_ += n;
+        if (references_ > kMaxPickleReferences) fail("implausibly many container items (more than " + std::to_string(kMaxPickleReferences) + ")");
+    }
     std::vector<Value*> pop_to_mark() {
         if (marks_.empty()) fail("no MARK to pop to");
         const size_t mark = marks_.back();
         marks_.pop_back();
+        add_references(stack_.size() - mark);
         std::vector<Value*> items(stack_.begin() + static_cast<std::ptrdiff_t>(mark), stack_.end());
         stack_.resize(mark);
         return items;
@@ -246,6 +256,7 @@ private:
     size_t position_ = 0;
     size_t opcode_position_ = 0;
     std::vector<std::unique_ptr<Value>> arena_;
+    size_t references_ = 0;
     std::vector<Value*> stack_;
     std::vector<size_t> marks_;
     std::unordered_map<uint64_t, Value*> memo_;
@@ -331,6 +342,7 @@ const Value* Unpickler::load() {
             }
             case 0x85: case 0x86: case 0x87: {  // TUPLE1, TUPLE2, TUPLE3
                 Value* v = make(Kind::tuple);
+                add_references(opcode - 0x84u);
                 v->items.resize(opcode - 0x84u);
                 for (size_t i = v->items.size(); i-- > 0;) v->items[i] = pop();
                 push(v);
@@ -345,6 +357,7 @@ const Value* Unpickler::load() {
             }
             case 'a': {  // APPEND
                 Value* item = pop();
+                add_references(1);
                 top_of_kind(Kind::list, "APPEND")->items.push_back(item);
                 break;
             }
@@ -366,6 +379,7 @@ const Value* Unpickler::load() {
             case 's': {  // SETITEM
                 Value* value = pop();
                 Value* key = pop();
+                add_references(2);
                 top_of_kind(Kind::dict, "SETITEM")->entries.emplace_back(key, value);
                 break;
             }
@@ -605,7 +619,20 @@ std::string why_not_tensor_dict(const Value* v) {
     return "";
 }
 
-bool is_tensor_dict(const Value* v) { return why_not_tensor_dict(v).empty(); }
+// why_not_tensor_dict, decided once per value: through the memo, a hostile pickle can make a
+// million entries refer to one dict of a million tensors, which checked per entry takes hours.
+class TensorDictCheck {
+public:
+    const std::string& why_not(const Value* v) {
+        auto [it, inserted] = verdicts_.try_emplace(v);
+        if (inserted) it->second = why_not_tensor_dict(v);
+        return it->second;
+    }
+    bool is(const Value* v) { return why_not(v).empty(); }
+
+private:
+    std::unordered_map<const Value*, std::string> verdicts_;
+};
 
 std::string describe_keys(const Entries& entries) {
     std::string keys;
@@ -623,21 +650,22 @@ const Value* select_state_dict(const Value* root, const std::string& key, const 
         throw Error(ErrorCode::invalid_input, path + ": the checkpoint holds a " + std::string(kind_name(root->kind)) + ", not a dict of tensors");
     }
     const Entries entries = resolved_entries(root);
+    TensorDictCheck check;
     if (!key.empty()) {
         const auto chosen = std::find_if(entries.begin(), entries.end(),
                                          [&](const auto& entry) { return entry.first->kind == Kind::text && entry.first->text == key; });
         if (chosen == entries.end()) {
             throw Error(ErrorCode::invalid_argument, path + ": no top-level entry '" + key + "' (it holds " + describe_keys(entries) + ")");
         }
-        if (!is_tensor_dict(chosen->second)) {
-            throw Error(ErrorCode::invalid_argument, path + ": entry '" + key + "' " + why_not_tensor_dict(chosen->second));
+        if (!check.is(chosen->second)) {
+            throw Error(ErrorCode::invalid_argument, path + ": entry '" + key + "' " + check.why_not(chosen->second));
         }
         return chosen->second;
     }
-    if (is_tensor_dict(root)) return root;
+    if (check.is(root)) return root;
     std::vector<std::pair<std::string, const Value*>> candidates;
     for (const auto& [k, v] : entries) {
-        if (k->kind == Kind::text && is_tensor_dict(v)) candidates.emplace_back(k->text, v);
+        if (k->kind == Kind::text && check.is(v)) candidates.emplace_back(k->text, v);
     }
     for (const char* preferred : {"state_dict", "model", "model_state_dict"}) {
         for (const auto& [name, dict] : candidates) {
@@ -646,11 +674,17 @@ const Value* select_state_dict(const Value* root, const std::string& key, const 
     }
     if (candidates.size() == 1) return candidates.front().second;
     if (candidates.empty()) {
-        throw Error(ErrorCode::invalid_input, path + ": no state dict found: the top-level dict " + why_not_tensor_dict(root) +
+        throw Error(ErrorCode::invalid_input, path + ": no state dict found: the top-level dict " + check.why_not(root) +
                                                   ", and none of its entries is a dict of tensors (it holds " + describe_keys(entries) + ")");
     }
     std::string names;
-    for (const auto& [name, dict] : candidates) names += (names.empty() ? "'" : ", '") + name + "'";
+    for (size_t i = 0; i < candidates.size(); ++i) {
+        if (i == 12) {
+            names += ", ... (" + std::to_string(candidates.size()) + " in all)";
+            break;
+        }
+        names += (i ? ", '" : "'") + candidates[i].first + "'";
+    }
     throw Error(ErrorCode::invalid_argument, path + ": several entries hold dicts of tensors (" + names + "); choose one with --key");
 }
 

@@ -37,6 +37,11 @@ uint64_t read_u64_le(const std::byte* p) {
 
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;
 constexpr int64_t kMaxElements = int64_t{1} << 40;
+// A header nests three levels deep ({name: {"shape": [...]}}); metadata values are strings. A
+// deeper header is refused while it is parsed, before printing a nested metadata value back
+// (which recurses once per level) could exhaust the stack.
+constexpr int kMaxHeaderDepth = 16;
+constexpr size_t kMaxTensorRank = 32;
 
 }  // namespace
 
@@ -59,8 +64,14 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
     }
     nlohmann::json header;
     try {
+        const auto limit_depth = [&](int depth, nlohmann::json::parse_event_t, const nlohmann::json&) {
+            if (depth > kMaxHeaderDepth) {
+                throw Error(ErrorCode::invalid_input, name + ": safetensors header nests deeper than " + std::to_string(kMaxHeaderDepth) + " levels");
+            }
+            return true;
+        };
         header = nlohmann::json::parse(reinterpret_cast<const char*>(file->data() + 8),
-                                       reinterpret_cast<const char*>(file->data() + 8 + header_size));
+                                       reinterpret_cast<const char*>(file->data() + 8 + header_size), limit_depth);
     } catch (const nlohmann::json::exception& e) {
         throw Error(ErrorCode::invalid_input, name + ": not a safetensors file (header is not JSON: " + e.what() + ")");
     }
@@ -88,6 +99,7 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
             if (!found) throw Error(ErrorCode::unsupported, where + ": unsupported dtype " + dtype_text);
             const auto& dims = value.at("shape");
             if (!dims.is_array()) throw Error(ErrorCode::invalid_input, where + ": shape is not an array");
+            if (dims.size() > kMaxTensorRank) throw Error(ErrorCode::invalid_input, where + ": shape has " + std::to_string(dims.size()) + " dimensions");
             Shape shape;
             int64_t elements = 1;
             for (const auto& d : dims) {

@@ -17,8 +17,9 @@ bool is_gzip(std::string_view bytes) {
     return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1F && static_cast<unsigned char>(bytes[1]) == 0x8B;
 }
 
-// Inflates every gzip member of `compressed` (a concatenation of members is one gzip file).
-std::string gunzip(std::string_view compressed, const std::filesystem::path& path) {
+// Inflates every gzip member of `compressed` (a concatenation of members is one gzip file), up
+// to max_bytes of output: a gzip bomb expands 1000:1, and CLIP's merges take 1.6 MB.
+std::string gunzip(std::string_view compressed, const std::filesystem::path& path, size_t max_bytes) {
     auto fail = [&](const std::string& reason) {
         throw Error(ErrorCode::invalid_input, path.string() + ": not a valid gzip file (" + reason + ")");
     };
@@ -33,6 +34,10 @@ std::string gunzip(std::string_view compressed, const std::filesystem::path& pat
         stream.avail_out = static_cast<uInt>(chunk.size());
         const int status = inflate(&stream, Z_NO_FLUSH);
         text.append(chunk.data(), chunk.size() - stream.avail_out);
+        if (text.size() > max_bytes) {
+            inflateEnd(&stream);
+            fail("it expands to more than " + std::to_string(max_bytes) + " bytes");
+        }
         if (status == Z_STREAM_END) {
             if (stream.avail_in == 0) break;
             inflateReset(&stream);
@@ -65,7 +70,7 @@ std::vector<std::string_view> split_fields(std::string_view line) {
 
 std::vector<std::string> read_merges_file(const std::filesystem::path& path) {
     std::string text = read_file(path);
-    if (is_gzip(text)) text = gunzip(text, path);
+    if (is_gzip(text)) text = gunzip(text, path, kMaxSmallFileBytes);
     if (!decode_utf8_strict(text)) throw Error(ErrorCode::invalid_input, path.string() + ": not UTF-8 text");
 
     const size_t header_end = text.find('\n');

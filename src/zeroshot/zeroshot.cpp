@@ -11,11 +11,34 @@
 
 namespace mclip {
 
+namespace {
+
+// Bounds on the labels and templates users hand in (docs/limits.md): far above any real label set
+// (ImageNet-21k has 21,843 classes, OpenAI's prompt ensemble 80 templates, and the text encoder
+// sees 77 tokens), low enough that a wrong file (a video, /dev/zero) is refused instead of
+// exhausting memory.
+constexpr size_t kMaxLabels = 100000;
+constexpr size_t kMaxLabelBytes = 1024;
+constexpr size_t kMaxLabelFileBytes = size_t{16} << 20;
+constexpr size_t kMaxTemplates = 1024;
+constexpr size_t kMaxTemplateBytes = 1024;
+constexpr size_t kMaxPrompts = size_t{1} << 22;
+
+}  // namespace
+
 std::vector<std::string> default_templates() { return {"a photo of a {}."}; }
 
 void validate_templates(const std::vector<std::string>& templates) {
     if (templates.empty()) throw Error(ErrorCode::invalid_argument, "no prompt templates given");
+    if (templates.size() > kMaxTemplates) {
+        throw Error(ErrorCode::invalid_argument, std::to_string(templates.size()) + " prompt templates, more than the limit of " +
+                                                     std::to_string(kMaxTemplates));
+    }
     for (const auto& t : templates) {
+        if (t.size() > kMaxTemplateBytes) {
+            throw Error(ErrorCode::invalid_argument, "a prompt template of " + std::to_string(t.size()) + " bytes, more than the limit of " +
+                                                         std::to_string(kMaxTemplateBytes));
+        }
         if (t.find("{}") == std::string::npos) {
             throw Error(ErrorCode::invalid_argument, "prompt template \"" + t + "\" has no {} to put the class name in");
         }
@@ -23,6 +46,10 @@ void validate_templates(const std::vector<std::string>& templates) {
 }
 
 std::vector<std::string> expand_prompts(const std::vector<std::string>& labels, const std::vector<std::string>& templates) {
+    if (!templates.empty() && labels.size() > kMaxPrompts / templates.size()) {
+        throw Error(ErrorCode::invalid_argument, std::to_string(labels.size()) + " labels times " + std::to_string(templates.size()) +
+                                                     " templates make more prompts than the limit of " + std::to_string(kMaxPrompts));
+    }
     std::vector<std::string> prompts;
     prompts.reserve(labels.size() * templates.size());
     for (const auto& label : labels) {
@@ -53,6 +80,17 @@ std::string lower_ascii(std::string s) {
     return s;
 }
 
+
+// Adds a label, enforcing the limits; `where` says where it came from, for the message.
+void add_label(std::vector<std::string>& labels, std::string label, const std::string& where, ErrorCode code) {
+    if (label.size() > kMaxLabelBytes) {
+        throw Error(code, where + "a label of " + std::to_string(label.size()) + " bytes, more than the limit of " +
+                              std::to_string(kMaxLabelBytes));
+    }
+    if (labels.size() == kMaxLabels) throw Error(code, where + "more than " + std::to_string(kMaxLabels) + " labels");
+    labels.push_back(std::move(label));
+}
+
 }  // namespace
 
 std::vector<std::string> parse_label_list(std::string_view text) {
@@ -62,7 +100,7 @@ std::vector<std::string> parse_label_list(std::string_view text) {
         const size_t comma = text.find(',', start);
         const size_t end = comma == std::string_view::npos ? text.size() : comma;
         std::string label = trim(text.substr(start, end - start));
-        if (!label.empty()) labels.push_back(std::move(label));
+        if (!label.empty()) add_label(labels, std::move(label), "", ErrorCode::invalid_argument);
         if (comma == std::string_view::npos) break;
         start = comma + 1;
     }
@@ -70,13 +108,29 @@ std::vector<std::string> parse_label_list(std::string_view text) {
 }
 
 std::vector<std::string> read_label_file(const std::filesystem::path& path) {
-    std::ifstream in(path);
+    std::ifstream in(path, std::ios::binary);
     if (!in) throw Error(ErrorCode::io, path.string() + ": cannot open label file");
+    std::string text;
+    char chunk[1 << 16];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+        text.append(chunk, static_cast<size_t>(in.gcount()));
+        if (text.size() > kMaxLabelFileBytes) {
+            throw Error(ErrorCode::invalid_input, path.string() + ": larger than " + std::to_string(kMaxLabelFileBytes) +
+                                                      " bytes, too large for a label file");
+        }
+    }
+    if (in.bad()) throw Error(ErrorCode::io, path.string() + ": cannot read label file");
     std::vector<std::string> labels;
-    std::string line;
-    while (std::getline(in, line)) {
-        std::string label = trim(line);
-        if (!label.empty() && label[0] != '#') labels.push_back(std::move(label));
+    size_t start = 0, line_number = 1;
+    while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        std::string label = trim(std::string_view(text).substr(start, end - start));
+        if (!label.empty() && label[0] != '#') {
+            add_label(labels, std::move(label), path.string() + ", line " + std::to_string(line_number) + ": ", ErrorCode::invalid_input);
+        }
+        start = end + 1;
+        ++line_number;
     }
     return labels;
 }
