@@ -211,9 +211,13 @@ void resample_rows(const uint8_t* in, size_t in_stride, int count, bool ends_buf
     }
 }
 
-MCLIP_RESAMPLE_CLONES void resample_column_row(const uint8_t* source, size_t stride, int first_row,
-                                               const AxisWeights& weights, int output, int channels,
-                                               int32_t* accumulator, uint8_t* out_row) {
+namespace {
+
+// Internal linkage: GCC gives the dispatcher of target_clones functions default visibility
+// whatever -fvisibility and attributes say, so an external one would be exported by libmclip.so.
+MCLIP_RESAMPLE_CLONES void resample_column_row_clones(const uint8_t* source, size_t stride, int first_row,
+                                                      const AxisWeights& weights, int output, int channels,
+                                                      int32_t* accumulator, uint8_t* out_row) {
     constexpr int32_t half = 1 << (kWeightBits - 1);
     std::fill(accumulator, accumulator + channels, half);
     const int32_t* k = weights.weights.data() + static_cast<size_t>(output) * weights.taps;
@@ -224,6 +228,13 @@ MCLIP_RESAMPLE_CLONES void resample_column_row(const uint8_t* source, size_t str
         for (int c = 0; c < channels; ++c) accumulator[c] += row[c] * weight;
     }
     for (int c = 0; c < channels; ++c) out_row[c] = clip_to_byte(accumulator[c]);
+}
+
+}  // namespace
+
+void resample_column_row(const uint8_t* source, size_t stride, int first_row, const AxisWeights& weights, int output,
+                         int channels, int32_t* accumulator, uint8_t* out_row) {
+    resample_column_row_clones(source, stride, first_row, weights, output, channels, accumulator, out_row);
 }
 
 }  // namespace mclip::image_detail

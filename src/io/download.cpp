@@ -532,16 +532,6 @@ std::filesystem::path hub_cache_path(const std::filesystem::path& cache_dir, con
     return cache_dir / "hub" / file.repo / revision / file.path;
 }
 
-std::filesystem::path default_cache_dir() {
-    if (const char* dir = environment_value("MCLIP_CACHE")) return dir;
-    // The XDG base directory specification ignores relative paths.
-    if (const char* dir = environment_value("XDG_CACHE_HOME"); dir && dir[0] == '/') {
-        return std::filesystem::path(dir) / "mclip";
-    }
-    if (const char* home = environment_value("HOME")) return std::filesystem::path(home) / ".cache" / "mclip";
-    throw Error(ErrorCode::invalid_argument, "no cache folder: set MCLIP_CACHE or HOME, or pass --cache-dir");
-}
-
 FetchedFile fetch_hub_file(const HubFile& file, const std::filesystem::path& destination, const HubOptions& options) {
     const std::string url = hub_file_url(options, file);
     std::error_code error;

@@ -7,6 +7,7 @@
 #include "models/convert.h"
 
 namespace mclip {
+#ifdef MCLIP_HAVE_DOWNLOADS
 namespace {
 
 struct Wanted {
@@ -51,6 +52,7 @@ std::string failure_report(const RegisteredModel& model, const ModelDownloadOpti
 }
 
 }  // namespace
+#endif
 
 std::string registered_model_names() {
     std::string names;
@@ -67,6 +69,7 @@ std::filesystem::path default_model_file(const std::filesystem::path& cache_dir,
     return cache_dir / "models" / (stem + ".gguf");
 }
 
+#ifdef MCLIP_HAVE_DOWNLOADS
 DownloadedModel download_model(const RegisteredModel& model, const ModelDownloadOptions& options) {
     const std::filesystem::path cache_dir = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
     const std::filesystem::path output = options.output.empty() ? default_model_file(cache_dir, model, options.storage) : options.output;
@@ -115,6 +118,7 @@ DownloadedModel download_model(const RegisteredModel& model, const ModelDownload
     result.model_file = output;
     return result;
 }
+#endif
 
 std::filesystem::path resolve_model_argument(const std::string& argument) {
     std::error_code ec;
@@ -125,8 +129,14 @@ std::filesystem::path resolve_model_argument(const std::string& argument) {
     }
     const std::filesystem::path cached = default_model_file(default_cache_dir(), *model, StorageType::f32);
     if (std::filesystem::is_regular_file(cached, ec)) return cached;
+#ifdef MCLIP_HAVE_DOWNLOADS
     log_warning(model->name + " is not in the cache yet: downloading and converting it once into " + cached.string());
     return download_model(*model, {}).model_file;
+#else
+    throw Error(ErrorCode::unsupported, model->name + " is not in the cache (" + cached.string() +
+                                            ") and this build of mclip has no downloads (MCLIP_WITH_DOWNLOADS=OFF): "
+                                            "convert the checkpoint with `mclip convert` and pass the file");
+#endif
 }
 
 }  // namespace mclip
