@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -152,6 +153,16 @@ struct PyLabelSet {
     std::string model_path;
 };
 
+// A loaded model and the lock its text encoder needs: two threads running the oneDNN text
+// encoder of one model at once crash inside oneDNN (a segmentation fault in the convolution of
+// ClipTextEncoder::encode, seen with 4 threads), although mclip.h promises concurrent const calls.
+// Until the engine is fixed, text calls on one model take turns; image calls run concurrently.
+struct LoadedModel {
+    explicit LoadedModel(mclip::Model m) : model(std::move(m)) {}
+    mclip::Model model;
+    std::mutex text_encoder;
+};
+
 class PyModel {
 public:
     PyModel(const std::string& path_or_name, const std::string& precision, int threads, const std::string& backend) {
@@ -160,18 +171,22 @@ public:
         params.threads = threads;
         params.backend = backend;
         py::gil_scoped_release release;
-        model_ = std::make_shared<const mclip::Model>(mclip::Model::load(path_or_name, params));
+        loaded_ = std::make_shared<LoadedModel>(mclip::Model::load(path_or_name, params));
     }
 
     // The model for one call: a reference of its own, so close() during the call frees nothing
     // the call still uses.
+    std::shared_ptr<LoadedModel> loaded() const {
+        if (!loaded_) fail(mclip::ErrorCode::invalid_argument, "the model is closed; load it again with mclip.load()");
+        return loaded_;
+    }
     std::shared_ptr<const mclip::Model> model() const {
-        if (!model_) fail(mclip::ErrorCode::invalid_argument, "the model is closed; load it again with mclip.load()");
-        return model_;
+        const std::shared_ptr<LoadedModel> loaded = this->loaded();
+        return {loaded, &loaded->model};
     }
 
-    void close() { model_.reset(); }
-    bool closed() const { return !model_; }
+    void close() { loaded_.reset(); }
+    bool closed() const { return !loaded_; }
 
     py::dict info() const {
         const mclip::ModelInfo& info = model()->info();
@@ -253,18 +268,20 @@ public:
     }
 
     py::array_t<float> encode_texts(const std::vector<std::string>& texts, bool normalize) const {
-        const auto model = this->model();
+        const auto loaded = this->loaded();
         mclip::Embeddings embeddings;
         {
             py::gil_scoped_release release;
-            embeddings = model->embed_texts(texts);
+            std::lock_guard lock(loaded->text_encoder);
+            embeddings = loaded->model.embed_texts(texts);
             if (normalize) mclip::normalize_rows(embeddings);
         }
         return to_array(embeddings);
     }
 
     py::array_t<float> encode_tokens(const py::array& array, bool normalize) const {
-        const auto model = this->model();
+        const auto loaded = this->loaded();
+        const mclip::Model* model = &loaded->model;
         const int context = model->info().context_length;
         if (!array.dtype().is(py::dtype::of<int32_t>()) && !array.dtype().is(py::dtype::of<int64_t>())) {
             fail(mclip::ErrorCode::invalid_argument, "token ids must have dtype int32 or int64, got " + dtype_text(array));
@@ -284,6 +301,7 @@ public:
         mclip::Embeddings embeddings;
         {
             py::gil_scoped_release release;
+            std::lock_guard lock(loaded->text_encoder);
             embeddings = model->embed_tokens(ids.data(), static_cast<int>(wide.shape(0)));
             if (normalize) mclip::normalize_rows(embeddings);
         }
@@ -304,14 +322,15 @@ public:
     }
 
     PyLabelSet labels(const std::vector<std::string>& labels, const std::vector<std::string>& templates, const std::string& cache_dir) const {
-        const auto model = this->model();
+        const auto loaded = this->loaded();
         mclip::LabelSetOptions options;
         options.templates = templates;
         options.cache_dir = cache_dir;
         PyLabelSet set;
-        set.model_path = model->info().path;
+        set.model_path = loaded->model.info().path;
         py::gil_scoped_release release;
-        set.set = model->labels(labels, options);
+        std::lock_guard lock(loaded->text_encoder);
+        set.set = loaded->model.labels(labels, options);
         return set;
     }
 
@@ -362,7 +381,7 @@ private:
         for (size_t i = 0; i < inputs.size(); ++i) preprocess_input(inputs[i], i, preprocessor, decode, pixels + i * floats);
     }
 
-    std::shared_ptr<const mclip::Model> model_;
+    std::shared_ptr<LoadedModel> loaded_;
 };
 
 }  // namespace
