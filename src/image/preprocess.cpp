@@ -1,4 +1,4 @@
-#include "image/preprocess.h"
+#include "mclip/preprocess.h"
 
 #include <algorithm>
 #include <cstring>
@@ -19,6 +19,19 @@ Interpolation interpolation_from_name(std::string_view name) {
     throw Error(ErrorCode::invalid_argument,
                 "unknown interpolation '" + std::string(name) + "' (expected bilinear or bicubic)");
 }
+
+const char* to_string(Interpolation interpolation) {
+    return interpolation == Interpolation::bicubic ? "bicubic" : "bilinear";
+}
+
+ResizeMode resize_mode_from_name(std::string_view name) {
+    if (name == "shorter_side") return ResizeMode::shorter_side;
+    if (name == "squash") return ResizeMode::squash;
+    throw Error(ErrorCode::invalid_argument,
+                "unknown resize mode '" + std::string(name) + "' (expected shorter_side or squash)");
+}
+
+const char* to_string(ResizeMode mode) { return mode == ResizeMode::squash ? "squash" : "shorter_side"; }
 
 // Everything that depends on the input size is computed once per size and kept.
 struct Preprocessor::State {

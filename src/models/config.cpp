@@ -1,7 +1,6 @@
 #include "models/config.h"
 
 #include "common/error.h"
-#include "image/preprocess.h"
 
 namespace mclip {
 
@@ -16,7 +15,6 @@ ModelConfig mobileclip_mci(std::string name, std::string display, std::array<int
     c.name = std::move(name);
     c.display_name = std::move(display);
     c.image.kind = ImageEncoderKind::mci;
-    c.image.input_size = 256;
     c.image.mci.depths = depths;
     c.image.mci.widths = widths;
     c.text = text;
@@ -48,7 +46,6 @@ std::vector<ModelConfig> build_table() {
     b.name = "mobileclip_b";
     b.display_name = "MobileCLIP-B";
     b.image.kind = ImageEncoderKind::vit;
-    b.image.input_size = 224;
     b.text = text_base(true);
     b.preprocess.size = 224;
     table.push_back(b);
@@ -56,18 +53,6 @@ std::vector<ModelConfig> build_table() {
 }
 
 }  // namespace
-
-PreprocessParams preprocess_params(const PreprocessConfig& config) {
-    PreprocessParams params;
-    params.size = config.size;
-    params.interpolation = interpolation_from_name(config.resize);
-    if (config.crop != "center") {
-        throw Error(ErrorCode::unsupported, "unsupported crop mode '" + config.crop + "' (mclip knows 'center')");
-    }
-    params.mean = config.mean;
-    params.std = config.std;
-    return params;
-}
 
 const std::vector<ModelConfig>& model_configs() {
     static const std::vector<ModelConfig> table = build_table();

@@ -1,11 +1,15 @@
-// The one place where the dimensions of every supported model live. Everything else (folding,
-// graphs, conversion, the model file's metadata) reads them from here.
+// A model's architecture and preprocessing (ModelConfig), and the table of the supported models'
+// configurations. A loaded model's config comes from its file (model_file.h); the table gives the
+// converter its defaults (and files of format 1 the keys they lack).
 #pragma once
 
 #include <array>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "mclip/preprocess.h"
+#include "mclip/tokenizer.h"
 
 namespace mclip {
 
@@ -41,9 +45,9 @@ struct VitConfig {
     int patch = 16;
 };
 
+// The input side is ModelConfig::preprocess.size (image_size()).
 struct ImageEncoderConfig {
     ImageEncoderKind kind = ImageEncoderKind::mci;
-    int input_size = 256;
     MciConfig mci;
     VitConfig vit;
 };
@@ -54,20 +58,10 @@ struct TextEncoderConfig {
     int width = 512;
     int heads = 8;
     int ffn = 2048;
-    int context = 77;
+    int context = Tokenizer::kContextLength;
     int vocab = 49408;
     bool causal = false;     // causal attention mask (only MobileCLIP-B)
     int mixer_kernel = 11;   // mct RepMixer kernel (1 × 11)
-};
-
-// The reference preprocessing: resize the shorter side to `size` (bilinear, antialiased),
-// center-crop `size`, scale to [0, 1], then (x − mean) / std per channel.
-struct PreprocessConfig {
-    int size = 256;
-    std::string resize = "bilinear";
-    std::string crop = "center";
-    std::array<float, 3> mean{0.0f, 0.0f, 0.0f};
-    std::array<float, 3> std{1.0f, 1.0f, 1.0f};
 };
 
 struct ModelConfig {
@@ -76,13 +70,14 @@ struct ModelConfig {
     ImageEncoderConfig image;
     TextEncoderConfig text;
     int embed_dim = 512;
-    PreprocessConfig preprocess;
+    // The reference preprocessing (resize, center crop, normalization); its size is the side of
+    // the square image the image encoder takes.
+    PreprocessParams preprocess;
+
+    int image_size() const { return preprocess.size; }
 };
 
-// The image preprocessing parameters of a model (src/image/preprocess.h).
-struct PreprocessParams;
-PreprocessParams preprocess_params(const PreprocessConfig& config);
-
+// The configurations mclip convert knows (--arch), as the reference code builds them.
 const std::vector<ModelConfig>& model_configs();
 // Throws Error(invalid_argument) listing the known names when `name` is unknown.
 const ModelConfig& model_config(std::string_view name);

@@ -196,7 +196,7 @@ public:
                                        w.get(name + ".bias", {d.out_channels}));
         };
         const int c0 = m_.widths[0];
-        int size = config.image.input_size;
+        int size = config.image_size();
         stem_.push_back(make_conv(kInfer + "patch_embed.0", conv_desc(3, c0, 3, 2, 1, Activation::gelu, size), true));
         size = stem_.back()->desc().output_h(size);
         stem_.push_back(make_conv(kInfer + "patch_embed.1", conv_desc(c0, c0, 3, 2, c0, Activation::gelu, size)));

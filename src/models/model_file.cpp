@@ -1,5 +1,8 @@
 #include "models/model_file.h"
 
+#include <cmath>
+#include <type_traits>
+
 #include "common/error.h"
 #include "mclip/version.h"
 
@@ -36,7 +39,19 @@ uint32_t file_type(StorageType storage) {
     return 0;
 }
 
+}  // namespace
+
+StorageType storage_type_from_file_type(uint32_t value) {
+    for (StorageType type : kStorageTypes) {
+        if (file_type(type) == value) return type;
+    }
+    throw Error(ErrorCode::unsupported, "general.file_type " + std::to_string(value) + " is not one mclip writes (0, 1, 7 or 32)");
+}
+
+namespace {
+
 constexpr const char* kTokenizerModel = "clip";
+constexpr const char* kCenterCrop = "center";
 
 // Tensors under this size gain nothing from narrower storage and keep full precision.
 constexpr int64_t kMinQuantizedElements = 4096;
@@ -47,18 +62,28 @@ void write_config(GgufWriter& w, const ModelConfig& c) {
     w.set_string("mclip.arch", c.name);
     w.set_u32("mclip.embed_dim", static_cast<uint32_t>(c.embed_dim));
     w.set_string("mclip.image.kind", to_string(c.image.kind));
-    w.set_u32("mclip.image.input_size", static_cast<uint32_t>(c.image.input_size));
     if (c.image.kind == ImageEncoderKind::mci) {
-        w.set_i32_array("mclip.image.depths", as_i32(c.image.mci.depths));
-        w.set_i32_array("mclip.image.widths", as_i32(c.image.mci.widths));
-        w.set_u32("mclip.image.mlp_ratio", static_cast<uint32_t>(c.image.mci.mlp_ratio));
-        w.set_u32("mclip.image.head_dim", static_cast<uint32_t>(c.image.mci.head_dim));
+        const MciConfig& m = c.image.mci;
+        w.set_i32_array("mclip.image.depths", as_i32(m.depths));
+        w.set_i32_array("mclip.image.widths", as_i32(m.widths));
+        w.set_u32("mclip.image.mlp_ratio", static_cast<uint32_t>(m.mlp_ratio));
+        w.set_u32("mclip.image.head_dim", static_cast<uint32_t>(m.head_dim));
+        w.set_u32("mclip.image.mixer_kernel", static_cast<uint32_t>(m.mixer_kernel));
+        w.set_u32("mclip.image.ffn_kernel", static_cast<uint32_t>(m.ffn_kernel));
+        w.set_u32("mclip.image.downsample_kernel", static_cast<uint32_t>(m.downsample_kernel));
+        w.set_u32("mclip.image.cpe_kernel", static_cast<uint32_t>(m.cpe_kernel));
+        w.set("mclip.image.downsample_se",
+              GgufValue{GgufType::array, GgufType::boolean, nlohmann::json(std::vector<bool>(m.downsample_se.begin(), m.downsample_se.end()))});
+        w.set_u32("mclip.image.se_divisor", static_cast<uint32_t>(m.se_divisor));
+        w.set_u32("mclip.image.conv_exp_se_divisor", static_cast<uint32_t>(m.conv_exp_se_divisor));
     } else {
-        w.set_u32("mclip.image.width", static_cast<uint32_t>(c.image.vit.width));
-        w.set_u32("mclip.image.layers", static_cast<uint32_t>(c.image.vit.layers));
-        w.set_u32("mclip.image.heads", static_cast<uint32_t>(c.image.vit.heads));
-        w.set_u32("mclip.image.ffn", static_cast<uint32_t>(c.image.vit.ffn));
-        w.set_u32("mclip.image.patch", static_cast<uint32_t>(c.image.vit.patch));
+        const VitConfig& v = c.image.vit;
+        w.set_u32("mclip.image.width", static_cast<uint32_t>(v.width));
+        w.set_u32("mclip.image.layers", static_cast<uint32_t>(v.layers));
+        w.set_u32("mclip.image.heads", static_cast<uint32_t>(v.heads));
+        w.set_u32("mclip.image.ffn", static_cast<uint32_t>(v.ffn));
+        w.set_u32("mclip.image.stem_width", static_cast<uint32_t>(v.stem_width));
+        w.set_u32("mclip.image.patch", static_cast<uint32_t>(v.patch));
     }
     w.set_string("mclip.text.kind", to_string(c.text.kind));
     w.set_u32("mclip.text.layers", static_cast<uint32_t>(c.text.layers));
@@ -68,11 +93,175 @@ void write_config(GgufWriter& w, const ModelConfig& c) {
     w.set_u32("mclip.text.context_length", static_cast<uint32_t>(c.text.context));
     w.set_u32("mclip.text.vocab_size", static_cast<uint32_t>(c.text.vocab));
     w.set_bool("mclip.text.causal", c.text.causal);
-    w.set_u32("mclip.preprocess.size", static_cast<uint32_t>(c.preprocess.size));
-    w.set_string("mclip.preprocess.resize", c.preprocess.resize);
-    w.set_string("mclip.preprocess.crop", c.preprocess.crop);
-    w.set_f32_array("mclip.preprocess.mean", {c.preprocess.mean.begin(), c.preprocess.mean.end()});
-    w.set_f32_array("mclip.preprocess.std", {c.preprocess.std.begin(), c.preprocess.std.end()});
+    w.set_u32("mclip.text.mixer_kernel", static_cast<uint32_t>(c.text.mixer_kernel));
+    const PreprocessParams& p = c.preprocess;
+    w.set_u32("mclip.preprocess.size", static_cast<uint32_t>(p.size));
+    w.set_u32("mclip.preprocess.resize_size", static_cast<uint32_t>(p.resize_size == 0 ? p.size : p.resize_size));
+    w.set_string("mclip.preprocess.resize_mode", to_string(p.resize_mode));
+    w.set_string("mclip.preprocess.interpolation", to_string(p.interpolation));
+    w.set_string("mclip.preprocess.crop", kCenterCrop);
+    w.set_f32_array("mclip.preprocess.mean", {p.mean.begin(), p.mean.end()});
+    w.set_f32_array("mclip.preprocess.std", {p.std.begin(), p.std.end()});
+}
+
+// Reads a model file's configuration keys. Format 1 files lack most of them: their writer took
+// every value from the config table entry of their mclip.arch, so that entry (`defaults`)
+// supplies what they lack; format 2 files must have every key. Values are range-checked so a
+// damaged file is refused here rather than allocating absurd buffers later.
+class ConfigReader {
+public:
+    ConfigReader(const GgufFile& file, const ModelConfig* defaults) : file_(file), defaults_(defaults) {}
+
+    int integer(const std::string& key, int fallback, int low, int high) const {
+        const nlohmann::json* v = find(key);
+        if (!v) return fallback;
+        if (!v->is_number_integer()) wrong_type(key, "an integer");
+        const int64_t value = v->get<int64_t>();
+        if (value < low || value > high) {
+            fail(key + " is " + std::to_string(value) + ", outside [" + std::to_string(low) + ", " + std::to_string(high) + "]");
+        }
+        return static_cast<int>(value);
+    }
+    int dimension(const std::string& key, int fallback) const { return integer(key, fallback, 1, 1 << 20); }
+
+    bool boolean(const std::string& key, bool fallback) const {
+        const nlohmann::json* v = find(key);
+        if (!v) return fallback;
+        if (!v->is_boolean()) wrong_type(key, "a boolean");
+        return v->get<bool>();
+    }
+
+    std::string string(const std::string& key, const std::string& fallback) const {
+        const nlohmann::json* v = find(key);
+        if (!v) return fallback;
+        if (!v->is_string()) wrong_type(key, "a string");
+        return v->get<std::string>();
+    }
+
+    template <typename T, size_t N>
+    std::array<T, N> array(const std::string& key, const std::array<T, N>& fallback) const {
+        const nlohmann::json* v = find(key);
+        if (!v) return fallback;
+        if (!v->is_array() || v->size() != N) wrong_type(key, "an array of " + std::to_string(N));
+        std::array<T, N> out{};
+        for (size_t i = 0; i < N; ++i) {
+            const nlohmann::json& e = (*v)[i];
+            const bool ok = std::is_same_v<T, bool> ? e.is_boolean() : std::is_integral_v<T> ? e.is_number_integer() : e.is_number();
+            if (!ok) wrong_type(key, "an array of " + std::to_string(N) + (std::is_same_v<T, bool> ? " booleans" : " numbers"));
+            out[i] = e.get<T>();
+        }
+        return out;
+    }
+
+    [[noreturn]] void fail(const std::string& what) const { throw Error(ErrorCode::invalid_input, file_.path() + ": " + what); }
+
+private:
+    // The value, or null when the key is absent and a format 1 default applies.
+    const nlohmann::json* find(const std::string& key) const {
+        const auto it = file_.metadata().find(key);
+        if (it != file_.metadata().end()) return &it->second.value;
+        if (!defaults_) fail("missing metadata key '" + key + "'");
+        return nullptr;
+    }
+    [[noreturn]] void wrong_type(const std::string& key, const std::string& expected) const {
+        fail(key + " is not " + expected);
+    }
+
+    const GgufFile& file_;
+    const ModelConfig* defaults_;
+};
+
+ModelConfig read_config(const GgufFile& file, const ModelConfig* defaults) {
+    const ModelConfig fallback = defaults ? *defaults : ModelConfig{};
+    const ConfigReader r(file, defaults);
+    ModelConfig c;
+    c.name = r.string("mclip.arch", fallback.name);
+    c.display_name = r.string("general.name", fallback.display_name);
+    c.embed_dim = r.dimension("mclip.embed_dim", fallback.embed_dim);
+
+    const std::string image_kind = r.string("mclip.image.kind", to_string(fallback.image.kind));
+    if (image_kind == "mci") {
+        c.image.kind = ImageEncoderKind::mci;
+        const MciConfig& d = fallback.image.mci;
+        MciConfig& m = c.image.mci;
+        m.depths = r.array("mclip.image.depths", d.depths);
+        m.widths = r.array("mclip.image.widths", d.widths);
+        for (size_t s = 0; s < 4; ++s) {
+            if (m.depths[s] < 1 || m.depths[s] > 1024 || m.widths[s] < 1 || m.widths[s] > (1 << 16)) {
+                r.fail("mclip.image.depths / widths hold an implausible stage (" + std::to_string(m.depths[s]) + " blocks of " +
+                       std::to_string(m.widths[s]) + " channels)");
+            }
+        }
+        m.mlp_ratio = r.dimension("mclip.image.mlp_ratio", d.mlp_ratio);
+        m.head_dim = r.dimension("mclip.image.head_dim", d.head_dim);
+        m.mixer_kernel = r.integer("mclip.image.mixer_kernel", d.mixer_kernel, 1, 63);
+        m.ffn_kernel = r.integer("mclip.image.ffn_kernel", d.ffn_kernel, 1, 63);
+        m.downsample_kernel = r.integer("mclip.image.downsample_kernel", d.downsample_kernel, 3, 63);
+        m.cpe_kernel = r.integer("mclip.image.cpe_kernel", d.cpe_kernel, 1, 63);
+        m.downsample_se = r.array("mclip.image.downsample_se", d.downsample_se);
+        m.se_divisor = r.dimension("mclip.image.se_divisor", d.se_divisor);
+        m.conv_exp_se_divisor = r.dimension("mclip.image.conv_exp_se_divisor", d.conv_exp_se_divisor);
+        if (m.widths[3] % m.head_dim != 0) r.fail("mclip.image.head_dim " + std::to_string(m.head_dim) + " does not divide the width " + std::to_string(m.widths[3]));
+    } else if (image_kind == "vit") {
+        c.image.kind = ImageEncoderKind::vit;
+        const VitConfig& d = fallback.image.vit;
+        VitConfig& v = c.image.vit;
+        v.width = r.dimension("mclip.image.width", d.width);
+        v.layers = r.integer("mclip.image.layers", d.layers, 1, 1024);
+        v.heads = r.dimension("mclip.image.heads", d.heads);
+        v.ffn = r.dimension("mclip.image.ffn", d.ffn);
+        v.stem_width = r.dimension("mclip.image.stem_width", d.stem_width);
+        v.patch = r.integer("mclip.image.patch", d.patch, 16, 16);  // the stem (4·2·2) fixes it
+        if (v.width % v.heads != 0) r.fail("mclip.image.heads " + std::to_string(v.heads) + " does not divide the width " + std::to_string(v.width));
+    } else {
+        r.fail("unknown image encoder kind '" + image_kind + "' (mclip knows mci and vit)");
+    }
+
+    const std::string text_kind = r.string("mclip.text.kind", to_string(fallback.text.kind));
+    if (text_kind != "base" && text_kind != "mct") r.fail("unknown text encoder kind '" + text_kind + "' (mclip knows base and mct)");
+    const TextEncoderConfig& dt = fallback.text;
+    TextEncoderConfig& t = c.text;
+    t.kind = text_kind == "mct" ? TextEncoderKind::mct : TextEncoderKind::base;
+    t.layers = r.integer("mclip.text.layers", dt.layers, 1, 1024);
+    t.width = r.dimension("mclip.text.width", dt.width);
+    t.heads = r.dimension("mclip.text.heads", dt.heads);
+    t.ffn = r.dimension("mclip.text.ffn", dt.ffn);
+    t.context = r.integer("mclip.text.context_length", dt.context, 2, 4096);
+    t.vocab = r.dimension("mclip.text.vocab_size", dt.vocab);
+    t.causal = r.boolean("mclip.text.causal", dt.causal);
+    t.mixer_kernel = r.integer("mclip.text.mixer_kernel", dt.mixer_kernel, 1, 63);
+    if (t.width % t.heads != 0) r.fail("mclip.text.heads " + std::to_string(t.heads) + " does not divide the width " + std::to_string(t.width));
+
+    const PreprocessParams& dp = fallback.preprocess;
+    PreprocessParams& p = c.preprocess;
+    p.size = r.integer("mclip.preprocess.size", dp.size, 1, 8192);
+    // Format 1 files wrote the image input size twice; they must agree.
+    if (file.has("mclip.image.input_size") && file.get_int("mclip.image.input_size") != p.size) {
+        r.fail("mclip.image.input_size (" + std::to_string(file.get_int("mclip.image.input_size")) +
+               ") differs from mclip.preprocess.size (" + std::to_string(p.size) + ")");
+    }
+    p.resize_size = r.integer("mclip.preprocess.resize_size", dp.resize_size == 0 ? p.size : dp.resize_size, p.size, 8192);
+    try {
+        p.resize_mode = resize_mode_from_name(r.string("mclip.preprocess.resize_mode", to_string(dp.resize_mode)));
+        // Format 1 named the interpolation "resize".
+        const std::string v1_interpolation = defaults ? r.string("mclip.preprocess.resize", to_string(dp.interpolation)) : "";
+        p.interpolation = interpolation_from_name(r.string("mclip.preprocess.interpolation", v1_interpolation));
+    } catch (const Error& e) {
+        r.fail(e.what());
+    }
+    const std::string crop = r.string("mclip.preprocess.crop", kCenterCrop);
+    if (crop != kCenterCrop) {
+        throw Error(ErrorCode::unsupported, file.path() + ": unsupported crop '" + crop + "' (mclip knows '" + kCenterCrop + "')");
+    }
+    p.mean = r.array("mclip.preprocess.mean", dp.mean);
+    p.std = r.array("mclip.preprocess.std", dp.std);
+    for (float s : p.std) {
+        if (!(std::isfinite(s) && s != 0.0f)) r.fail("mclip.preprocess.std holds " + std::to_string(s) + "; every std must be finite and non-zero");
+    }
+    for (float m : p.mean) {
+        if (!std::isfinite(m)) r.fail("mclip.preprocess.mean holds a value that is not finite");
+    }
+    return c;
 }
 
 }  // namespace
@@ -155,16 +344,21 @@ void write_model_file(const std::filesystem::path& path, const ModelFileContents
     w.write(path);
 }
 
-std::optional<Tokenizer> load_tokenizer(const GgufFile& file) {
-    if (!file.has("tokenizer.ggml.merges")) return std::nullopt;
+bool has_tokenizer(const GgufFile& file) {
+    if (!file.has("tokenizer.ggml.merges")) return false;
     const std::string model = file.get_string_or("tokenizer.ggml.model", kTokenizerModel);
     if (model != kTokenizerModel) {
         throw Error(ErrorCode::unsupported, file.path() + ": tokenizer '" + model + "' is not CLIP's BPE");
     }
+    return true;
+}
+
+std::optional<Tokenizer> load_tokenizer(const GgufFile& file) {
+    if (!has_tokenizer(file)) return std::nullopt;
     return Tokenizer::from_merges(file.get_string_array("tokenizer.ggml.merges"));
 }
 
-const ModelConfig& model_file_config(const GgufFile& file) {
+ModelConfig model_file_config(const GgufFile& file) {
     const std::string architecture = file.get_string_or("general.architecture", "");
     if (architecture != kModelArchitecture) {
         throw Error(ErrorCode::invalid_input, file.path() + ": not an mclip model file (general.architecture is '" +
@@ -175,19 +369,9 @@ const ModelConfig& model_file_config(const GgufFile& file) {
         throw Error(ErrorCode::unsupported, file.path() + ": model file format " + std::to_string(version) +
                                                 " is newer than this mclip understands (" + std::to_string(kModelFormatVersion) + ")");
     }
-    const ModelConfig& config = model_config(file.get_string("mclip.arch"));
-    auto check = [&](const std::string& key, int64_t expected) {
-        if (file.get_int(key) != expected) {
-            throw Error(ErrorCode::invalid_input, file.path() + ": " + key + " is " + std::to_string(file.get_int(key)) +
-                                                      " but " + config.name + " has " + std::to_string(expected));
-        }
-    };
-    check("mclip.embed_dim", config.embed_dim);
-    check("mclip.image.input_size", config.image.input_size);
-    check("mclip.text.layers", config.text.layers);
-    check("mclip.text.width", config.text.width);
-    check("mclip.text.context_length", config.text.context);
-    return config;
+    if (version < 1) throw Error(ErrorCode::invalid_input, file.path() + ": mclip.format_version " + std::to_string(version) + " is invalid");
+    if (version == 1) return read_config(file, &model_config(file.get_string("mclip.arch")));
+    return read_config(file, nullptr);
 }
 
 }  // namespace mclip

@@ -5,15 +5,26 @@
 //   general.architecture   "mobileclip"             general.name        "MobileCLIP-S0"
 //   general.file_type      llama.cpp ftype (0 f32, 1 f16, 7 q8_0, 32 bf16)
 //   general.alignment      64
-//   mclip.format_version   1                        mclip.arch          "mobileclip_s0" (config table name)
+//   mclip.format_version   2                        mclip.arch          "mobileclip_s0" (config table name)
 //   mclip.embed_dim        512                      mclip.logit_scale   log value, as trained
-//   mclip.image.*          encoder kind, input size, depths/widths or ViT dims
-//   mclip.text.*           encoder kind, layers, width, heads, ffn, context, vocab, causal
-//   mclip.preprocess.*     size, resize ("bilinear"), crop ("center"), mean[3], std[3]
+//   mclip.image.*          kind; MCi: depths[4], widths[4], mlp_ratio, head_dim, mixer_kernel,
+//                          ffn_kernel, downsample_kernel, cpe_kernel, downsample_se[3] (bool),
+//                          se_divisor, conv_exp_se_divisor; ViT: width, layers, heads, ffn,
+//                          stem_width, patch
+//   mclip.text.*           kind, layers, width, heads, ffn, context_length, vocab_size, causal,
+//                          mixer_kernel
+//   mclip.preprocess.*     size (the image encoder's input side), resize_size, resize_mode
+//                          ("shorter_side"/"squash"), interpolation ("bilinear"/"bicubic"),
+//                          crop ("center"), mean[3], std[3]
 //   mclip.source.sha256    SHA-256 of the checkpoint it was converted from
 //   mclip.converter        "mclip 0.1.0"
 //   mclip.content_sha256   SHA-256 of all other metadata and every tensor (GgufWriter::content_sha256)
 //   tokenizer.ggml.model   "clip" with tokenizer.ggml.merges (rank order), bos/eos/padding ids
+//
+// Every architecture and preprocessing value is read from the file: a loaded model never consults
+// the config table. Format 1 files (mclip before the keys above were complete) lack most of them
+// and had mclip.image.input_size besides mclip.preprocess.size, and "resize" for the
+// interpolation; what they lack is their mclip.arch's table entry, which their writer used.
 #pragma once
 
 #include <filesystem>
@@ -25,16 +36,19 @@
 #include "models/calibration.h"
 #include "models/config.h"
 #include "tensor/tensor.h"
-#include "tokenizer/tokenizer.h"
+#include "mclip/tokenizer.h"
 
 namespace mclip {
 
 inline constexpr const char* kModelArchitecture = "mobileclip";
-inline constexpr int kModelFormatVersion = 1;
+inline constexpr int kModelFormatVersion = 2;
 
 enum class StorageType { f32, f16, bf16, q8 };
+inline constexpr StorageType kStorageTypes[] = {StorageType::f32, StorageType::f16, StorageType::bf16, StorageType::q8};
 const char* to_string(StorageType type);
 StorageType parse_storage_type(const std::string& text);  // "f32", "f16", "bf16", "q8"
+// The storage a file declares by its general.file_type; Error(unsupported) for other values.
+StorageType storage_type_from_file_type(uint32_t value);
 
 struct ModelFileContents {
     const ModelConfig* config = nullptr;
@@ -49,11 +63,14 @@ struct ModelFileContents {
 // norms, scales and other small tensors stay float32.
 void write_model_file(const std::filesystem::path& path, const ModelFileContents& contents);
 
-// Checks that a GGUF file is an mclip model file and returns its config (from the config table,
-// after checking that the file's stored dimensions agree with it).
-const ModelConfig& model_file_config(const GgufFile& file);
+// Checks that a GGUF file is an mclip model file and reads its config from its metadata; throws
+// Error(invalid_input) naming the file and the key that is missing, mistyped or out of range.
+ModelConfig model_file_config(const GgufFile& file);
 
-// The tokenizer embedded in a model file (tokenizer.ggml.merges), or nullopt when it has none.
+// Whether a model file embeds a tokenizer (tokenizer.ggml.merges); throws Error(unsupported) for
+// a tokenizer other than CLIP's BPE.
+bool has_tokenizer(const GgufFile& file);
+// The tokenizer embedded in a model file, or nullopt when it has none.
 std::optional<Tokenizer> load_tokenizer(const GgufFile& file);
 
 // The storage type a tensor gets in a file of the given storage type.

@@ -23,7 +23,7 @@ const std::string kTrain = "image_encoder.model.";
 const std::string kInfer = "img.";
 
 int token_count(const ModelConfig& config) {
-    const int side = config.image.input_size / config.image.vit.patch;
+    const int side = config.image_size() / config.image.vit.patch;
     return side * side;
 }
 
@@ -77,7 +77,7 @@ public:
     VitImageEncoder(const ModelConfig& config, const WeightSource& w, const GraphOptions& options)
         : config_(config), v_(config.image.vit), tokens_(token_count(config)) {
         const auto stem = stem_convs(v_);
-        int size = config.image.input_size;
+        int size = config.image_size();
         for (int i = 0; i < 3; ++i) {
             kernels::ConvDesc d;
             d.in_channels = stem[i].in;
@@ -105,7 +105,7 @@ public:
     }
 
     Tensor encode(const Tensor& images, const ActivationHook& hook) const override {
-        const int size = config_.image.input_size;
+        const int size = config_.image_size();
         if (images.rank() != 4 || images.dim(1) != 3 || images.dim(2) != size || images.dim(3) != size) {
             // The reference interpolates the positional table for other sizes; mclip runs the trained size only.
             throw Error(ErrorCode::invalid_argument, "MobileCLIP-B takes [N, 3, " + std::to_string(size) + ", " + std::to_string(size) +

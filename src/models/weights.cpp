@@ -11,6 +11,7 @@ WeightSource WeightSource::from_map(const TensorMap& tensors, std::string descri
     WeightSource s;
     s.description_ = std::move(description);
     s.has_ = [&tensors](const std::string& name) { return tensors.count(name) != 0; };
+    s.shape_ = [&tensors](const std::string& name) { return tensors.at(name).shape(); };
     s.load_ = [&tensors](const std::string& name) {
         const Tensor& t = tensors.at(name);
         return t.dtype() == DType::f32 ? t : t.to_f32();
@@ -27,6 +28,7 @@ WeightSource WeightSource::from_gguf(const GgufFile& file) {
     WeightSource s;
     s.description_ = file.path();
     s.has_ = [&file](const std::string& name) { return file.find_tensor(name) != nullptr; };
+    s.shape_ = [&file](const std::string& name) { return file.find_tensor(name)->shape; };
     s.load_ = [&file](const std::string& name) { return file.tensor_f32(name); };
     s.names_ = [&file] {
         std::vector<std::string> names;
@@ -36,28 +38,34 @@ WeightSource WeightSource::from_gguf(const GgufFile& file) {
     return s;
 }
 
+WeightSource WeightSource::shapes_of_gguf(const GgufFile& file) {
+    WeightSource s = from_gguf(file);
+    s.load_ = nullptr;
+    return s;
+}
+
 bool WeightSource::has(const std::string& name) const { return has_(name); }
 
 Tensor WeightSource::get_any_shape(const std::string& name) const {
     if (!has_(name)) throw Error(ErrorCode::invalid_input, description_ + ": missing tensor '" + name + "'");
     used_.insert(name);
-    return load_(name);
+    return load_ ? load_(name) : Tensor();
 }
 
 Tensor WeightSource::get(const std::string& name, const Shape& expected) const {
     Tensor t = get_any_shape(name);
-    if (t.shape() != expected) {
+    const Shape stored = shape_(name);
+    if (stored == expected) return t;
+    const bool same_values =
         // Scalars are sometimes saved as [1] rather than []; both hold one value.
-        if (t.elements() == 1 && shape_elements(expected) == 1) return t.reshaped(expected);
+        (shape_elements(stored) == 1 && shape_elements(expected) == 1) ||
         // Model files store quantized conv kernels as [out, in·kh·kw] (model_file.h).
-        if (expected.size() == 4 && t.shape() == Shape{expected[0], shape_elements(expected) / std::max<int64_t>(expected[0], 1)}) {
-            return t.reshaped(expected);
-        }
-        throw Error(ErrorCode::invalid_input, description_ + ": tensor '" + name + "' has shape " + shape_to_string(t.shape()) +
-                                                  " but " + shape_to_string(expected) +
-                                                  " was expected (is the architecture right?)");
+        (expected.size() == 4 && stored == Shape{expected[0], shape_elements(expected) / std::max<int64_t>(expected[0], 1)});
+    if (!same_values) {
+        throw Error(ErrorCode::invalid_input, description_ + ": tensor '" + name + "' has shape " + shape_to_string(stored) + " but " +
+                                                  shape_to_string(expected) + " was expected (is the architecture right?)");
     }
-    return t;
+    return load_ ? t.reshaped(expected) : t;
 }
 
 std::vector<std::string> WeightSource::unused(const std::function<bool(const std::string&)>& ignored) const {

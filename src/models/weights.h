@@ -21,10 +21,14 @@ public:
     // `description` names the source in messages ("model.gguf", "checkpoint.pt (mobileclip_s0)").
     static WeightSource from_map(const TensorMap& tensors, std::string description);
     static WeightSource from_gguf(const GgufFile& file);
+    // A model file's tensor names and shapes without their values: get() checks a tensor as
+    // usual and returns an empty tensor. Graphs built from it check the file against its config
+    // without reading (or converting) a weight; they cannot run.
+    static WeightSource shapes_of_gguf(const GgufFile& file);
 
     bool has(const std::string& name) const;
-    // The tensor as float32; throws Error(invalid_input) naming the tensor when it is missing or
-    // its shape differs from `expected`.
+    // The tensor as float32 (empty from shapes_of_gguf); throws Error(invalid_input) naming the
+    // tensor when it is missing or its shape differs from `expected`.
     Tensor get(const std::string& name, const Shape& expected) const;
     // The tensor as float32 with whatever shape it has.
     Tensor get_any_shape(const std::string& name) const;
@@ -36,7 +40,8 @@ public:
 
 private:
     std::function<bool(const std::string&)> has_;
-    std::function<Tensor(const std::string&)> load_;
+    std::function<Shape(const std::string&)> shape_;
+    std::function<Tensor(const std::string&)> load_;  // null for shapes only
     std::function<std::vector<std::string>()> names_;
     std::string description_;
     mutable std::set<std::string> used_;

@@ -4,14 +4,21 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
+#include "mclip/image.h"
+#include "mclip/preprocess.h"
+#include "io/gguf.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
+#include "mclip/error.h"
 #include "models/fixture_weights.h"
 #include "models/model.h"
+#include "models/model_file.h"
 #include "models/parity.h"
 #include "support/fixtures.h"
 
@@ -149,6 +156,155 @@ TEST(InfoCommand, JsonDescribesTheFile) {
     EXPECT_NEAR(doc["metadata"]["mclip.logit_scale"].get<double>(), std::log(1 / 0.07), 1e-6);
     // 11.4 M image + 42.4 M text parameters (BatchNorm folded away, logit_scale in metadata).
     EXPECT_NEAR(doc["parameters"].get<double>(), 53.78e6, 0.05e6);
+}
+
+// Rewrites a model file with edited metadata (same tensors, same storage types).
+void rewrite_model_file(const fs::path& from, const fs::path& to,
+                        const std::function<void(std::map<std::string, GgufValue>&)>& edit) {
+    const GgufFile file = GgufFile::open(from);
+    std::map<std::string, GgufValue> metadata = file.metadata();
+    edit(metadata);
+    GgufWriter writer;
+    for (const auto& [key, value] : metadata) writer.set(key, value);
+    for (const auto& t : file.tensors()) writer.add_tensor(t.name, file.tensor_f32(t.name), t.type);
+    writer.write(to);
+}
+
+GgufValue u32_value(uint32_t v) { return {GgufType::u32, GgufType::u32, v}; }
+GgufValue f32_array(std::vector<float> v) { return {GgufType::array, GgufType::f32, v}; }
+
+// The model file, not the config table, decides how a model runs.
+class ModelFileMetadata : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto fixtures = mclip::testing::fixtures_dir();
+        if (!fixtures) {
+            if (mclip::testing::running_under_ci()) FAIL() << "reference fixtures not found; required under CI";
+            GTEST_SKIP() << "reference fixtures not found (set MCLIP_FIXTURES to ../shared/fixtures)";
+        }
+        fixtures_ = *fixtures;
+        dir_ = mclip::testing::make_temp_dir("mclip-metadata");
+    }
+    void TearDown() override {
+        if (!dir_.empty()) fs::remove_all(dir_);
+    }
+    fs::path fixtures_, dir_;
+};
+
+TEST_F(ModelFileMetadata, FileIsFormatTwoWithEveryKey) {
+    const GgufFile file = GgufFile::open(model_path("mobileclip_s0"));
+    EXPECT_EQ(file.get_int("mclip.format_version"), 2);
+    for (const char* key : {"mclip.image.mixer_kernel", "mclip.image.ffn_kernel", "mclip.image.downsample_kernel",
+                            "mclip.image.cpe_kernel", "mclip.image.downsample_se", "mclip.image.se_divisor",
+                            "mclip.image.conv_exp_se_divisor", "mclip.text.mixer_kernel", "mclip.preprocess.resize_size",
+                            "mclip.preprocess.resize_mode", "mclip.preprocess.interpolation"}) {
+        EXPECT_TRUE(file.has(key)) << key;
+    }
+    EXPECT_FALSE(file.has("mclip.image.input_size")) << "the input size is mclip.preprocess.size alone";
+}
+
+TEST_F(ModelFileMetadata, StoredPreprocessingIsApplied) {
+    const fs::path edited = dir_ / "edited.gguf";
+    const std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
+    const std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
+    rewrite_model_file(model_path("mobileclip_s0"), edited, [&](auto& metadata) {
+        metadata["mclip.preprocess.mean"] = f32_array({mean.begin(), mean.end()});
+        metadata["mclip.preprocess.std"] = f32_array({std.begin(), std.end()});
+        metadata["mclip.preprocess.resize_size"] = u32_value(288);
+        metadata["mclip.preprocess.interpolation"] = GgufValue{GgufType::string, GgufType::u32, "bicubic"};
+    });
+    const auto model = ClipModel::load(edited);
+    const PreprocessParams& stored = model->config().preprocess;
+    EXPECT_EQ(stored.mean, mean);
+    EXPECT_EQ(stored.std, std);
+    EXPECT_EQ(stored.resize_size, 288);
+    EXPECT_EQ(stored.interpolation, Interpolation::bicubic);
+
+    const fs::path image = fixtures_ / "images" / "rocket.jpg";
+    const Tensor loaded = model->load_images({image});
+    PreprocessParams expected_params;
+    expected_params.size = 256;
+    expected_params.resize_size = 288;
+    expected_params.interpolation = Interpolation::bicubic;
+    expected_params.mean = mean;
+    expected_params.std = std;
+    Tensor expected = Tensor::zeros_f32({1, 3, 256, 256});
+    Preprocessor(expected_params).run(decode_image_file(image), expected.f32());
+    ASSERT_EQ(loaded.shape(), expected.shape());
+    EXPECT_EQ(std::memcmp(loaded.data(), expected.data(), expected.bytes()), 0);
+    // And the table's preprocessing would have given something else.
+    Tensor table = Tensor::zeros_f32({1, 3, 256, 256});
+    Preprocessor(model_config("mobileclip_s0").preprocess).run(decode_image_file(image), table.f32());
+    EXPECT_NE(std::memcmp(loaded.data(), table.data(), table.bytes()), 0);
+}
+
+TEST_F(ModelFileMetadata, FormatOneFileLoadsWithTheSameEmbeddings) {
+    // What mclip wrote before format 2: fewer keys, the input size twice, "resize" for the
+    // interpolation.
+    const fs::path v1 = dir_ / "v1.gguf";
+    rewrite_model_file(model_path("mobileclip_s0"), v1, [](auto& metadata) {
+        for (const char* key : {"mclip.image.mixer_kernel", "mclip.image.ffn_kernel", "mclip.image.downsample_kernel",
+                                "mclip.image.cpe_kernel", "mclip.image.downsample_se", "mclip.image.se_divisor",
+                                "mclip.image.conv_exp_se_divisor", "mclip.text.mixer_kernel", "mclip.preprocess.resize_size",
+                                "mclip.preprocess.resize_mode", "mclip.preprocess.interpolation"}) {
+            ASSERT_EQ(metadata.erase(key), 1u) << key;
+        }
+        metadata["mclip.format_version"] = u32_value(1);
+        metadata["mclip.image.input_size"] = u32_value(256);
+        metadata["mclip.preprocess.resize"] = GgufValue{GgufType::string, GgufType::u32, "bilinear"};
+    });
+    const auto current = ClipModel::load(model_path("mobileclip_s0"));
+    const auto old = ClipModel::load(v1);
+    const ModelConfig& a = current->config();
+    const ModelConfig& b = old->config();
+    EXPECT_EQ(b.image.mci.depths, a.image.mci.depths);
+    EXPECT_EQ(b.image.mci.downsample_se, a.image.mci.downsample_se);
+    EXPECT_EQ(b.text.mixer_kernel, a.text.mixer_kernel);
+    EXPECT_EQ(b.preprocess.resize_size, a.preprocess.resize_size);
+
+    const SafetensorsFile expected = read_safetensors(fixtures_ / "mobileclip_s0" / "expected.safetensors");
+    const Tensor& images = expected.tensors.at("image.input");
+    const Tensor image_a = current->encode_images(images), image_b = old->encode_images(images);
+    EXPECT_EQ(std::memcmp(image_a.data(), image_b.data(), image_a.bytes()), 0);
+    const Tensor text_a = current->encode_texts({"a photo of a rocket"}), text_b = old->encode_texts({"a photo of a rocket"});
+    EXPECT_EQ(std::memcmp(text_a.data(), text_b.data(), text_a.bytes()), 0);
+    const fs::path photo = fixtures_ / "images" / "coffee.png";
+    const Tensor pixels_a = current->load_images({photo}), pixels_b = old->load_images({photo});
+    EXPECT_EQ(std::memcmp(pixels_a.data(), pixels_b.data(), pixels_a.bytes()), 0);
+}
+
+// Loading `edited` fails with an Error whose message holds `message_part`.
+void expect_load_refused(const fs::path& edited, const std::string& message_part) {
+    try {
+        ClipModel::load(edited);
+        ADD_FAILURE() << "loaded a file it should refuse (" << message_part << ")";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(message_part), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(edited.string()), std::string::npos) << "the message names the file: " << e.what();
+    }
+}
+
+TEST_F(ModelFileMetadata, DimensionsContradictingTheTensorsAreRefused) {
+    const fs::path edited = dir_ / "contradicts.gguf";
+    rewrite_model_file(model_path("mobileclip_s0"), edited,
+                       [](auto& metadata) { metadata["mclip.text.width"] = u32_value(256); });
+    expect_load_refused(edited, "tensor 'txt.token_embedding' has shape [49408, 512] but [49408, 256] was expected");
+    rewrite_model_file(model_path("mobileclip_s0"), edited,
+                       [](auto& metadata) { metadata["mclip.image.mlp_ratio"] = u32_value(4); });
+    // 3 × 64 channels stored where 4 × 64 are expected (fc1's weight or bias, whichever is read first).
+    expect_load_refused(edited, "tensor 'img.network.0.0.ffn.fc1.");
+}
+
+TEST_F(ModelFileMetadata, MissingOrDamagedKeysAreRefused) {
+    const fs::path edited = dir_ / "damaged.gguf";
+    rewrite_model_file(model_path("mobileclip_s0"), edited, [](auto& metadata) { metadata.erase("mclip.preprocess.std"); });
+    expect_load_refused(edited, "missing metadata key 'mclip.preprocess.std'");
+    rewrite_model_file(model_path("mobileclip_s0"), edited,
+                       [](auto& metadata) { metadata["mclip.preprocess.std"] = f32_array({0.5f, 0.0f, 0.5f}); });
+    expect_load_refused(edited, "mclip.preprocess.std");
+    rewrite_model_file(model_path("mobileclip_s0"), edited,
+                       [](auto& metadata) { metadata["mclip.text.context_length"] = u32_value(4000000000u); });
+    expect_load_refused(edited, "mclip.text.context_length is 4000000000, outside");
 }
 
 class ConvertRefuses : public ::testing::Test {
