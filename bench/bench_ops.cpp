@@ -227,7 +227,7 @@ int main(int argc, char** argv) {
             rest.push_back(argv[i]);
         }
     }
-    kernels::set_num_threads(threads);
+    const kernels::ThreadCountScope thread_count(kernels::resolve_thread_count(threads));
     int rest_count = static_cast<int>(rest.size());
     benchmark::Initialize(&rest_count, rest.data());
     register_all();

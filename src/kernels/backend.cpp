@@ -2,6 +2,8 @@
 // shares: layer checks and the profiling wrapper around each layer's run.
 #include <omp.h>
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "kernels/kernels.h"
 #include "kernels/profile.h"
@@ -9,9 +11,14 @@
 namespace mclip::kernels {
 
 #ifdef MCLIP_HAVE_ONEDNN_BACKEND
-Backend* onednn_backend();  // onednn/onednn_backend.cpp; null when this CPU lacks what it needs
+BackendEntry onednn_backend_entry();  // onednn/onednn_backend.cpp
 #else
-static Backend* onednn_backend() { return nullptr; }
+static BackendEntry onednn_backend_entry() {
+    BackendEntry entry;
+    entry.name = "onednn";
+    entry.unavailable_reason = "not in this build (configured with MCLIP_USE_ONEDNN=OFF or without oneDNN)";
+    return entry;
+}
 #endif
 
 const char* to_string(Precision precision) {
@@ -23,11 +30,19 @@ const char* to_string(Precision precision) {
     return "?";
 }
 
+const std::vector<std::string>& precision_names() {
+    static const std::vector<std::string> names = {to_string(Precision::f32), to_string(Precision::bf16), to_string(Precision::int8)};
+    return names;
+}
+
 Precision parse_precision(const std::string& name) {
-    if (name == "f32") return Precision::f32;
-    if (name == "bf16") return Precision::bf16;
-    if (name == "int8") return Precision::int8;
-    throw Error(ErrorCode::invalid_argument, "unknown precision '" + name + "' (expected f32, bf16 or int8)");
+    const auto& names = precision_names();
+    std::string known;
+    for (size_t i = 0; i < names.size(); ++i) {
+        if (names[i] == name) return static_cast<Precision>(i);
+        known += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+    }
+    throw Error(ErrorCode::invalid_argument, "unknown precision '" + name + "' (expected " + known + ")");
 }
 
 bool int8_capable(const ConvDesc& d) {
@@ -96,26 +111,79 @@ void check_linear(const LinearDesc& d, const Tensor& weight, const Tensor& bias)
     }
 }
 
+namespace {
+
+// The reference kernels' inner loops are compiled for these (ops.cpp, reference/gemm.cpp) and
+// picked at run time.
+std::vector<std::string> reference_instruction_sets() {
+    if (__builtin_cpu_supports("avx512f")) return {"AVX512F"};
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {"AVX2", "FMA"};
+    return {"SSE2"};
+}
+
+std::vector<BackendEntry> make_registry() {
+    std::vector<BackendEntry> entries;
+    entries.push_back(onednn_backend_entry());
+    BackendEntry reference;
+    reference.name = "reference";
+    reference.available = true;
+    // It emulates bf16 and int8 arithmetic exactly, in float32 (reference_backend.cpp).
+    reference.precisions = {Precision::f32, Precision::bf16, Precision::int8};
+    reference.native_precisions = {Precision::f32};
+    reference.instruction_sets = reference_instruction_sets();
+    reference.backend = &reference_backend();
+    entries.push_back(reference);
+    return entries;
+}
+
+}  // namespace
+
+bool BackendEntry::runs(Precision precision) const {
+    return available && std::find(precisions.begin(), precisions.end(), precision) != precisions.end();
+}
+
+const std::vector<BackendEntry>& registered_backends() {
+    static const std::vector<BackendEntry> entries = make_registry();
+    return entries;
+}
+
 Backend& default_backend() {
-    if (Backend* fast = onednn_backend()) return *fast;
+    for (const BackendEntry& entry : registered_backends()) {
+        if (entry.available) return *entry.backend;
+    }
     return reference_backend();
 }
 
 Backend& backend_by_name(const std::string& name) {
-    if (name == "reference") return reference_backend();
-    if (name == "onednn") {
-        if (Backend* fast = onednn_backend()) return *fast;
-        throw Error(ErrorCode::unsupported, "the oneDNN backend is not available in this build or on this CPU");
-    }
     if (name == "auto" || name.empty()) return default_backend();
-    throw Error(ErrorCode::invalid_argument, "unknown backend '" + name + "' (expected auto, reference or onednn)");
+    std::string known = "auto";
+    for (const BackendEntry& entry : registered_backends()) {
+        if (entry.name == name) {
+            if (!entry.available) throw Error(ErrorCode::unsupported, "the " + name + " backend cannot run: " + entry.unavailable_reason);
+            return *entry.backend;
+        }
+        known += ", " + entry.name;
+    }
+    throw Error(ErrorCode::invalid_argument, "unknown backend '" + name + "' (expected " + known + ")");
 }
 
 Precision fastest_precision(const Backend& backend) {
     return backend.native(Precision::bf16) ? Precision::bf16 : Precision::f32;
 }
 
-void set_num_threads(int threads) { omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs()); }
+int resolve_thread_count(int requested) {
+    if (requested < 0) throw Error(ErrorCode::invalid_argument, "thread count must be 0 (one per core) or more, not " + std::to_string(requested));
+    return requested > 0 ? requested : omp_get_num_procs();
+}
+
 int num_threads() { return omp_get_max_threads(); }
+
+ThreadCountScope::ThreadCountScope(int threads) : previous_(omp_get_max_threads()) {
+    if (threads != previous_) omp_set_num_threads(threads);
+}
+
+ThreadCountScope::~ThreadCountScope() {
+    if (omp_get_max_threads() != previous_) omp_set_num_threads(previous_);
+}
 
 }  // namespace mclip::kernels

@@ -17,6 +17,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tensor/tensor.h"
 
@@ -36,7 +37,9 @@ enum class Activation { none, relu, gelu };
 enum class Precision { f32, bf16, int8 };
 
 const char* to_string(Precision precision);
-// "f32", "bf16" or "int8"; throws Error(invalid_argument) otherwise.
+// Every precision's name, in enum order: "f32", "bf16", "int8".
+const std::vector<std::string>& precision_names();
+// One of precision_names(); throws Error(invalid_argument) listing them otherwise.
 Precision parse_precision(const std::string& name);
 
 struct ConvDesc {
@@ -160,20 +163,57 @@ public:
     virtual std::unique_ptr<Attention> make_attention(const AttentionDesc& desc) = 0;
 };
 
+// What a backend is and does on this CPU and build. Every backend mclip knows is registered,
+// whether or not it can run here, so that tools and tests can list them and say why one cannot.
+struct BackendEntry {
+    std::string name;
+    bool available = false;               // compiled in and usable on this CPU
+    std::string unavailable_reason;       // for a person, when not available
+    std::vector<Precision> precisions;    // the precisions it computes, natively or emulated
+    std::vector<Precision> native_precisions;   // those of them at hardware speed here
+    std::vector<std::string> instruction_sets;  // what its kernels use on this CPU ("AVX2", "AVX512-BF16", "AMX", ...)
+    Backend* backend = nullptr;           // null when not available
+    bool runs(Precision precision) const;
+};
+
+// In order of preference: the first available one is the default.
+const std::vector<BackendEntry>& registered_backends();
 // The portable reference backend (always available).
 Backend& reference_backend();
 // The fastest backend available on this CPU and build ("reference" if nothing better).
 Backend& default_backend();
-// Looks a backend up by name ("auto", "reference", "onednn"); throws Error(unsupported) if unavailable.
+// Looks a registered backend up by name, or "auto" (default_backend); throws
+// Error(invalid_argument) for an unknown name and Error(unsupported), with the reason, for one
+// that cannot run here.
 Backend& backend_by_name(const std::string& name);
 
 // The fastest precision that keeps the accuracy bounds (bf16: embeddings within 2e-2 of float32,
 // tests/models/test_encoders.cpp) on this backend and CPU: bf16 where it runs natively, else f32.
 Precision fastest_precision(const Backend& backend);
 
-// Sets the number of threads kernels may use (0 = one per core).
-void set_num_threads(int threads);
+// Threads. Kernels run on OpenMP teams as large as the calling thread's OpenMP thread count
+// (its nthreads ICV, which belongs to that thread alone); oneDNN fixes a primitive's team size
+// when it creates it, so the oneDNN backend keeps one primitive per thread count it is called
+// with. A model applies its own count around each call (ThreadCountScope), whatever thread
+// calls it.
+
+// The thread count `requested` stands for: itself, or one per core available to the process for 0.
+int resolve_thread_count(int requested);
+// The calling thread's current thread count.
 int num_threads();
+
+// Sets the calling thread's thread count for the scope's lifetime and restores the previous one
+// after; other threads are unaffected.
+class ThreadCountScope {
+public:
+    explicit ThreadCountScope(int threads);
+    ~ThreadCountScope();
+    ThreadCountScope(const ThreadCountScope&) = delete;
+    ThreadCountScope& operator=(const ThreadCountScope&) = delete;
+
+private:
+    int previous_;
+};
 
 // Checks a layer description and its weights against each other (throws Error(internal)).
 void check_conv(const ConvDesc& desc, const Tensor& weight, const Tensor& bias);

@@ -1,12 +1,16 @@
 // Per-operator tests of the kernel backends on random inputs (fixed seeds) and awkward shapes:
 // the reference backend against a naive direct convolution / matrix product written here, and
-// every other backend against the reference backend, in float32, bf16 and int8 precision.
+// every registered backend against the reference backend, in float32, bf16 and int8 precision.
+// A backend or precision that cannot run on this CPU and build is reported as a skipped test,
+// with the reason.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ostream>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/error.h"
@@ -54,14 +58,38 @@ struct Buffer {
     }
 };
 
-// The backend of that name, or null where this build or CPU lacks it.
-kernels::Backend* available_backend(const char* name) {
-    try {
-        return &kernels::backend_by_name(name);
-    } catch (const Error&) {
-        return nullptr;
-    }
+std::vector<std::string> backend_names() {
+    std::vector<std::string> names;
+    for (const auto& entry : kernels::registered_backends()) names.push_back(entry.name);
+    return names;
 }
+
+const kernels::BackendEntry& backend_entry(const std::string& name) {
+    for (const auto& entry : kernels::registered_backends()) {
+        if (entry.name == name) return entry;
+    }
+    throw Error(ErrorCode::internal, "no backend named " + name);
+}
+
+// Why the backend cannot run `precision` here, or empty when it can.
+std::string cannot_run(const std::string& name, Precision precision) {
+    const kernels::BackendEntry& entry = backend_entry(name);
+    if (!entry.available) return name + " is not available: " + entry.unavailable_reason;
+    if (entry.runs(precision)) return "";
+    std::string sets;
+    for (const auto& set : entry.instruction_sets) sets += " " + set;
+    return name + " does not run " + kernels::to_string(precision) + " on this CPU (its kernels use:" + sets + ")";
+}
+
+// Declares `var` as the backend named `name`, or skips the test with the reason when it cannot
+// run `precision` on this CPU and build.
+#define BACKEND_OR_SKIP(var, name, precision)                               \
+    kernels::Backend* var = nullptr;                                        \
+    do {                                                                    \
+        const std::string why_ = cannot_run(name, precision);              \
+        if (!why_.empty()) GTEST_SKIP() << why_;                            \
+        var = backend_entry(name).backend;                                  \
+    } while (0)
 
 double relative_error(const std::vector<float>& ours, const std::vector<float>& expected) {
     double diff = 0, norm = 0;
@@ -187,94 +215,100 @@ TEST_P(ConvOp, ReferenceMatchesNaiveConvolution) {
     EXPECT_LE(relative_error(run_conv(kernels::reference_backend(), describe(c), c, r), expected), 1e-6);
 }
 
-TEST_P(ConvOp, EveryBackendMatchesReferenceInFloat32) {
-    const ConvCase& c = GetParam();
+INSTANTIATE_TEST_SUITE_P(Shapes, ConvOp, ::testing::ValuesIn(conv_cases()), [](const auto& info) { return info.param.name; });
+
+// A registered backend (by name) and a case.
+template <typename Case>
+class BackendOp : public ::testing::TestWithParam<std::tuple<std::string, Case>> {
+protected:
+    const std::string& name() const { return std::get<0>(this->GetParam()); }
+    const Case& shape() const { return std::get<1>(this->GetParam()); }
+};
+
+template <typename Case>
+std::string backend_case_name(const ::testing::TestParamInfo<std::tuple<std::string, Case>>& info) {
+    return std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
+}
+
+using BackendConvOp = BackendOp<ConvCase>;
+
+TEST_P(BackendConvOp, MatchesReferenceInFloat32) {
+    BACKEND_OR_SKIP(backend, name(), Precision::f32);
+    const ConvCase& c = shape();
     const ConvRun r = make_conv_inputs(c);
     const auto expected = run_conv(kernels::reference_backend(), describe(c), c, r);
-    for (const char* name : {"onednn"}) {
-        kernels::Backend* backend = available_backend(name);
-        if (!backend) continue;
-        kernels::ConvDesc d = describe(c);
-        EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), 1e-5) << name << ", no typical input";
-        // Weights packed for another input size must give the same result on this one.
-        d.typical_batch = 1;
-        d.typical_h = c.h + 3;
-        d.typical_w = c.w + 1;
-        EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), 1e-5) << name << ", packed for another size";
-        d.typical_batch = c.n;
-        d.typical_h = c.h;
-        d.typical_w = c.w;
-        EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), 1e-5) << name << ", packed for this size";
-    }
+    kernels::ConvDesc d = describe(c);
+    EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), 1e-5) << "no typical input";
+    // Weights packed for another input size must give the same result on this one.
+    d.typical_batch = 1;
+    d.typical_h = c.h + 3;
+    d.typical_w = c.w + 1;
+    EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), 1e-5) << "packed for another size";
+    d.typical_batch = c.n;
+    d.typical_h = c.h;
+    d.typical_w = c.w;
+    EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), 1e-5) << "packed for this size";
 }
 
 // bf16: inputs and weights rounded to bf16, sums in float32; the buffers between layers may be
 // bf16 too. Both backends round the same values, so they differ only by summation order and the
 // rounding of a bf16 output (2^-9 relative).
-TEST_P(ConvOp, EveryBackendMatchesReferenceInBf16) {
-    const ConvCase& c = GetParam();
+TEST_P(BackendConvOp, MatchesReferenceInBf16) {
+    BACKEND_OR_SKIP(backend, name(), Precision::bf16);
+    const ConvCase& c = shape();
     const ConvRun r = make_conv_inputs(c);
-    for (const char* name : {"onednn"}) {
-        kernels::Backend* backend = available_backend(name);
-        if (!backend) continue;
-        if (!backend->native(Precision::bf16)) continue;
-        for (DType input : {DType::f32, DType::bf16}) {
-            for (DType output : {DType::f32, DType::bf16}) {
-                kernels::ConvDesc d = describe(c);
-                d.precision = Precision::bf16;
-                d.input = input;
-                d.output = output;
-                d.typical_batch = c.n;
-                d.typical_h = c.h;
-                d.typical_w = c.w;
-                const auto expected = run_conv(kernels::reference_backend(), d, c, r);
-                EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), output == DType::bf16 ? 8e-3 : 1e-3)
-                    << name << " input " << to_string(input) << " output " << to_string(output);
-            }
+    for (DType input : {DType::f32, DType::bf16}) {
+        for (DType output : {DType::f32, DType::bf16}) {
+            kernels::ConvDesc d = describe(c);
+            d.precision = Precision::bf16;
+            d.input = input;
+            d.output = output;
+            d.typical_batch = c.n;
+            d.typical_h = c.h;
+            d.typical_w = c.w;
+            const auto expected = run_conv(kernels::reference_backend(), d, c, r);
+            EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), output == DType::bf16 ? 8e-3 : 1e-3)
+                << "input " << to_string(input) << " output " << to_string(output);
         }
-        // And bf16 stays close to the exact result (the precision mode's whole error).
-        kernels::ConvDesc d = describe(c);
-        d.precision = Precision::bf16;
-        EXPECT_LE(relative_error(run_conv(*backend, d, c, r), naive_conv(c, r.x, r.weight, r.bias, r.y0)), 1e-2) << name;
     }
+    // And bf16 stays close to the exact result (the precision mode's whole error).
+    kernels::ConvDesc d = describe(c);
+    d.precision = Precision::bf16;
+    EXPECT_LE(relative_error(run_conv(*backend, d, c, r), naive_conv(c, r.x, r.weight, r.bias, r.y0)), 1e-2);
 }
 
 // int8: both backends quantize the same values to the same integers (weights per output channel,
 // the input with the step of its range; beyond the range it saturates), so they differ only by
 // summation order and output rounding. Layers int8 does not serve (depthwise, few input
 // channels) run bf16 instead.
-TEST_P(ConvOp, EveryBackendMatchesReferenceInInt8) {
-    const ConvCase& c = GetParam();
+TEST_P(BackendConvOp, MatchesReferenceInInt8) {
+    BACKEND_OR_SKIP(backend, name(), Precision::int8);
+    const ConvCase& c = shape();
     const ConvRun r = make_conv_inputs(c);
     const auto exact = naive_conv(c, r.x, r.weight, r.bias, r.y0);
-    for (const char* name : {"reference", "onednn"}) {
-        kernels::Backend* backend = available_backend(name);
-        if (!backend) continue;
-        if (std::string(name) != "reference" && !backend->native(Precision::int8)) continue;
-        kernels::ConvDesc d = describe(c);
-        d.precision = Precision::int8;
-        d.input_range = 1.0f;  // x is uniform in [-1, 1]
-        const bool int8 = kernels::compute_precision(d) == Precision::int8;
-        EXPECT_EQ(int8, d.groups == 1 && d.in_channels >= kernels::kMinInt8Channels) << name;
-        // The whole error of the mode: 8-bit steps of x and of each output channel's weights.
-        EXPECT_LE(relative_error(run_conv(*backend, d, c, r), exact), 2e-2) << name;
-        if (std::string(name) == "reference") continue;
-        for (float range : {1.0f, 0.5f}) {  // 0.5: half the inputs saturate
-            for (DType input : {DType::f32, DType::bf16}) {
-                for (DType output : {DType::f32, DType::bf16}) {
-                    d.input_range = range;
-                    d.input = input;
-                    d.output = output;
-                    const auto expected = run_conv(kernels::reference_backend(), d, c, r);
-                    EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), output == DType::bf16 ? 8e-3 : 1e-3)
-                        << name << " range " << range << " input " << to_string(input) << " output " << to_string(output);
-                }
+    kernels::ConvDesc d = describe(c);
+    d.precision = Precision::int8;
+    d.input_range = 1.0f;  // x is uniform in [-1, 1]
+    const bool int8 = kernels::compute_precision(d) == Precision::int8;
+    EXPECT_EQ(int8, d.groups == 1 && d.in_channels >= kernels::kMinInt8Channels);
+    // The whole error of the mode: 8-bit steps of x and of each output channel's weights.
+    EXPECT_LE(relative_error(run_conv(*backend, d, c, r), exact), 2e-2);
+    for (float range : {1.0f, 0.5f}) {  // 0.5: half the inputs saturate
+        for (DType input : {DType::f32, DType::bf16}) {
+            for (DType output : {DType::f32, DType::bf16}) {
+                d.input_range = range;
+                d.input = input;
+                d.output = output;
+                const auto expected = run_conv(kernels::reference_backend(), d, c, r);
+                EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), output == DType::bf16 ? 8e-3 : 1e-3)
+                    << "range " << range << " input " << to_string(input) << " output " << to_string(output);
             }
         }
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, ConvOp, ::testing::ValuesIn(conv_cases()), [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Shapes, BackendConvOp, ::testing::Combine(::testing::ValuesIn(backend_names()), ::testing::ValuesIn(conv_cases())),
+                         backend_case_name<ConvCase>);
 
 TEST(Precision, Int8OnlyWhereItPaysAndIsCalibrated) {
     kernels::ConvDesc pointwise;
@@ -299,6 +333,7 @@ TEST(Precision, Int8OnlyWhereItPaysAndIsCalibrated) {
     EXPECT_EQ(kernels::compute_precision(linear), Precision::int8);
     EXPECT_EQ(kernels::parse_precision("int8"), Precision::int8);
     EXPECT_THROW(kernels::parse_precision("int4"), Error);
+    for (const std::string& name : kernels::precision_names()) EXPECT_EQ(kernels::to_string(kernels::parse_precision(name)), name);
 }
 
 TEST(Precision, QuantizationRoundsHalfToEvenAndSaturates) {
@@ -322,7 +357,7 @@ struct LinearCase {
 
 void PrintTo(const LinearCase& c, std::ostream* os) { *os << c.name; }
 
-class LinearOp : public ::testing::TestWithParam<LinearCase> {};
+using LinearOp = BackendOp<LinearCase>;
 
 std::vector<float> naive_linear(const LinearCase& c, const std::vector<float>& x, const Tensor& w, const Tensor& b,
                                 const std::vector<float>& y0) {
@@ -356,72 +391,69 @@ std::vector<float> run_linear(kernels::Backend& backend, const kernels::LinearDe
     return yb.values();
 }
 
-TEST_P(LinearOp, BackendsMatchNaiveProduct) {
-    const LinearCase& c = GetParam();
+TEST_P(LinearOp, MatchesNaiveProductInFloat32) {
+    BACKEND_OR_SKIP(backend, name(), Precision::f32);
+    const LinearCase& c = shape();
     const LinearRun r = make_linear_inputs(c);
     const auto expected = naive_linear(c, r.x, r.w, r.b, r.y0);
-    for (const char* name : {"reference", "onednn"}) {
-        kernels::Backend* backend = available_backend(name);
-        if (!backend) continue;
-        kernels::LinearDesc d{c.in, c.out, c.activation, c.accumulate};
-        EXPECT_LE(relative_error(run_linear(*backend, d, c, r), expected), 1e-5) << name << ", no typical rows";
-        d.typical_rows = c.rows + 5;
-        EXPECT_LE(relative_error(run_linear(*backend, d, c, r), expected), 1e-5) << name << ", packed for other rows";
-        if (!backend->native(Precision::bf16) && std::string(name) != "reference") continue;
-        d.precision = Precision::bf16;
-        for (DType input : {DType::f32, DType::bf16}) {
-            for (DType output : {DType::f32, DType::bf16}) {
-                d.input = input;
-                d.output = output;
-                d.typical_rows = c.rows;
-                const auto ours = run_linear(*backend, d, c, r);
-                EXPECT_LE(relative_error(ours, expected), 1e-2) << name << " bf16 " << to_string(input) << "->" << to_string(output);
-                if (std::string(name) != "reference") {
-                    const auto emulated = run_linear(kernels::reference_backend(), d, c, r);
-                    EXPECT_LE(relative_error(ours, emulated), output == DType::bf16 ? 8e-3 : 1e-3) << name << " vs emulated bf16";
-                }
-            }
+    kernels::LinearDesc d{c.in, c.out, c.activation, c.accumulate};
+    EXPECT_LE(relative_error(run_linear(*backend, d, c, r), expected), 1e-5) << "no typical rows";
+    d.typical_rows = c.rows + 5;
+    EXPECT_LE(relative_error(run_linear(*backend, d, c, r), expected), 1e-5) << "packed for other rows";
+}
+
+TEST_P(LinearOp, MatchesEmulationAndNaiveProductInBf16) {
+    BACKEND_OR_SKIP(backend, name(), Precision::bf16);
+    const LinearCase& c = shape();
+    const LinearRun r = make_linear_inputs(c);
+    const auto expected = naive_linear(c, r.x, r.w, r.b, r.y0);
+    kernels::LinearDesc d{c.in, c.out, c.activation, c.accumulate};
+    d.precision = Precision::bf16;
+    d.typical_rows = c.rows;
+    for (DType input : {DType::f32, DType::bf16}) {
+        for (DType output : {DType::f32, DType::bf16}) {
+            d.input = input;
+            d.output = output;
+            const auto ours = run_linear(*backend, d, c, r);
+            EXPECT_LE(relative_error(ours, expected), 1e-2) << to_string(input) << "->" << to_string(output);
+            const auto emulated = run_linear(kernels::reference_backend(), d, c, r);
+            EXPECT_LE(relative_error(ours, emulated), output == DType::bf16 ? 8e-3 : 1e-3) << "vs emulated bf16";
         }
     }
 }
 
 TEST_P(LinearOp, Int8MatchesEmulationAndStaysNearTheExactProduct) {
-    const LinearCase& c = GetParam();
+    BACKEND_OR_SKIP(backend, name(), Precision::int8);
+    const LinearCase& c = shape();
     const LinearRun r = make_linear_inputs(c);
     const auto exact = naive_linear(c, r.x, r.w, r.b, r.y0);
-    for (const char* name : {"reference", "onednn"}) {
-        kernels::Backend* backend = available_backend(name);
-        if (!backend) continue;
-        if (std::string(name) != "reference" && !backend->native(Precision::int8)) continue;
-        kernels::LinearDesc d;
-        d.in_features = c.in;
-        d.out_features = c.out;
-        d.activation = c.activation;
-        d.accumulate = c.accumulate;
-        d.precision = Precision::int8;
-        d.input_range = 1.0f;
-        const auto ours = run_linear(*backend, d, c, r);
-        EXPECT_LE(relative_error(ours, exact), 2e-2) << name;
-        if (std::string(name) == "reference") continue;
-        for (DType input : {DType::f32, DType::bf16}) {
-            for (DType output : {DType::f32, DType::bf16}) {
-                d.input = input;
-                d.output = output;
-                d.input_range = 0.5f;
-                const auto emulated = run_linear(kernels::reference_backend(), d, c, r);
-                EXPECT_LE(relative_error(run_linear(*backend, d, c, r), emulated), output == DType::bf16 ? 8e-3 : 1e-3)
-                    << name << " int8 " << to_string(input) << "->" << to_string(output);
-            }
+    kernels::LinearDesc d;
+    d.in_features = c.in;
+    d.out_features = c.out;
+    d.activation = c.activation;
+    d.accumulate = c.accumulate;
+    d.precision = Precision::int8;
+    d.input_range = 1.0f;
+    EXPECT_LE(relative_error(run_linear(*backend, d, c, r), exact), 2e-2);
+    for (DType input : {DType::f32, DType::bf16}) {
+        for (DType output : {DType::f32, DType::bf16}) {
+            d.input = input;
+            d.output = output;
+            d.input_range = 0.5f;
+            const auto emulated = run_linear(kernels::reference_backend(), d, c, r);
+            EXPECT_LE(relative_error(run_linear(*backend, d, c, r), emulated), output == DType::bf16 ? 8e-3 : 1e-3)
+                << "int8 " << to_string(input) << "->" << to_string(output);
         }
     }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, LinearOp,
-                         ::testing::Values(LinearCase{"single_row", 1, 7, 5, Activation::none, false},
-                                           LinearCase{"odd_sizes_gelu", 13, 33, 17, Activation::gelu, false},
-                                           LinearCase{"sequence_residual", 77, 64, 96, Activation::none, true},
-                                           LinearCase{"relu_wide", 9, 128, 300, Activation::relu, true}),
-                         [](const auto& info) { return info.param.name; });
+                         ::testing::Combine(::testing::ValuesIn(backend_names()),
+                                            ::testing::Values(LinearCase{"single_row", 1, 7, 5, Activation::none, false},
+                                                              LinearCase{"odd_sizes_gelu", 13, 33, 17, Activation::gelu, false},
+                                                              LinearCase{"sequence_residual", 77, 64, 96, Activation::none, true},
+                                                              LinearCase{"relu_wide", 9, 128, 300, Activation::relu, true})),
+                         backend_case_name<LinearCase>);
 
 struct AttentionCase {
     std::string name;
@@ -431,12 +463,11 @@ struct AttentionCase {
 
 void PrintTo(const AttentionCase& c, std::ostream* os) { *os << c.name; }
 
-class AttentionOp : public ::testing::TestWithParam<AttentionCase> {};
+using AttentionOp = BackendOp<AttentionCase>;
 
-// Every backend's batched attention against ops.h's single-sequence attention (itself checked
-// against a naive version in test_ops), in float32 and bf16.
-TEST_P(AttentionOp, BackendsMatchTheSharedOperator) {
-    const AttentionCase& c = GetParam();
+// A backend's batched attention against ops.h's single-sequence attention (itself checked
+// against a naive version in test_ops).
+void expect_attention_matches(kernels::Backend& backend, const AttentionCase& c, Precision precision, double tolerance) {
     const int width = c.heads * c.head_dim;
     const auto qkv = random_values(static_cast<int64_t>(c.n) * c.length * 3 * width, 2.0f, 31);
     std::vector<float> expected(static_cast<size_t>(c.n) * c.length * width);
@@ -444,43 +475,90 @@ TEST_P(AttentionOp, BackendsMatchTheSharedOperator) {
         kernels::multi_head_attention(qkv.data() + static_cast<size_t>(b) * c.length * 3 * width, c.length, c.heads, c.head_dim,
                                       c.causal, expected.data() + static_cast<size_t>(b) * c.length * width);
     }
-    for (const char* name : {"reference", "onednn"}) {
-        kernels::Backend* backend = available_backend(name);
-        if (!backend) continue;
-        for (Precision precision : {Precision::f32, Precision::bf16}) {
-            if (precision == Precision::bf16 && !backend->native(precision) && std::string(name) != "reference") continue;
-            const DType narrow = precision == Precision::bf16 ? DType::bf16 : DType::f32;
-            const auto attention = backend->make_attention({c.heads, c.head_dim, c.causal, precision, narrow, narrow});
-            Buffer in(narrow, qkv), out(narrow, std::vector<float>(expected.size(), 0.0f));
-            attention->run(in.data(), c.n, c.length, out.data());
-            EXPECT_LE(relative_error(out.values(), expected), precision == Precision::f32 ? 1e-5 : 2e-2)
-                << name << " " << kernels::to_string(precision);
-        }
-    }
+    const DType narrow = precision == Precision::bf16 ? DType::bf16 : DType::f32;
+    const auto attention = backend.make_attention({c.heads, c.head_dim, c.causal, precision, narrow, narrow});
+    Buffer in(narrow, qkv), out(narrow, std::vector<float>(expected.size(), 0.0f));
+    attention->run(in.data(), c.n, c.length, out.data());
+    EXPECT_LE(relative_error(out.values(), expected), tolerance) << kernels::to_string(precision);
+}
+
+TEST_P(AttentionOp, MatchesTheSharedOperatorInFloat32) {
+    BACKEND_OR_SKIP(backend, name(), Precision::f32);
+    expect_attention_matches(*backend, shape(), Precision::f32, 1e-5);
+}
+
+TEST_P(AttentionOp, MatchesTheSharedOperatorInBf16) {
+    BACKEND_OR_SKIP(backend, name(), Precision::bf16);
+    expect_attention_matches(*backend, shape(), Precision::bf16, 2e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionOp,
-                         ::testing::Values(AttentionCase{"one_token", 1, 1, 2, 8, false},
-                                           AttentionCase{"odd_sizes_batch3", 3, 13, 3, 5, false},
-                                           AttentionCase{"causal_batch2", 2, 77, 8, 64, true},
-                                           AttentionCase{"image_tokens", 2, 64, 16, 32, false},
-                                           // 4.3 MB of scores per sequence: run one sequence at a time
-                                           AttentionCase{"long_sequences_one_at_a_time", 3, 300, 12, 8, true}),
-                         [](const auto& info) { return info.param.name; });
+                         ::testing::Combine(::testing::ValuesIn(backend_names()),
+                                            ::testing::Values(AttentionCase{"one_token", 1, 1, 2, 8, false},
+                                                              AttentionCase{"odd_sizes_batch3", 3, 13, 3, 5, false},
+                                                              AttentionCase{"causal_batch2", 2, 77, 8, 64, true},
+                                                              AttentionCase{"image_tokens", 2, 64, 16, 32, false},
+                                                              // 4.3 MB of scores per sequence: run one sequence at a time
+                                                              AttentionCase{"long_sequences_one_at_a_time", 3, 300, 12, 8, true})),
+                         backend_case_name<AttentionCase>);
 
-TEST(ConvOp, RejectsWeightsThatDoNotMatchTheDescription) {
+class EveryBackend : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryBackend, RejectsWeightsThatDoNotMatchTheDescription) {
+    BACKEND_OR_SKIP(backend, GetParam(), Precision::f32);
     kernels::ConvDesc d;
     d.in_channels = 4;
     d.out_channels = 6;
     d.kernel_h = d.kernel_w = 3;
-    for (const char* name : {"reference", "onednn"}) {
-        kernels::Backend* backend = available_backend(name);
-        if (!backend) continue;
-        EXPECT_THROW(backend->make_conv2d(d, random_tensor({6, 4, 1, 1}, 1.0f, 1), Tensor()), Error) << name;
-        kernels::ConvDesc grouped = d;
-        grouped.groups = 4;
-        EXPECT_THROW(backend->make_conv2d(grouped, random_tensor({6, 1, 3, 3}, 1.0f, 1), Tensor()), Error) << name;
-        EXPECT_THROW(backend->make_linear({4, 6}, random_tensor({4, 6}, 1.0f, 1), Tensor()), Error) << name;
+    EXPECT_THROW(backend->make_conv2d(d, random_tensor({6, 4, 1, 1}, 1.0f, 1), Tensor()), Error);
+    kernels::ConvDesc grouped = d;
+    grouped.groups = 4;
+    EXPECT_THROW(backend->make_conv2d(grouped, random_tensor({6, 1, 3, 3}, 1.0f, 1), Tensor()), Error);
+    EXPECT_THROW(backend->make_linear({4, 6}, random_tensor({4, 6}, 1.0f, 1), Tensor()), Error);
+}
+
+// The registry describes each backend consistently and backend_by_name follows it.
+TEST_P(EveryBackend, IsDescribedAndFoundByName) {
+    const kernels::BackendEntry& entry = backend_entry(GetParam());
+    if (!entry.available) {
+        EXPECT_FALSE(entry.unavailable_reason.empty());
+        EXPECT_EQ(entry.backend, nullptr);
+        try {
+            kernels::backend_by_name(entry.name);
+            ADD_FAILURE() << entry.name << " is unavailable but backend_by_name returned it";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(entry.unavailable_reason), std::string::npos) << e.what();
+        }
+        return;
+    }
+    ASSERT_NE(entry.backend, nullptr);
+    EXPECT_EQ(entry.backend->name(), entry.name);
+    EXPECT_EQ(&kernels::backend_by_name(entry.name), entry.backend);
+    EXPECT_TRUE(entry.runs(Precision::f32));
+    EXPECT_FALSE(entry.instruction_sets.empty());
+    for (Precision p : {Precision::f32, Precision::bf16, Precision::int8}) {
+        const bool native = std::find(entry.native_precisions.begin(), entry.native_precisions.end(), p) != entry.native_precisions.end();
+        EXPECT_EQ(native, entry.backend->native(p)) << kernels::to_string(p);
+        if (native) {
+            EXPECT_TRUE(entry.runs(p)) << kernels::to_string(p) << " is native but not run";
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registered, EveryBackend, ::testing::ValuesIn(backend_names()),
+                         [](const auto& info) { return info.param; });
+
+TEST(BackendRegistry, ListsReferenceAndOnednnAndRefusesUnknownNames) {
+    const auto names = backend_names();
+    EXPECT_NE(std::find(names.begin(), names.end(), "reference"), names.end());
+    EXPECT_NE(std::find(names.begin(), names.end(), "onednn"), names.end());
+    EXPECT_EQ(&kernels::backend_by_name("auto"), &kernels::default_backend());
+    try {
+        kernels::backend_by_name("cuda");
+        ADD_FAILURE() << "an unknown backend name was accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+        EXPECT_NE(std::string(e.what()).find("reference"), std::string::npos) << "the message lists the known names: " << e.what();
     }
 }
 

@@ -5,7 +5,8 @@
 // MobileCLIP convolution (brgconv_1x1 for pointwise, brdgmm_dw for depthwise, jit for the
 // channel-multiplier-2 depthwise, brgconv for the 3-channel stem), and its AMX bf16 kernels.
 // Each layer packs its weights once, at creation, into the layout the kernel chosen for the
-// layer's typical input wants, and keeps one primitive per input shape. Bias, activation and
+// layer's typical input wants, and keeps one primitive per input shape and thread count (a
+// oneDNN primitive runs with the team size it was created for, kernels.h). Bias, activation and
 // the residual add (a "sum" post-op: y += ...) are fused into the primitive.
 //
 // int8 layers (kernels.h) quantize their input with a scaling reorder into s8, run the s8 × s8
@@ -23,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <tuple>
+#include <unordered_map>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -48,10 +50,27 @@ dnnl::stream& thread_stream() {
     return stream;
 }
 
-// Per-thread staging memory for inputs converted to the compute type and outputs converted back.
+// Per-thread staging memory for inputs converted to the compute type and outputs converted back,
+// and the primitives' scratchpads.
 void* thread_scratch(int slot, size_t bytes) {
     thread_local Workspace scratch;
     return scratch.bytes(slot, bytes);
+}
+constexpr int kScratchpadSlot = 6;
+
+// Every primitive takes its temporary memory from the calling thread (a "user" scratchpad).
+// oneDNN 2.6's own ("library") scratchpad is not safe for a primitive run by several threads at
+// once: concurrent calls on one model crashed inside oneDNN with it.
+dnnl::primitive_attr with_user_scratchpad(dnnl::primitive_attr attr = {}) {
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return attr;
+}
+
+void run_primitive(const dnnl::primitive& primitive, const memory::desc& scratchpad, std::unordered_map<int, memory> args) {
+    if (scratchpad.get_size() > 0) {
+        args.insert({DNNL_ARG_SCRATCHPAD, memory(scratchpad, cpu_engine(), thread_scratch(kScratchpadSlot, scratchpad.get_size()))});
+    }
+    primitive.execute(thread_stream(), args);
 }
 
 dt to_dnnl(DType type) { return type == DType::bf16 ? dt::bf16 : dt::f32; }
@@ -81,8 +100,10 @@ struct Plan {
     memory weights;                      // packed for this primitive (shared between plans when equal)
     memory::desc src_md;                 // what the primitive reads
     memory::desc dst_md;                 // what the primitive writes
+    memory::desc scratchpad_md;
     std::optional<dnnl::reorder> to_compute_type;  // x → src_md when x's type differs
     memory::desc user_src_md;
+    memory::desc to_compute_type_scratchpad_md;
     bool staged_output = false;          // dst is a float32 scratch, stored into y afterwards
     int64_t output_count = 0;
 };
@@ -124,7 +145,8 @@ public:
         }
         memory source = packed_.empty() ? memory(plain_md_, cpu_engine(), plain_.data()) : packed_.front();
         memory packed(wanted, cpu_engine());
-        dnnl::reorder(source, packed).execute(thread_stream(), source, packed);
+        const dnnl::reorder::primitive_desc pd(source, packed, with_user_scratchpad());
+        run_primitive(dnnl::reorder(pd), pd.scratchpad_desc(), {{DNNL_ARG_FROM, source}, {DNNL_ARG_TO, packed}});
         thread_stream().wait();
         packed_.push_back(packed);
         plain_ = Tensor();  // the packed copies are all that is needed from now on
@@ -142,7 +164,7 @@ private:
 // The primitive's attributes: post-ops, and for int8 the per-output-channel dequantizing scales
 // (dimension 1 of a convolution's [n, c, h, w] and of a matmul's [rows, out]).
 dnnl::primitive_attr layer_attr(const PackedWeights& weights, Activation activation, bool accumulate) {
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = with_user_scratchpad();
     attr.set_post_ops(make_post_ops(activation, accumulate));
     if (!weights.output_scales().empty()) attr.set_output_scales(1 << 1, weights.output_scales());
     return attr;
@@ -171,13 +193,14 @@ void run_plan(const Plan& plan, const memory& bias, const void* x, void* y, DTyp
         src = thread_scratch(0, plan.src_md.get_size());
         memory user(plan.user_src_md, cpu_engine(), const_cast<void*>(x));
         memory converted(plan.src_md, cpu_engine(), src);
-        plan.to_compute_type->execute(stream, user, converted);
+        run_primitive(*plan.to_compute_type, plan.to_compute_type_scratchpad_md, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, converted}});
     }
     void* dst = plan.staged_output ? thread_scratch(1, plan.dst_md.get_size()) : y;
-    plan.primitive.execute(stream, {{DNNL_ARG_SRC, memory(plan.src_md, cpu_engine(), src)},
-                                    {DNNL_ARG_WEIGHTS, plan.weights},
-                                    {DNNL_ARG_BIAS, bias},
-                                    {DNNL_ARG_DST, memory(plan.dst_md, cpu_engine(), dst)}});
+    run_primitive(plan.primitive, plan.scratchpad_md,
+                  {{DNNL_ARG_SRC, memory(plan.src_md, cpu_engine(), src)},
+                   {DNNL_ARG_WEIGHTS, plan.weights},
+                   {DNNL_ARG_BIAS, bias},
+                   {DNNL_ARG_DST, memory(plan.dst_md, cpu_engine(), dst)}});
     stream.wait();
     if (plan.staged_output) store_f32(static_cast<const float*>(dst), plan.output_count, y, y_type, accumulate);
 }
@@ -187,9 +210,11 @@ void run_plan(const Plan& plan, const memory& bias, const void* x, void* y, DTyp
 void plan_input(Plan& plan, const memory::dims& dims, tag layout, dt user_type, float input_step) {
     plan.user_src_md = memory::desc(dims, user_type, layout);
     if (user_type == plan.src_md.data_type()) return;
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = with_user_scratchpad();
     if (plan.src_md.data_type() == dt::s8) attr.set_output_scales(0, {1.0f / input_step});
-    plan.to_compute_type = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), plan.user_src_md, cpu_engine(), plan.src_md, attr));
+    const dnnl::reorder::primitive_desc pd(cpu_engine(), plan.user_src_md, cpu_engine(), plan.src_md, attr);
+    plan.to_compute_type = dnnl::reorder(pd);
+    plan.to_compute_type_scratchpad_md = pd.scratchpad_desc();
 }
 
 class OnednnConv2d final : public Conv2d {
@@ -269,7 +294,7 @@ private:
 
     const Plan& plan(int n, int h, int w) const {
         std::lock_guard lock(mutex_);
-        const auto key = std::make_tuple(n, h, w);
+        const auto key = std::make_tuple(n, h, w, num_threads());
         if (auto it = plans_.find(key); it != plans_.end()) return it->second;
         // The output type and residual add fused when a kernel supports them; otherwise a float32
         // output stored (converted, added) afterwards.
@@ -282,6 +307,7 @@ private:
             p.staged_output = true;
         }
         p.primitive = dnnl::convolution_forward(*pd);
+        p.scratchpad_md = pd->scratchpad_desc();
         p.weights = weights_.weights_for(pd->weights_desc());
         p.src_md = pd->src_desc();
         p.dst_md = pd->dst_desc();
@@ -310,7 +336,7 @@ private:
     mutable PackedWeights weights_;
     memory bias_;
     mutable std::mutex mutex_;
-    mutable std::map<std::tuple<int, int, int>, Plan> plans_;
+    mutable std::map<std::tuple<int, int, int, int>, Plan> plans_;  // by n, h, w, thread count
 };
 
 class OnednnLinear final : public Linear {
@@ -346,7 +372,8 @@ private:
 
     const Plan& plan(int rows) const {
         std::lock_guard lock(mutex_);
-        if (auto it = plans_.find(rows); it != plans_.end()) return it->second;
+        const auto key = std::make_pair(rows, num_threads());
+        if (auto it = plans_.find(key); it != plans_.end()) return it->second;
         Plan p;
         std::optional<dnnl::matmul::primitive_desc> pd;
         try {
@@ -356,6 +383,7 @@ private:
             p.staged_output = true;
         }
         p.primitive = dnnl::matmul(*pd);
+        p.scratchpad_md = pd->scratchpad_desc();
         p.weights = weights_.weights_for(pd->weights_desc());
         p.src_md = pd->src_desc();
         p.dst_md = pd->dst_desc();
@@ -363,7 +391,7 @@ private:
         plan_input(p, {rows, desc_.in_features}, tag::ab, to_dnnl(desc_.input), input_step_);
         log_debug("oneDNN matmul " + desc_.name + " " + to_string(precision_) + " " + std::to_string(rows) + "x" + std::to_string(desc_.in_features) + "->" +
                   std::to_string(desc_.out_features) + ": " + pd->impl_info_str() + (p.staged_output ? " (staged output)" : ""));
-        return plans_.emplace(rows, std::move(p)).first->second;
+        return plans_.emplace(key, std::move(p)).first->second;
     }
 
     Precision precision_;
@@ -371,7 +399,7 @@ private:
     mutable PackedWeights weights_;
     memory bias_;
     mutable std::mutex mutex_;
-    mutable std::map<int, Plan> plans_;
+    mutable std::map<std::pair<int, int>, Plan> plans_;  // by rows, thread count
 };
 
 // Attention as two batched matrix products over (sequence, head), reading q, k and v in place
@@ -408,7 +436,7 @@ protected:
 
 private:
     struct Plan {
-        memory::desc q_md, kt_md, v_md, scores_md, out_md;
+        memory::desc q_md, kt_md, v_md, scores_md, out_md, scores_scratchpad_md, weighted_scratchpad_md;
         dnnl::matmul scores, weighted;
     };
 
@@ -417,23 +445,25 @@ private:
         dnnl::stream& stream = thread_stream();
         const int width = desc_.heads * desc_.head_dim;
         float* scores = static_cast<float*>(thread_scratch(4, p.scores_md.get_size()));
-        p.scores.execute(stream, {{DNNL_ARG_SRC, memory(p.q_md, cpu_engine(), const_cast<float*>(qkv))},
-                                  {DNNL_ARG_WEIGHTS, memory(p.kt_md, cpu_engine(), const_cast<float*>(qkv + width))},
-                                  {DNNL_ARG_DST, memory(p.scores_md, cpu_engine(), scores)}});
+        run_primitive(p.scores, p.scores_scratchpad_md,
+                      {{DNNL_ARG_SRC, memory(p.q_md, cpu_engine(), const_cast<float*>(qkv))},
+                       {DNNL_ARG_WEIGHTS, memory(p.kt_md, cpu_engine(), const_cast<float*>(qkv + width))},
+                       {DNNL_ARG_DST, memory(p.scores_md, cpu_engine(), scores)}});
         stream.wait();
         attention_softmax(scores, static_cast<int64_t>(n) * desc_.heads, length, desc_.causal, scores, DType::f32);
         // The output is float32; a bf16 one is converted from a float32 staging copy.
         void* result = desc_.output == DType::f32 ? out : thread_scratch(5, p.out_md.get_size());
-        p.weighted.execute(stream, {{DNNL_ARG_SRC, memory(p.scores_md, cpu_engine(), scores)},
-                                    {DNNL_ARG_WEIGHTS, memory(p.v_md, cpu_engine(), const_cast<float*>(qkv + 2 * width))},
-                                    {DNNL_ARG_DST, memory(p.out_md, cpu_engine(), result)}});
+        run_primitive(p.weighted, p.weighted_scratchpad_md,
+                      {{DNNL_ARG_SRC, memory(p.scores_md, cpu_engine(), scores)},
+                       {DNNL_ARG_WEIGHTS, memory(p.v_md, cpu_engine(), const_cast<float*>(qkv + 2 * width))},
+                       {DNNL_ARG_DST, memory(p.out_md, cpu_engine(), result)}});
         stream.wait();
         if (result != out) store_f32(static_cast<const float*>(result), static_cast<int64_t>(n) * length * width, out, desc_.output, false);
     }
 
     const Plan& plan(int n, int length) const {
         std::lock_guard lock(mutex_);
-        const auto key = std::make_pair(n, length);
+        const auto key = std::make_tuple(n, length, num_threads());
         if (auto it = plans_.find(key); it != plans_.end()) return it->second;
         const int64_t heads = desc_.heads, d = desc_.head_dim, l = length, c = heads * d;
         Plan p;
@@ -443,19 +473,22 @@ private:
         p.v_md = p.q_md;
         p.scores_md = memory::desc({n, heads, l, l}, dt::f32, tag::abcd);
         p.out_md = memory::desc({n, heads, l, d}, dt::f32, memory::dims{l * c, d, c, 1});
-        dnnl::primitive_attr scaled;
+        dnnl::primitive_attr scaled = with_user_scratchpad();
         scaled.set_output_scales(0, {1.0f / std::sqrt(static_cast<float>(d))});
         const dnnl::matmul::primitive_desc scores_pd(dnnl::matmul::desc(p.q_md, p.kt_md, p.scores_md), scaled, cpu_engine());
-        const dnnl::matmul::primitive_desc weighted_pd(dnnl::matmul::desc(p.scores_md, p.v_md, p.out_md), cpu_engine());
+        const dnnl::matmul::primitive_desc weighted_pd(dnnl::matmul::desc(p.scores_md, p.v_md, p.out_md), with_user_scratchpad(),
+                                                       cpu_engine());
         p.scores = dnnl::matmul(scores_pd);
         p.weighted = dnnl::matmul(weighted_pd);
+        p.scores_scratchpad_md = scores_pd.scratchpad_desc();
+        p.weighted_scratchpad_md = weighted_pd.scratchpad_desc();
         log_debug("oneDNN attention " + std::to_string(n) + "x" + std::to_string(length) + "x" + std::to_string(heads) + "x" +
                   std::to_string(d) + ": " + scores_pd.impl_info_str() + ", " + weighted_pd.impl_info_str());
         return plans_.emplace(key, std::move(p)).first->second;
     }
 
     mutable std::mutex mutex_;
-    mutable std::map<std::pair<int, int>, Plan> plans_;
+    mutable std::map<std::tuple<int, int, int>, Plan> plans_;  // by n, length, thread count
 };
 
 bool bf16_is_native() {
@@ -496,11 +529,51 @@ public:
 
 }  // namespace
 
-// oneDNN's f32 kernels need at least SSE4.1; below that the reference backend is used.
-Backend* onednn_backend() {
+namespace {
+
+// The instruction sets oneDNN's kernels use on this CPU (its effective ISA and those it implies).
+std::vector<std::string> onednn_instruction_sets() {
+    using isa = dnnl::cpu_isa;
+    const isa effective = dnnl::get_effective_cpu_isa();
+    const std::vector<std::pair<isa, std::vector<std::string>>> levels = {
+        {isa::sse41, {"SSE4.1"}},
+        {isa::avx, {"AVX"}},
+        {isa::avx2, {"AVX2"}},
+        {isa::avx512_core, {"AVX512F", "AVX512BW", "AVX512VL", "AVX512DQ"}},
+        {isa::avx512_core_vnni, {"AVX512-VNNI"}},
+        {isa::avx512_core_bf16, {"AVX512-BF16"}},
+        {isa::avx512_core_amx, {"AMX-TILE", "AMX-BF16", "AMX-INT8"}},
+    };
+    std::vector<std::string> sets;
+    for (const auto& [level, names] : levels) {
+        // The AVX2 VNNI level sits apart from the AVX-512 chain; the chain is ordered.
+        if (effective == isa::avx2_vnni && level > isa::avx2) break;
+        if (effective != isa::avx2_vnni && level > effective) break;
+        sets.insert(sets.end(), names.begin(), names.end());
+    }
+    if (effective == isa::avx2_vnni) sets.push_back("AVX-VNNI");
+    return sets;
+}
+
+}  // namespace
+
+// oneDNN's f32 kernels need at least SSE4.1; below that only the reference backend runs.
+BackendEntry onednn_backend_entry() {
     static OnednnBackend backend;
-    static const bool usable = __builtin_cpu_supports("sse4.1");
-    return usable ? &backend : nullptr;
+    BackendEntry entry;
+    entry.name = "onednn";
+    if (!__builtin_cpu_supports("sse4.1")) {
+        entry.unavailable_reason = "this CPU lacks SSE4.1, the least oneDNN's kernels need";
+        return entry;
+    }
+    entry.available = true;
+    entry.backend = &backend;
+    for (Precision p : {Precision::f32, Precision::bf16, Precision::int8}) {
+        if (backend.native(p)) entry.precisions.push_back(p);
+    }
+    entry.native_precisions = entry.precisions;  // it emulates nothing
+    entry.instruction_sets = onednn_instruction_sets();
+    return entry;
 }
 
 }  // namespace mclip::kernels

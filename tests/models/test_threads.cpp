@@ -1,0 +1,173 @@
+// Threads belong to the model: a model loaded with N threads computes with N threads on whatever
+// thread calls it, models with different counts coexist in one process, and concurrent calls on
+// one model give the results serial calls give.
+//
+// The number of threads that work is measured, not asked: the CPU time each thread of the
+// process (/proc/self/task) accumulates during a burst of calls.
+#include <gtest/gtest.h>
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "io/safetensors.h"
+#include "mclip/error.h"
+#include "models/model.h"
+#include "support/fixtures.h"
+
+using namespace mclip;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path s0_path() { return mclip::testing::test_models_dir() / "mobileclip_s0.gguf"; }
+
+// Clock ticks of CPU time (user + system) of every thread of this process, by thread id.
+std::map<int, long> cpu_ticks_per_thread() {
+    std::map<int, long> ticks;
+    for (const auto& entry : fs::directory_iterator("/proc/self/task")) {
+        std::ifstream in(entry.path() / "stat");
+        std::string line;
+        if (!std::getline(in, line)) continue;  // the thread ended meanwhile
+        // Fields after the command name (which may hold spaces) in parentheses: state is field 3,
+        // utime and stime are fields 14 and 15.
+        std::istringstream fields(line.substr(line.rfind(')') + 2));
+        std::string field;
+        long utime = 0, stime = 0;
+        for (int i = 3; i <= 15 && fields >> field; ++i) {
+            if (i == 14) utime = std::stol(field);
+            if (i == 15) stime = std::stol(field);
+        }
+        ticks[std::stoi(entry.path().filename().string())] = utime + stime;
+    }
+    return ticks;
+}
+
+// Runs `work` on a new thread and returns how many threads did a real share (a quarter or more
+// of the busiest thread's CPU time) of the process's work meanwhile. The counts are taken on
+// that thread, before it ends and takes its OpenMP workers with it.
+template <typename Work>
+int threads_working_during(Work work) {
+    std::map<int, long> before, after;
+    std::thread caller([&] {
+        before = cpu_ticks_per_thread();
+        work();
+        after = cpu_ticks_per_thread();
+    });
+    caller.join();
+    std::vector<long> spent;
+    for (const auto& [tid, ticks] : after) {
+        const auto it = before.find(tid);
+        spent.push_back(ticks - (it == before.end() ? 0 : it->second));
+    }
+    const long busiest = spent.empty() ? 0 : *std::max_element(spent.begin(), spent.end());
+    EXPECT_GE(busiest, 20) << "too little CPU time to count threads (ticks of 1/" << sysconf(_SC_CLK_TCK) << " s)";
+    return static_cast<int>(std::count_if(spent.begin(), spent.end(), [&](long t) { return t * 4 >= busiest; }));
+}
+
+class ModelThreads : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto fixtures = mclip::testing::fixtures_dir();
+        if (!fixtures) {
+            if (mclip::testing::running_under_ci()) FAIL() << "reference fixtures not found; required under CI";
+            GTEST_SKIP() << "reference fixtures not found (set MCLIP_FIXTURES to ../shared/fixtures)";
+        }
+        images_ = read_safetensors(*fixtures / "mobileclip_s0" / "expected.safetensors").tensors.at("image.input");
+    }
+
+    // Encodes the fixture images until the calling thread has spent 0.4 s of CPU time.
+    static void encode_for_a_while(const ClipModel& model, const Tensor& images) {
+        const double start = thread_cpu_seconds();
+        do {
+            model.encode_images(images);
+        } while (thread_cpu_seconds() - start < 0.4);
+    }
+    static double thread_cpu_seconds() {
+        timespec t{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+        return static_cast<double>(t.tv_sec) + t.tv_nsec * 1e-9;
+    }
+
+    Tensor images_;
+};
+
+TEST_F(ModelThreads, OneThreadModelRunsOneThreadOnAnotherCaller) {
+    ModelLoadOptions options;
+    options.threads = 1;
+    const auto model = ClipModel::load(s0_path(), options);
+    EXPECT_EQ(model->threads(), 1);
+    model->prepare_image_encoder();
+    EXPECT_EQ(threads_working_during([&] { encode_for_a_while(*model, images_); }), 1);
+}
+
+TEST_F(ModelThreads, TwoModelsKeepTheirOwnCounts) {
+    if (omp_get_num_procs() < 2) GTEST_SKIP() << "this machine has " << omp_get_num_procs() << " core; the test needs 2";
+    ModelLoadOptions one, two, all;
+    one.threads = 1;
+    two.threads = 2;
+    const auto single = ClipModel::load(s0_path(), one);
+    const auto pair = ClipModel::load(s0_path(), two);
+    // 0 after 1 means one per core again, not the count the previous model used.
+    const auto every_core = ClipModel::load(s0_path(), all);
+    EXPECT_EQ(pair->threads(), 2);
+    EXPECT_EQ(every_core->threads(), omp_get_num_procs());
+
+    const int caller_threads = omp_get_max_threads();
+    EXPECT_EQ(threads_working_during([&] { encode_for_a_while(*pair, images_); }), 2);
+    EXPECT_EQ(threads_working_during([&] { encode_for_a_while(*single, images_); }), 1);
+    EXPECT_EQ(threads_working_during([&] { encode_for_a_while(*pair, images_); }), 2);
+    // A call on this thread leaves this thread's own count as it was.
+    single->encode_images(images_);
+    EXPECT_EQ(omp_get_max_threads(), caller_threads);
+}
+
+TEST_F(ModelThreads, ConcurrentCallsOnOneModelMatchSerialCalls) {
+    ModelLoadOptions options;
+    options.threads = 1;
+    const auto model = ClipModel::load(s0_path(), options);
+    const std::vector<std::string> prompts = {"a photo of a cat", "a diagram", "two dogs on a beach", "a rocket"};
+    // Nothing is built yet: the concurrent first calls also race to build the encoders and the
+    // tokenizer.
+    constexpr int kCallers = 4;
+    std::vector<Tensor> image_results(kCallers), text_results(kCallers);
+    std::vector<std::thread> callers;
+    for (int i = 0; i < kCallers; ++i) {
+        callers.emplace_back([&, i] {
+            image_results[i] = model->encode_images(images_);
+            text_results[i] = model->encode_texts({prompts[i]});
+        });
+    }
+    for (auto& caller : callers) caller.join();
+
+    const Tensor serial_images = model->encode_images(images_);
+    for (int i = 0; i < kCallers; ++i) {
+        ASSERT_EQ(image_results[i].shape(), serial_images.shape()) << "caller " << i;
+        EXPECT_EQ(std::memcmp(image_results[i].data(), serial_images.data(), serial_images.bytes()), 0) << "caller " << i;
+        const Tensor serial_text = model->encode_texts({prompts[i]});
+        ASSERT_EQ(text_results[i].shape(), serial_text.shape()) << "caller " << i;
+        EXPECT_EQ(std::memcmp(text_results[i].data(), serial_text.data(), serial_text.bytes()), 0) << "caller " << i;
+    }
+}
+
+TEST_F(ModelThreads, NegativeCountIsRefused) {
+    ModelLoadOptions options;
+    options.threads = -1;
+    try {
+        ClipModel::load(s0_path(), options);
+        FAIL() << "a negative thread count was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("thread count"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
