@@ -14,6 +14,7 @@ packages=(
   libavformat-dev libavcodec-dev libavdevice-dev libavutil-dev libswscale-dev
   libsdl2-dev
   libcurl4-openssl-dev libcpp-httplib-dev
+  libprotobuf-dev protobuf-compiler
   ffmpeg nodejs jq
   clang-14 libclang-rt-14-dev llvm-14 libomp-14-dev python3
 )

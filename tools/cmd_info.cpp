@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "mclip/coreml.h"
 #include "io/gguf.h"
 #include "models/calibration.h"
 #include "models/model_file.h"
@@ -32,13 +33,54 @@ std::string precision_name(const mclip::GgufFile& file) {
     }
 }
 
+void print_coreml_info(const mclip::CoreMLInfo& info) {
+    std::printf("file:              %s (Core ML %s)\n", info.path.c_str(), info.format.c_str());
+    std::printf("quantization:      %s\n", info.quantization.c_str());
+    std::printf("model type:        %s, specification version %d%s%s\n", info.model_type.c_str(), info.specification_version,
+                info.opset.empty() ? "" : ", opset ", info.opset.c_str());
+    std::printf("compute precision: %s\n", info.compute_precision.c_str());
+    std::printf("weight storage:    %s\n", info.weight_storage.c_str());
+    for (const auto* list : {&info.inputs, &info.outputs}) {
+        for (const auto& feature : *list) {
+            std::string shape;
+            for (int64_t d : feature.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+            std::printf("%-18s %s: %s %s [%s]", list == &info.inputs ? "input:" : "output:", feature.name.c_str(), feature.kind.c_str(),
+                        feature.dtype.c_str(), shape.c_str());
+            if (feature.kind == "image") {
+                std::printf(" %s %lldx%lld", feature.color_space.c_str(), static_cast<long long>(feature.width), static_cast<long long>(feature.height));
+            }
+            std::printf("\n");
+        }
+    }
+    if (info.has_image_input) {
+        std::string bias;
+        for (float b : info.bias) bias += (bias.empty() ? "" : ", ") + std::to_string(b);
+        std::printf("preprocessing:     pixel x %.9g + [%s]\n", info.scale, bias.c_str());
+    }
+    std::string ops;
+    for (const auto& [type, count] : info.op_histogram) ops += (ops.empty() ? "" : ", ") + type + " " + std::to_string(count);
+    std::printf("ops:               %s\n", ops.c_str());
+    std::printf("user metadata:\n");
+    for (const auto& [key, value] : info.user_metadata) std::printf("  %-44s %s\n", key.c_str(), value.c_str());
+}
+
 void setup(CLI::App& app, int& exit_code) {
     auto path = std::make_shared<std::string>();
     auto json = std::make_shared<bool>(false);
     auto* cmd = app.add_subcommand("info", "Show what a model file holds");
-    cmd->add_option("model", *path, "Model file (GGUF)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("model", *path, "Model file (GGUF) or Core ML model (.mlpackage, .mlmodelc)")->required()->check(CLI::ExistingPath);
     cmd->add_flag("--json", *json, "Print one JSON document");
     cmd->callback([path, json, &exit_code] {
+        if (mclip::is_coreml_path(*path)) {
+            const mclip::CoreMLInfo info = mclip::inspect_coreml(*path);
+            if (*json) {
+                std::printf("%s\n", info.json.c_str());
+            } else {
+                print_coreml_info(info);
+            }
+            exit_code = 0;
+            return;
+        }
         const auto file = mclip::GgufFile::open(*path);
         const mclip::ModelConfig& config = mclip::model_file_config(file);
         std::map<std::string, size_t> type_counts;

@@ -1,0 +1,54 @@
+// Core ML: reading what iOS developers have (.mlpackage packages and compiled .mlmodelc folders)
+// and writing what their apps load, without Python or a Mac (docs/coreml.md).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mclip/export.h"
+
+namespace mclip {
+
+struct CoreMLFeature {
+    std::string name;
+    std::string kind;               // "image", "multiArray", ...
+    std::vector<int64_t> shape;     // as the program sees it (an image is [1, 3, H, W])
+    std::string dtype;              // "fp32", "fp16", "int32"
+    std::string color_space;        // images: "RGB", "BGR", "GRAYSCALE"
+    int64_t width = 0, height = 0;  // images
+    std::string description;
+};
+
+struct CoreMLInfo {
+    std::string path;
+    std::string format;             // "mlpackage" or "mlmodelc"
+    std::string quantization;       // "fp32", "fp16", "int8", "lut8", "lut4", ...
+    std::string model_type;         // "mlProgram" or "neuralNetwork"
+    int specification_version = 0;  // 7 = iOS16, 8 = iOS17
+    std::string opset;              // "CoreML6"
+    std::string compute_precision;  // "fp32", "fp16", "mixed"
+    std::string weight_storage;     // "palettized 4-bit (fp16 lut) + fp16", ...
+    std::vector<CoreMLFeature> inputs, outputs;
+    // The ImageType preprocessing of the first image input: pixel × scale + bias[channel].
+    bool has_image_input = false;
+    float scale = 1.0f;
+    std::vector<float> bias;
+    std::vector<std::pair<std::string, int64_t>> op_histogram;  // most frequent first
+    std::map<std::string, std::string> user_metadata;
+    std::string json;  // the full report (docs/coreml.md lists its fields)
+};
+
+// True when `path` is a directory that holds a Core ML model (Manifest.json or metadata.json) or
+// is named *.mlpackage / *.mlmodelc.
+MCLIP_API bool is_coreml_path(const std::filesystem::path& path);
+
+// Reads and validates a package (manifest, specification, weight file) or a compiled model's
+// metadata.json. Throws Error(invalid_input) naming what is wrong; Error(unsupported) when this
+// build has no Core ML support.
+MCLIP_API CoreMLInfo inspect_coreml(const std::filesystem::path& path);
+
+}  // namespace mclip

@@ -1,0 +1,275 @@
+// Core ML reading: the report of every fixture package equals its expected_info.json, every weight
+// constant of the tiny packages decodes to its expected dense value bit for bit, and damaged
+// packages are refused with an error that names the problem.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "coreml/package.h"
+#include "io/safetensors.h"
+#include "support/fixtures.h"
+
+using namespace mclip;
+using namespace mclip::testing;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Keys of expected_info.json that describe how the fixture was made, not what a reader sees.
+const char* const kGeneratorKeys[] = {"made_with", "expected_output", "prefold", "consts_mapped", "synthetic_zero_consts"};
+
+// Differences between an expected JSON value and the actual one, as "path: expected X, got Y"
+// lines; keys the reader adds beyond the expected ones are allowed.
+void diff(const nlohmann::json& expected, const nlohmann::json& actual, const std::string& path, std::vector<std::string>& out) {
+    if (expected.is_object() && actual.is_object()) {
+        for (const auto& [key, value] : expected.items()) {
+            if (!actual.contains(key)) {
+                out.push_back(path + "/" + key + ": missing");
+            } else {
+                diff(value, actual[key], path + "/" + key, out);
+            }
+        }
+        return;
+    }
+    if (expected.is_array() && actual.is_array() && expected.size() == actual.size()) {
+        for (size_t i = 0; i < expected.size(); ++i) diff(expected[i], actual[i], path + "/" + std::to_string(i), out);
+        return;
+    }
+    if (expected.is_number() && actual.is_number()) {
+        if (expected.get<double>() != actual.get<double>()) out.push_back(path + ": expected " + expected.dump() + ", got " + actual.dump());
+        return;
+    }
+    if (expected != actual) out.push_back(path + ": expected " + expected.dump().substr(0, 300) + ", got " + actual.dump().substr(0, 300));
+}
+
+nlohmann::json read_json(const fs::path& path) {
+    std::ifstream in(path);
+    return nlohmann::json::parse(in);
+}
+
+class CoreMLFixture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CoreMLFixture, ReportMatchesExpectedInfo) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path dir = fixtures / "coreml";
+    nlohmann::json expected = read_json(dir / (GetParam() + ".expected_info.json"));
+    for (const char* key : kGeneratorKeys) expected.erase(key);
+    const nlohmann::json actual = coreml::inspect(dir / (GetParam() + ".mlpackage"));
+    std::vector<std::string> differences;
+    diff(expected, actual, "", differences);
+    std::string text;
+    for (size_t i = 0; i < differences.size() && i < 20; ++i) text += differences[i] + "\n";
+    EXPECT_TRUE(differences.empty()) << differences.size() << " differences:\n" << text;
+}
+
+INSTANTIATE_TEST_SUITE_P(Packages, CoreMLFixture,
+                         ::testing::Values("tiny.fp32", "tiny.fp16", "tiny.lut4", "tiny.lut8", "tiny.int8", "mobileclip_s0_image.fp32",
+                                           "mobileclip_s0_text.lut8", "mobileclip_s0_image.lut4"),
+                         [](const auto& info) {
+                             std::string name = info.param;
+                             for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                             return name;
+                         });
+
+class CoreMLTinyWeights : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CoreMLTinyWeights, EveryWeightDecodesExactly) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path dir = fixtures / "coreml";
+    const coreml::Package package = coreml::read_package(dir / ("tiny." + GetParam() + ".mlpackage"));
+    const SafetensorsFile expected = read_safetensors(dir / ("tiny." + GetParam() + ".expected_weights.safetensors"));
+    size_t checked = 0;
+    for (const auto& op : coreml::main_block(package.model).operations()) {
+        const std::string name = coreml::op_name(op);
+        const auto found = expected.tensors.find(name);
+        if (found == expected.tensors.end()) continue;
+        const Tensor dense = coreml::dense_constant(package, op);
+        const Tensor want = found->second.to_f32();
+        ASSERT_EQ(dense.shape(), want.shape()) << name;
+        ASSERT_EQ(std::memcmp(dense.data(), want.data(), want.bytes()), 0) << name << " differs from its expected dense value";
+        ++checked;
+    }
+    EXPECT_EQ(checked, expected.tensors.size()) << "every expected weight is an op of the program";
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, CoreMLTinyWeights, ::testing::Values("fp32", "fp16", "lut4", "lut8", "int8"));
+
+// A writable copy of a tiny fixture package, for damaging.
+fs::path copy_package(const fs::path& fixtures, const std::string& variant) {
+    const fs::path dir = make_temp_dir("coreml_bad");
+    const fs::path copy = dir / ("tiny." + variant + ".mlpackage");
+    fs::copy(fixtures / "coreml" / ("tiny." + variant + ".mlpackage"), copy, fs::copy_options::recursive);
+    for (const auto& entry : fs::recursive_directory_iterator(copy)) {
+        fs::permissions(entry.path(), fs::perms::owner_write, fs::perm_options::add);
+    }
+    return copy;
+}
+
+fs::path weight_file(const fs::path& package) { return package / "Data/com.apple.CoreML/weights/weight.bin"; }
+
+std::string read_bytes(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << bytes;
+}
+
+// The inspector's error for a package, or "" when it reads.
+std::string inspect_error(const fs::path& package) {
+    try {
+        coreml::inspect(package);
+    } catch (const Error& e) {
+        return std::string(to_string(e.code())) + ": " + e.what();
+    }
+    return "";
+}
+
+TEST(CoreMLBadInput, MissingWeightFile) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path package = copy_package(fixtures, "fp32");
+    fs::remove(weight_file(package));
+    EXPECT_THAT(inspect_error(package), HasSubstr("weight.bin"));
+}
+
+TEST(CoreMLBadInput, TruncatedWeightFile) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path package = copy_package(fixtures, "fp32");
+    const std::string bytes = read_bytes(weight_file(package));
+    write_bytes(weight_file(package), bytes.substr(0, bytes.size() - 100));
+    EXPECT_THAT(inspect_error(package), HasSubstr("truncated"));
+    write_bytes(weight_file(package), bytes.substr(0, 40));
+    EXPECT_THAT(inspect_error(package), HasSubstr("truncated"));
+}
+
+TEST(CoreMLBadInput, WrongSentinel) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path package = copy_package(fixtures, "lut4");
+    std::string bytes = read_bytes(weight_file(package));
+    // The second record follows the first blob's data at the next 64-aligned offset.
+    uint64_t data_offset = 0, size = 0;
+    std::memcpy(&size, bytes.data() + 64 + 8, 8);
+    std::memcpy(&data_offset, bytes.data() + 64 + 16, 8);
+    const uint64_t second = (data_offset + size + 63) / 64 * 64;
+    bytes[second] = 0x00;
+    write_bytes(weight_file(package), bytes);
+    const std::string error = inspect_error(package);
+    EXPECT_THAT(error, HasSubstr("sentinel"));
+    EXPECT_THAT(error, HasSubstr(std::to_string(second)));
+}
+
+TEST(CoreMLBadInput, OffsetsAndSizesOutOfRange) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path package = copy_package(fixtures, "fp32");
+    const std::string original = read_bytes(weight_file(package));
+    std::string bytes = original;
+    const uint64_t huge = uint64_t{1} << 40;
+    std::memcpy(bytes.data() + 64 + 8, &huge, 8);  // first blob's size
+    write_bytes(weight_file(package), bytes);
+    EXPECT_THAT(inspect_error(package), HasSubstr("past the end of the file"));
+    bytes = original;
+    std::memcpy(bytes.data() + 64 + 16, &huge, 8);  // first blob's data offset
+    write_bytes(weight_file(package), bytes);
+    EXPECT_THAT(inspect_error(package), HasSubstr("past the end of the file"));
+    bytes = original;
+    const uint32_t count = 1000;
+    std::memcpy(bytes.data(), &count, 4);  // more blobs than the file holds
+    write_bytes(weight_file(package), bytes);
+    EXPECT_THAT(inspect_error(package), HasSubstr("truncated"));
+}
+
+TEST(CoreMLBadInput, BlobReferenceWithoutRecord) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path package = copy_package(fixtures, "fp32");
+    const fs::path spec_path = package / "Data/com.apple.CoreML/model.mlmodel";
+    coreml::spec::Model model;
+    ASSERT_TRUE(model.ParseFromString(read_bytes(spec_path)));
+    auto& block = (*(*model.mutable_mlprogram()->mutable_functions())["main"].mutable_block_specializations())["CoreML6"];
+    bool changed = false;
+    for (auto& op : *block.mutable_operations()) {
+        auto found = op.mutable_attributes()->find("val");
+        if (found != op.mutable_attributes()->end() && found->second.has_blobfilevalue()) {
+            found->second.mutable_blobfilevalue()->set_offset(999999);
+            changed = true;
+            break;
+        }
+    }
+    ASSERT_TRUE(changed);
+    write_bytes(spec_path, model.SerializeAsString());
+    EXPECT_THAT(inspect_error(package), HasSubstr("no blob record at offset 999999"));
+}
+
+TEST(CoreMLBadInput, ManifestPathLeavesPackage) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path package = copy_package(fixtures, "fp32");
+    nlohmann::json manifest = read_json(package / "Manifest.json");
+    for (auto& [id, item] : manifest["itemInfoEntries"].items()) {
+        if (item["name"] == "weights") item["path"] = "com.apple.CoreML/../../../etc";
+    }
+    write_bytes(package / "Manifest.json", manifest.dump());
+    EXPECT_THAT(inspect_error(package), HasSubstr("leaves the package"));
+}
+
+TEST(CoreMLBadInput, ManifestItemMissing) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path package = copy_package(fixtures, "fp32");
+    fs::remove(package / "Data/com.apple.CoreML/model.mlmodel");
+    EXPECT_THAT(inspect_error(package), HasSubstr("does not exist in the package"));
+}
+
+TEST(CoreMLBadInput, UnknownOp) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path package = copy_package(fixtures, "fp32");
+    const fs::path spec_path = package / "Data/com.apple.CoreML/model.mlmodel";
+    coreml::spec::Model model;
+    ASSERT_TRUE(model.ParseFromString(read_bytes(spec_path)));
+    auto& block = (*(*model.mutable_mlprogram()->mutable_functions())["main"].mutable_block_specializations())["CoreML6"];
+    for (auto& op : *block.mutable_operations()) {
+        if (op.type() == "gelu") op.set_type("frobnicate");
+    }
+    write_bytes(spec_path, model.SerializeAsString());
+    EXPECT_THAT(inspect_error(package), HasSubstr("unknown MIL op type 'frobnicate'"));
+}
+
+TEST(CoreMLBadInput, SpecDoesNotParse) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path package = copy_package(fixtures, "fp32");
+    const fs::path spec_path = package / "Data/com.apple.CoreML/model.mlmodel";
+    const std::string bytes = read_bytes(spec_path);
+    write_bytes(spec_path, bytes.substr(0, bytes.size() / 2));
+    EXPECT_THAT(inspect_error(package), HasSubstr("protobuf does not parse"));
+}
+
+TEST(CoreMLTool, InfoJsonOnPackage) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path package = fixtures / "coreml" / "tiny.lut4.mlpackage";
+    const CommandResult result = run_command(shell_quote(mclip_executable().string()) + " info --json " + shell_quote(package.string()));
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const nlohmann::json doc = nlohmann::json::parse(result.out);
+    EXPECT_EQ(doc["format"], "mlpackage");
+    EXPECT_EQ(doc["quantization"], "lut4");
+    EXPECT_EQ(doc["weight_storage"]["summary"], "palettized 4-bit (fp16 lut) + fp16");
+    const CommandResult text = run_command(shell_quote(mclip_executable().string()) + " info " + shell_quote(package.string()));
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    EXPECT_THAT(text.out, HasSubstr("quantization:"));
+    EXPECT_THAT(text.out, HasSubstr("lut4"));
+}
+
+TEST(CoreMLTool, InfoOnDamagedPackageFails) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path package = copy_package(fixtures, "fp32");
+    fs::remove(weight_file(package));
+    const CommandResult result = run_command(shell_quote(mclip_executable().string()) + " info " + shell_quote(package.string()));
+    EXPECT_NE(result.exit_code, 0);
+    EXPECT_THAT(result.err, HasSubstr("weight.bin"));
+}
+
+}  // namespace
