@@ -43,3 +43,24 @@ if command -v npm >/dev/null 2>&1 && [ ! -d "$reader_dir/node_modules/@huggingfa
   echo "install-deps: installing @huggingface/gguf (npm) for the GGUF reader test" >&2
   (cd "$reader_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+
+# `mclip serve` (HTTP + WebSocket on CivetWeb) and its browser test (Debian's chromium driven by
+# npm playwright-core).
+serve_missing=()
+for package in libcivetweb-dev chromium; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    serve_missing+=("$package")
+  fi
+done
+if [ ${#serve_missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  echo "install-deps: installing ${serve_missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends "${serve_missing[@]}" >/dev/null
+fi
+serve_test_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/serve"
+if command -v npm >/dev/null 2>&1 && [ ! -d "$serve_test_dir/node_modules/playwright-core" ]; then
+  echo "install-deps: installing playwright-core (npm) for the web app test" >&2
+  (cd "$serve_test_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
