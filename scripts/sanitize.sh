@@ -34,7 +34,8 @@ run_asan() {
   # halt_on_error turns UBSan's reports (recoverable by default) into failures; leaks are
   # reported by ASan at exit. oneDNN's JIT and OpenMP runtime are not instrumented, and need no
   # suppressions so far.
-  (cd "$build" && \
+  # The command-line mutation test runs the instrumented mclip once per mutant: fewer of them.
+  (cd "$build" && MCLIP_CLI_MUTATIONS="${MCLIP_CLI_MUTATIONS:-100}" \
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=0" \
     UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
     ctest --output-on-failure -j"${CTEST_PARALLEL_LEVEL:-$jobs}" --timeout 1800 "$@")
@@ -82,8 +83,9 @@ run_tsan() {
     filter='*'
     grep -qE "mclip_add_test\($target[ )]" "$root/tests/video/CMakeLists.txt" || filter='*Thread*:*Concurrent*'
     echo "sanitize: tsan: $target --gtest_filter=$filter" >&2
-    # libgomp is not instrumented: one OpenMP thread keeps its (correct) synchronization out of
-    # sight instead of reporting it as races; the threads under test are mclip's own.
+    # libgomp is not instrumented, so ThreadSanitizer cannot see its barriers: OMP_NUM_THREADS=1
+    # keeps OpenMP regions on one thread wherever a test does not ask for more; the threads under
+    # test are mclip's own (capture, pipeline, concurrent calls).
     if ! (cd "$build" && MCLIP_TEST_MODELS="$models" OMP_NUM_THREADS=1 \
           TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
           "$executable" --gtest_filter="$filter" --gtest_brief=1); then
