@@ -800,6 +800,7 @@ void Server::run() {
     if (options_.tls_self_signed || !options_.cert_file.empty()) {
         tls.emplace(options_.tls_self_signed ? make_self_signed(options_.host) : combine_pem(options_.cert_file, options_.key_file));
     }
+    if (tls) load_civetweb_openssl3_compat();
     mg_init_library(tls ? MG_FEATURES_TLS | MG_FEATURES_WEBSOCKET : MG_FEATURES_WEBSOCKET);
 
     const std::string host = options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;

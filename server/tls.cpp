@@ -5,6 +5,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -66,6 +67,15 @@ TlsFiles::TlsFiles(TlsFiles&& other) noexcept : pem(std::move(other.pem)), finge
 
 TlsFiles::~TlsFiles() {
     if (!pem.empty()) std::remove(pem.c_str());
+}
+
+void load_civetweb_openssl3_compat() {
+    std::string errors;
+    for (const char* path : {MCLIP_CIVETWEB_OPENSSL3_BUILD, MCLIP_CIVETWEB_OPENSSL3_INSTALLED}) {
+        if (dlopen(path, RTLD_NOW | RTLD_GLOBAL)) return;
+        errors += std::string("\n  ") + dlerror();
+    }
+    throw Error(ErrorCode::unsupported, "https needs mclip's CivetWeb compatibility library, which did not load:" + errors);
 }
 
 TlsFiles combine_pem(const std::string& cert_file, const std::string& key_file) {

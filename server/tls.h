@@ -15,6 +15,9 @@ struct TlsFiles {
     ~TlsFiles();
 };
 
+// Makes CivetWeb's https work with OpenSSL 3 (see civetweb_openssl3.c); call before it starts.
+void load_civetweb_openssl3_compat();
+
 // --cert and --key: both files checked to parse and match.
 TlsFiles combine_pem(const std::string& cert_file, const std::string& key_file);
 // A fresh P-256 key and a certificate valid for a year for `host`, localhost and 127.0.0.1.
