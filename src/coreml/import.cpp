@@ -78,7 +78,9 @@ std::string describe(const Layer& layer) {
 
 // The parameterized ops in program order. The ImageType scale/bias ops are preprocessing, and
 // muls by scalars (attention scaling) carry no weights.
-std::vector<Layer> collect_layers(const Program& program, const std::set<const spec::Operation*>& skip) {
+// Text programs also carry weights in gather (the token table), add (the positional embedding)
+// and layer_norm.
+std::vector<Layer> collect_layers(const Program& program, const std::set<const spec::Operation*>& skip, bool text) {
     std::vector<Layer> layers;
     for (const auto& op : program.block().operations()) {
         if (skip.count(&op)) continue;
@@ -103,6 +105,21 @@ std::vector<Layer> collect_layers(const Program& program, const std::set<const s
             layer.beta = program.constant(op, "beta");
             const Tensor eps = program.constant(op, "epsilon");
             layer.epsilon = eps.empty() ? 1e-5f : eps.f32()[0];
+        } else if (text && op.type() == "gather") {
+            layer.kind = "gather";
+            layer.weight = program.constant(op, "x");
+            if (layer.weight.empty()) continue;
+        } else if (text && op.type() == "add") {
+            Tensor y = program.constant(op, "y");
+            if (y.empty()) y = program.constant(op, "x");
+            if (y.empty() || y.elements() <= 1) continue;
+            layer.kind = "add";
+            layer.weight = y;
+        } else if (text && op.type() == "layer_norm") {
+            layer.kind = "layer_norm";
+            layer.gamma = program.constant(op, "gamma");
+            layer.beta = program.constant(op, "beta");
+            if (layer.gamma.empty() || layer.beta.empty()) throw Error(ErrorCode::invalid_input, "layer_norm '" + layer.name + "' has no constant gamma and beta");
         } else if (op.type() == "mul") {
             Tensor y = program.constant(op, "y");
             if (y.empty()) y = program.constant(op, "x");
@@ -129,8 +146,11 @@ public:
         if (ok && kind != "batch_norm") ok = layer.weight.shape() == weight_shape;
         if (ok && kind == "conv") ok = layer.groups == groups;
         if (ok && kind == "batch_norm") ok = layer.gamma.elements() == weight_shape.at(0) && layer.mean.elements() == weight_shape.at(0);
+        if (kind == "layer_norm") ok = layer.kind == kind && layer.gamma.elements() == weight_shape.at(0) && layer.beta.elements() == weight_shape.at(0);
+        // The positional embedding may be stored with leading unit dimensions.
+        if (kind == "add" && layer.kind == kind) ok = layer.weight.elements() == shape_elements(weight_shape) && layer.weight.shape().back() == weight_shape.back();
         if (!ok) {
-            fail(what, kind + (kind == "batch_norm" ? " [" + std::to_string(weight_shape.at(0)) + "]" : " weight " + shape_to_string(weight_shape)) +
+            fail(what, kind + (kind == "batch_norm" || kind == "layer_norm" ? " [" + std::to_string(weight_shape.at(0)) + "]" : " weight " + shape_to_string(weight_shape)) +
                            (kind == "conv" ? " groups " + std::to_string(groups) : ""),
                  describe(layer));
         }
@@ -264,7 +284,95 @@ TensorMap map_mci(const ModelConfig& config, const std::vector<Layer>& layers) {
     return out;
 }
 
+// A transposed copy of a [rows, cols] matrix: the programs' linear weights are [out, in], mclip
+// stores projections [in, out].
+Tensor transposed(const Tensor& m) {
+    const int64_t rows = m.dim(0), cols = m.dim(1);
+    Tensor t = Tensor::zeros_f32({cols, rows});
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < cols; ++c) t.f32()[c * rows + r] = m.f32()[r * cols + c];
+    }
+    return t;
+}
+
+void require_zero_bias(const Layer& layer, const std::string& what) {
+    if (layer.bias.empty()) return;
+    for (int64_t i = 0; i < layer.bias.elements(); ++i) {
+        if (layer.bias.f32()[i] != 0.0f) throw Error(ErrorCode::invalid_input, "the " + what + " has a non-zero bias, which MobileCLIP's has not");
+    }
+}
+
+TensorMap map_text(const ModelConfig& config, const std::vector<Layer>& layers) {
+    const TextEncoderConfig& t = config.text;
+    Matcher match(layers, config.display_name + " text");
+    TensorMap out;
+    const std::string p = "txt.";
+    const int c = t.width;
+    out[p + "token_embedding"] = match.next("gather", "token embedding", {t.vocab, c}).weight;
+    out[p + "positional_embedding"] = match.next("add", "positional embedding", {t.context, c}).weight.reshaped({t.context, c});
+    const bool mct = t.kind == TextEncoderKind::mct;
+    const int modules = mct ? t.layers + 2 : t.layers;
+    for (int i = 0; i < modules; ++i) {
+        const std::string prefix = p + "transformer." + std::to_string(i);
+        const std::string what = "layer " + std::to_string(i);
+        if (mct && (i == 0 || i == modules - 1)) {
+            const int k = t.mixer_kernel;
+            put(out, prefix + ".token_mixer", match.next("conv", what + " RepMixer conv", {c, 1, 1, k}, c), c);
+            put(out, prefix + ".ffn.dw", match.next("conv", what + " ConvFFN depthwise conv", {c, 1, 1, k}, c), c);
+            put(out, prefix + ".ffn.fc1", match.next("conv", what + " ConvFFN fc1", {t.ffn, c, 1, 1}), t.ffn);
+            put(out, prefix + ".ffn.fc2", match.next("conv", what + " ConvFFN fc2", {c, t.ffn, 1, 1}), c);
+            continue;
+        }
+        auto norm = [&](const std::string& name, const std::string& label) {
+            const Layer& ln = match.next("layer_norm", what + " " + label, {c});
+            out[prefix + name + ".weight"] = ln.gamma.reshaped({c});
+            out[prefix + name + ".bias"] = ln.beta.reshaped({c});
+        };
+        norm(".pre_norm_mha.0", "attention LayerNorm");
+        put(out, prefix + ".pre_norm_mha.1.qkv_proj", match.next("linear", what + " qkv", {3 * c, c}), 3 * c);
+        put(out, prefix + ".pre_norm_mha.1.out_proj", match.next("linear", what + " attention projection", {c, c}), c);
+        norm(".pre_norm_ffn.0", "FFN LayerNorm");
+        put(out, prefix + ".pre_norm_ffn.1", match.next("linear", what + " FFN up", {t.ffn, c}), t.ffn);
+        put(out, prefix + ".pre_norm_ffn.4", match.next("linear", what + " FFN down", {c, t.ffn}), c);
+    }
+    const Layer& final_norm = match.next("layer_norm", "final LayerNorm", {c});
+    out[p + "final_layer_norm.weight"] = final_norm.gamma.reshaped({c});
+    out[p + "final_layer_norm.bias"] = final_norm.beta.reshaped({c});
+    const Layer& projection = match.next("linear", "projection", {config.embed_dim, c});
+    require_zero_bias(projection, "text projection");
+    out[p + "projection"] = transposed(projection.weight);
+    match.finish();
+    return out;
+}
+
 }  // namespace
+
+ImportedEncoder import_text_encoder(const Package& package) {
+    if (!package.model.has_mlprogram()) throw Error(ErrorCode::invalid_input, package.root.string() + ": not an ML Program (only ML Programs can be imported)");
+    const auto& description = package.model.description();
+    if (description.input_size() != 1 || !description.input(0).type().has_multiarraytype() ||
+        description.input(0).type().multiarraytype().datatype() != spec::ArrayFeatureType::INT32 ||
+        description.input(0).type().multiarraytype().shape_size() != 2) {
+        throw Error(ErrorCode::invalid_input, package.root.string() + ": a text encoder package has exactly one int32 [1, context] input");
+    }
+    const int64_t context = description.input(0).type().multiarraytype().shape(1);
+    const Program program(package);
+    const std::vector<Layer> layers = collect_layers(program, {}, true);
+    std::string errors;
+    for (const ModelConfig& config : model_configs()) {
+        if (config.text.context != context) continue;
+        try {
+            ImportedEncoder result;
+            result.tensors = map_text(config, layers);
+            result.config = config;
+            return result;
+        } catch (const Error& e) {
+            errors += std::string("\n  ") + e.what();
+        }
+    }
+    throw Error(ErrorCode::invalid_input, package.root.string() + ": the program is not a MobileCLIP text encoder mclip knows (context " +
+                                              std::to_string(context) + "):" + (errors.empty() ? std::string("\n  no architecture has this context length") : errors));
+}
 
 ImportedEncoder import_image_encoder(const Package& package) {
     if (!package.model.has_mlprogram()) throw Error(ErrorCode::invalid_input, package.root.string() + ": not an ML Program (only ML Programs can be imported)");
@@ -293,7 +401,7 @@ ImportedEncoder import_image_encoder(const Package& package) {
         }
     }
     const Program program(package);
-    const std::vector<Layer> layers = collect_layers(program, preprocessing);
+    const std::vector<Layer> layers = collect_layers(program, preprocessing, false);
     std::string errors;
     for (const ModelConfig& config : model_configs()) {
         if (config.image.kind != ImageEncoderKind::mci || config.image_size() != image.width()) continue;

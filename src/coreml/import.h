@@ -23,5 +23,8 @@ struct ImportedEncoder {
 // Maps an image encoder package (input an image, one output) onto the first MCi architecture
 // whose layer sequence it matches. Throws Error(invalid_input) saying what did not match.
 ImportedEncoder import_image_encoder(const Package& package);
+// Maps a text encoder package (input int32 [1, context], one output) onto the first architecture
+// whose text layer sequence it matches.
+ImportedEncoder import_text_encoder(const Package& package);
 
 }  // namespace mclip::coreml

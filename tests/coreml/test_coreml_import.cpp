@@ -82,6 +82,22 @@ TEST(CoreMLImport, S0ImageLut4MatchesItsExpectedOutput) {
     EXPECT_LT(d.max_abs, 1e-4) << "relative " << d.relative;
 }
 
+TEST(CoreMLImport, S0TextLut8MatchesItsExpectedOutput) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const coreml::ImportedEncoder encoder = coreml::import_text_encoder(coreml::read_package(fixtures / "coreml/mobileclip_s0_text.lut8.mlpackage"));
+    EXPECT_EQ(encoder.config.name, "mobileclip_s0");
+    const SafetensorsFile expected = read_safetensors(fixtures / "coreml/mobileclip_s0_text.lut8.expected.safetensors");
+    const Tensor tokens = expected.tensors.at("tokens");
+    ASSERT_EQ(tokens.dtype(), DType::i32);
+    const auto graph = make_text_encoder(encoder.config, WeightSource::from_map(encoder.tensors, "imported package"), GraphOptions{});
+    const Tensor got = graph->encode(static_cast<const int32_t*>(tokens.data()), static_cast<int>(tokens.dim(0)));
+    const Tensor want = expected.tensors.at("embedding").to_f32();
+    ASSERT_EQ(got.shape(), want.shape());
+    const Distance d = distance(got.f32(), want.f32(), want.elements());
+    std::printf("S0 text lut8 package vs its expected output: max |diff| %.3g, relative %.3g\n", d.max_abs, d.relative);
+    EXPECT_LT(d.max_abs, 1e-4) << "relative " << d.relative;
+}
+
 TEST(CoreMLImport, RefusesAProgramThatIsNotMobileCLIP) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
     try {
