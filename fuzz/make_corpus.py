@@ -168,16 +168,23 @@ class TorchPickler(pickle.Pickler):
         return None
 
 
+def zip_write(archive, name, data, compression=zipfile.ZIP_STORED):
+    """A record with a fixed date, so that the seeds come out the same on every run."""
+    info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+    info.compress_type = compression
+    archive.writestr(info, data)
+
+
 def torch_zip(state, records, byteorder="little"):
     buffer = io.BytesIO()
     pickled = io.BytesIO()
     TorchPickler(pickled, protocol=2).dump(state)
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pickled.getvalue())
-        z.writestr("archive/byteorder", byteorder)
+        zip_write(z, "archive/data.pkl", pickled.getvalue())
+        zip_write(z, "archive/byteorder", byteorder)
         for key, raw in records.items():
-            z.writestr("archive/data/" + key, raw)
-        z.writestr("archive/version", "3\n")
+            zip_write(z, "archive/data/" + key, raw)
+        zip_write(z, "archive/version", "3\n")
     return buffer.getvalue()
 
 
@@ -200,7 +207,7 @@ def make_pytorch():
     deflated = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(torch_zip(state, records))) as src, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
-            dst.writestr(info.filename, src.read(info.filename))
+            zip_write(dst, info.filename, src.read(info.filename), zipfile.ZIP_DEFLATED)
     put("pytorch_checkpoint", "deflated.pt", deflated.getvalue())
 
 
@@ -295,6 +302,15 @@ def make_text():
     put("vocabulary", "merges.txt.gz", gzip.compress(merges.encode(), mtime=0))
     put("labels", "list_and_templates.txt", b"person, forklift,car , ,computer\n# comment\nPerson\n\0a photo of a {}.\n{} and {}")
     put("labels", "file_only.txt", b"cat\n\n  dog  \n#skip\nbird\r\n")
+    png_bytes = png(2, 1, 2, 8, [bytes(6)])
+    data_uri = b"data:image/png;base64," + __import__("base64").b64encode(png_bytes)
+    put("server_request", "data_uri.txt", data_uri)
+    put("server_request", "multipart.txt", b"multipart/form-data; boundary=XyZ\n" + b"\r\n".join([
+        b"--XyZ", b'Content-Disposition: form-data; name="labels"', b"", b"cat,dog",
+        b"--XyZ", b'Content-Disposition: form-data; name="image"; filename="a.png"', b"Content-Type: image/png", b"",
+        png_bytes, b"--XyZ--", b""]))
+    put("server_request", "quoted_boundary.txt", b'multipart/form-data; charset=utf-8; boundary="a b"\n--a b\r\n'
+        b'Content-Disposition: form-data; name="x"\r\n\r\n1\r\n--a b--\r\n')
 
 
 # --- hostile inputs found by review, kept as regression inputs (tests/regressions/) ----------
@@ -331,8 +347,8 @@ def make_regressions():
     pickle_bytes += b"u."
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("archive/data.pkl", bytes(pickle_bytes))
-        z.writestr("archive/data/0", struct.pack("<f", 1.0))
+        zip_write(z, "archive/data.pkl", bytes(pickle_bytes), zipfile.ZIP_DEFLATED)
+        zip_write(z, "archive/data/0", struct.pack("<f", 1.0), zipfile.ZIP_DEFLATED)
     put_regression("pytorch_checkpoint", "shared_dict_quadratic.pt", archive.getvalue())
 
     # A metadata value nested 100,000 levels deep: printing it back recursed once per level and

@@ -16,7 +16,7 @@ seconds="${1:-30}"
 shift || true
 build="${MCLIP_FUZZ_BUILD:-$root/build-fuzz}"
 fixtures="${MCLIP_FIXTURES:-$root/../shared/fixtures}"
-all_harnesses=(gguf safetensors npy pytorch_checkpoint image tokenizer json vocabulary labels)
+all_harnesses=(gguf safetensors npy pytorch_checkpoint image tokenizer json vocabulary labels server_request)
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=("${all_harnesses[@]}")
 
