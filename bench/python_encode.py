@@ -2,10 +2,10 @@
 """Images per second of Model.encode_image over a folder of image files, against the mclip command
 (`mclip embed --image DIR`) on the same files and model.
 
-    PYTHONPATH=build/python /usr/bin/python3 python/bench_encode.py --model mobileclip_s0.gguf \\
+    PYTHONPATH=build/python /usr/bin/python3 bench/python_encode.py --model mobileclip_s0.gguf \\
         --images photos/ --mclip build/tools/mclip
     # no photos at hand: --synthesize 64 writes 64 JPEGs cut from the fixture images into a temp folder
-    PYTHONPATH=build/python /usr/bin/python3 python/bench_encode.py --model build/test-models/mobileclip_s0.gguf \\
+    PYTHONPATH=build/python /usr/bin/python3 bench/python_encode.py --model build/test-models/mobileclip_s0.gguf \\
         --synthesize 64 --from ../shared/fixtures/images --mclip build/tools/mclip
 
 Both sides decode, preprocess and encode every file. The command's rate leaves out its start-up
