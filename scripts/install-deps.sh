@@ -16,6 +16,7 @@ packages=(
   libcurl4-openssl-dev libcpp-httplib-dev
   libprotobuf-dev protobuf-compiler
   ffmpeg nodejs jq
+  pybind11-dev python3-dev python3-numpy python3-pil python3-pytest python3-dask python3-distributed
   clang-14 libclang-rt-14-dev llvm-14 libomp-14-dev python3
 )
 
