@@ -39,8 +39,8 @@ def fixture_paths(default_models, default_fixtures):
 class Server:
     """`mclip serve` on a free loopback port, stopped with SIGTERM."""
 
-    def __init__(self, mclip, model, *extra, tls=False):
-        args = [mclip, "serve", "--model", model, "--precision", "f32", "--threads", "2", "--port", "0", "--no-cache"]
+    def __init__(self, mclip, model, *extra, tls=False, precision="f32", threads="2"):
+        args = [mclip, "serve", "--model", model, "--precision", precision, "--threads", threads, "--port", "0", "--no-cache"]
         if tls:
             args.append("--tls-self-signed")
         args += list(extra)
