@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "mclip/coreml.h"
 #include "common/error.h"
 #include "image_inputs.h"
 #include "models/convert.h"
@@ -11,7 +12,7 @@ namespace {
 
 struct ConvertArgs {
     std::string arch;
-    std::string input;
+    std::vector<std::string> inputs;  // one checkpoint, or Core ML packages
     std::string output;
     std::string dtype = "f32";
     std::string key;
@@ -33,8 +34,12 @@ std::vector<std::string> calibration_prompts() {
 void setup(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<ConvertArgs>();
     auto* cmd = app.add_subcommand("convert", "Convert a MobileCLIP checkpoint into an mclip model file (GGUF)");
-    cmd->add_option("--arch", args->arch, "Architecture: mobileclip_s0, mobileclip_s1, mobileclip_s2, mobileclip_b")->required();
-    cmd->add_option("--in", args->input, "Checkpoint (ml-mobileclip key layout)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--arch", args->arch, "Architecture: mobileclip_s0, mobileclip_s1, mobileclip_s2, mobileclip_b");
+    cmd->add_option("--in", args->inputs,
+                    "Checkpoint (ml-mobileclip key layout), or Core ML packages: --in IMAGE.mlpackage --in TEXT.mlpackage "
+                    "(--arch then comes from the programs)")
+        ->required()
+        ->check(CLI::ExistingPath);
     cmd->add_option("--out", args->output, "Model file to write")->required();
     cmd->add_option("--dtype", args->dtype, "Weight storage: f32, f16, bf16 or q8")->capture_default_str();
     cmd->add_option("--key", args->key, "Key of the state dict inside a PyTorch checkpoint (default: detect)");
@@ -43,6 +48,22 @@ void setup(CLI::App& app, int& exit_code) {
                     "Images or folders of typical inputs: measures the activation ranges --precision int8 needs "
                     "(with --vocab, also on prompts made of the label presets)");
     cmd->callback([args, &exit_code] {
+        if (mclip::is_coreml_path(args->inputs.front())) {
+            mclip::CoreMLImportOptions options;
+            options.weights = args->dtype;
+            options.vocabulary = args->vocab;
+            const std::vector<std::filesystem::path> packages(args->inputs.begin(), args->inputs.end());
+            const auto summary = mclip::import_coreml(packages, args->output, options);
+            if (!args->arch.empty() && args->arch != summary.architecture) {
+                std::fprintf(stderr, "note: the packages are %s, not --arch %s\n", summary.architecture.c_str(), args->arch.c_str());
+            }
+            std::fprintf(stderr, "wrote %s: %s from Core ML, %zu tensors, %.1f MiB (%s)\n", args->output.c_str(), summary.architecture.c_str(),
+                         summary.tensors, summary.output_bytes / 1048576.0, args->dtype.c_str());
+            exit_code = 0;
+            return;
+        }
+        if (args->inputs.size() != 1) throw mclip::Error(mclip::ErrorCode::invalid_argument, "--in: give one checkpoint (several --in are for Core ML packages)");
+        if (args->arch.empty()) throw mclip::Error(mclip::ErrorCode::invalid_argument, "--arch is required to convert a checkpoint");
         mclip::ConvertOptions options;
         options.arch = args->arch;
         options.storage = mclip::parse_storage_type(args->dtype);
@@ -55,7 +76,7 @@ void setup(CLI::App& app, int& exit_code) {
             }
             options.calibration_prompts = calibration_prompts();
         }
-        const auto summary = mclip::convert_checkpoint(args->input, args->output, options);
+        const auto summary = mclip::convert_checkpoint(args->inputs.front(), args->output, options);
         std::fprintf(stderr, "wrote %s: %zu tensors, %.1f MiB (%s), from %zu checkpoint tensors\n", args->output.c_str(),
                      summary.output_tensors, summary.output_bytes / 1048576.0, args->dtype.c_str(), summary.input_tensors);
         exit_code = 0;

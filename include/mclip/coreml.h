@@ -51,4 +51,25 @@ MCLIP_API bool is_coreml_path(const std::filesystem::path& path);
 // build has no Core ML support.
 MCLIP_API CoreMLInfo inspect_coreml(const std::filesystem::path& path);
 
+struct CoreMLImportOptions {
+    std::string weights = "f32";        // storage in the model file: one of weight_storage_names()
+    std::filesystem::path vocabulary;   // BPE vocabulary to embed; empty: none
+};
+
+struct CoreMLImportSummary {
+    std::string architecture;  // the architecture the programs matched ("mobileclip_s0")
+    bool image = false;        // the file holds the image encoder
+    bool text = false;         // ... and the text encoder
+    size_t tensors = 0;
+    uint64_t output_bytes = 0;
+};
+
+// MobileCLIP Core ML packages (an image encoder and a text encoder, ML Programs) → one mclip model
+// file. Each program is mapped onto mclip's graph by its structure (docs/coreml.md); the image
+// package's scale and bias become the file's preprocessing. Core ML packages carry no logit
+// scale: the file gets MobileCLIP's trained value, 100. Throws Error(invalid_input) saying what
+// did not match; the output appears only when everything succeeded.
+MCLIP_API CoreMLImportSummary import_coreml(const std::vector<std::filesystem::path>& packages, const std::filesystem::path& output,
+                                            const CoreMLImportOptions& options = {});
+
 }  // namespace mclip

@@ -8,7 +8,13 @@
 #include "mclip/error.h"
 
 #ifdef MCLIP_HAVE_COREML
+#include <cmath>
+#include <optional>
+
+#include "coreml/import.h"
 #include "coreml/package.h"
+#include "models/model_file.h"
+#include "mclip/tokenizer.h"
 #endif
 
 namespace mclip {
@@ -90,6 +96,51 @@ CoreMLInfo inspect_coreml(const fs::path& path) {
     info.json = doc.dump(1);
 #endif
     return info;
+}
+
+CoreMLImportSummary import_coreml(const std::vector<fs::path>& packages, const fs::path& output, const CoreMLImportOptions& options) {
+    require_coreml();
+    CoreMLImportSummary summary;
+#ifdef MCLIP_HAVE_COREML
+    if (packages.empty() || packages.size() > 2) {
+        throw Error(ErrorCode::invalid_argument, "Core ML import takes one image encoder package and one text encoder package");
+    }
+    std::optional<coreml::ImportedEncoder> image, text;
+    for (const fs::path& path : packages) {
+        const coreml::Package package = coreml::read_package(path);
+        const auto& inputs = package.model.description().input();
+        const bool is_image = inputs.size() == 1 && inputs[0].type().has_imagetype();
+        std::optional<coreml::ImportedEncoder>& slot = is_image ? image : text;
+        if (slot) throw Error(ErrorCode::invalid_argument, path.string() + ": a second " + (is_image ? "image" : "text") + " encoder package");
+        slot = is_image ? coreml::import_image_encoder(package) : coreml::import_text_encoder(package);
+    }
+    if (!image || !text) {
+        throw Error(ErrorCode::unsupported, std::string("an mclip model file holds both encoders: give the ") + (image ? "text" : "image") +
+                                                " encoder package too (--in IMAGE.mlpackage --in TEXT.mlpackage)");
+    }
+    if (image->config.name != text->config.name) {
+        throw Error(ErrorCode::invalid_input, "the image package is " + image->config.display_name + " but the text package " + text->config.display_name);
+    }
+    ModelConfig config = image->config;
+    config.text = text->config.text;
+    ModelFileContents contents;
+    contents.config = &config;
+    contents.tensors = image->tensors;
+    contents.tensors.insert(text->tensors.begin(), text->tensors.end());
+    const float logit_scale = std::log(100.0f);
+    contents.tensors["logit_scale"] = Tensor::from_f32({}, std::span<const float>(&logit_scale, 1));
+    contents.storage = parse_storage_type(options.weights);
+    std::optional<Tokenizer> tokenizer;
+    if (!options.vocabulary.empty()) tokenizer = Tokenizer::from_file(options.vocabulary);
+    contents.tokenizer = tokenizer ? &*tokenizer : nullptr;
+    write_model_file(output, contents);
+    summary.architecture = config.name;
+    summary.image = true;
+    summary.text = true;
+    summary.tensors = contents.tensors.size() - 1;  // logit_scale is metadata
+    summary.output_bytes = fs::file_size(output);
+#endif
+    return summary;
 }
 
 }  // namespace mclip

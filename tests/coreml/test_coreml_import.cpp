@@ -11,6 +11,7 @@
 #include "coreml/import.h"
 #include "io/safetensors.h"
 #include "models/encoder.h"
+#include "models/model.h"
 #include "support/fixtures.h"
 
 using namespace mclip;
@@ -107,6 +108,63 @@ TEST(CoreMLImport, RefusesAProgramThatIsNotMobileCLIP) {
         EXPECT_EQ(e.code(), ErrorCode::invalid_input);
         EXPECT_THAT(e.what(), HasSubstr("exactly one image input"));
     }
+}
+
+// The tool end to end: both S0 packages become one model file whose embeddings (loaded through
+// the public API) are the packages' references.
+TEST(CoreMLImport, ConvertWritesAModelFileThatEmbeds) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path dir = make_temp_dir("coreml_import");
+    const fs::path out = dir / "s0.gguf";
+    const CommandResult result = run_command(shell_quote(mclip_executable().string()) + " convert --in " +
+                                             shell_quote((fixtures / "coreml/mobileclip_s0_image.fp32.mlpackage").string()) + " --in " +
+                                             shell_quote((fixtures / "coreml/mobileclip_s0_text.lut8.mlpackage").string()) + " --out " +
+                                             shell_quote(out.string()));
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const auto model = ClipModel::load(out);
+    EXPECT_EQ(model->config().name, "mobileclip_s0");
+
+    const SafetensorsFile reference = read_safetensors(fixtures / "mobileclip_s0/expected.safetensors");
+    Tensor pixels = reference.tensors.at("image.input").to_f32().clone();
+    for (int64_t i = 0; i < pixels.elements(); ++i) pixels.f32()[i] = std::round(pixels.f32()[i] * 255.0f) * (1.0f / 255.0f);
+    const Tensor image = model->encode_images(pixels);
+    const Tensor want_image = reference.tensors.at("image.embedding.reparameterized").to_f32();
+    ASSERT_EQ(image.shape(), want_image.shape());
+    EXPECT_LT(distance(image.f32(), want_image.f32(), want_image.elements()).max_abs, 1e-4);
+
+    const SafetensorsFile text_expected = read_safetensors(fixtures / "coreml/mobileclip_s0_text.lut8.expected.safetensors");
+    const Tensor tokens = text_expected.tensors.at("tokens");
+    const Tensor text = model->encode_tokens(static_cast<const int32_t*>(tokens.data()), static_cast<int>(tokens.dim(0)));
+    const Tensor want_text = text_expected.tensors.at("embedding").to_f32();
+    ASSERT_EQ(text.shape(), want_text.shape());
+    EXPECT_LT(distance(text.f32(), want_text.f32(), want_text.elements()).max_abs, 1e-4);
+}
+
+TEST(CoreMLImport, ConvertRefusesBadInputAndWritesNothing) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path dir = make_temp_dir("coreml_import_bad");
+    const fs::path out = dir / "model.gguf";
+    const std::string tool = shell_quote(mclip_executable().string());
+    // The tiny two-input model is no MobileCLIP encoder.
+    CommandResult result = run_command(tool + " convert --in " + shell_quote((fixtures / "coreml/tiny.fp32.mlpackage").string()) + " --in " +
+                                       shell_quote((fixtures / "coreml/mobileclip_s0_text.lut8.mlpackage").string()) + " --out " +
+                                       shell_quote(out.string()));
+    EXPECT_NE(result.exit_code, 0);
+    EXPECT_THAT(result.err, HasSubstr("text encoder package has exactly one int32"));
+    EXPECT_FALSE(fs::exists(out));
+    // A package without its weight file.
+    const fs::path broken = dir / "image.mlpackage";
+    fs::copy(fixtures / "coreml/mobileclip_s0_image.lut4.mlpackage", broken, fs::copy_options::recursive);
+    fs::permissions(broken / "Data/com.apple.CoreML/weights", fs::perms::owner_all, fs::perm_options::add);
+    fs::remove(broken / "Data/com.apple.CoreML/weights/weight.bin");
+    result = run_command(tool + " convert --in " + shell_quote(broken.string()) + " --in " +
+                         shell_quote((fixtures / "coreml/mobileclip_s0_text.lut8.mlpackage").string()) + " --out " + shell_quote(out.string()));
+    EXPECT_NE(result.exit_code, 0);
+    EXPECT_THAT(result.err, HasSubstr("weight.bin"));
+    EXPECT_FALSE(fs::exists(out));
+    std::error_code ec;
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1) << "only the damaged copy is in the folder";
+    fs::remove_all(dir, ec);
 }
 
 }  // namespace
