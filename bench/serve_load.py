@@ -125,7 +125,9 @@ def main():
         status, made = post_json(url + "/v1/labelsets", {"labels": LABELS})
         assert status == 200, made
         body, kind = multipart({"labelset": made["id"], "top_k": "3"}, [("image", "frame.jpg", frame)])
-        load(url, body, kind, 4, 3)  # warm-up: encoders built, buffers sized for batches
+        # Warm-up at full concurrency: encoders built, working buffers sized for the largest
+        # batches, so that memory growth after it would mean a leak.
+        load(url, body, kind, args.clients, 5)
         rss_warm = rss_mb(server.process.pid)
         single = load(url, body, kind, 1, args.seconds)
         many = load(url, body, kind, args.clients, args.seconds)
