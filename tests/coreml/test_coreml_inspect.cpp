@@ -248,6 +248,31 @@ TEST(CoreMLBadInput, SpecDoesNotParse) {
     EXPECT_THAT(inspect_error(package), HasSubstr("protobuf does not parse"));
 }
 
+// A compiled model is read from its metadata.json alone (written here from the published keys:
+// compiled models can only be made on Apple platforms).
+TEST(CoreMLCompiled, MetadataJsonIsReported) {
+    const fs::path dir = make_temp_dir("coreml_mlmodelc") / "MobileCLIPImage.mlmodelc";
+    fs::create_directories(dir);
+    write_bytes(dir / "metadata.json", R"json([{
+      "metadataOutputVersion": "3.0", "specificationVersion": 7,
+      "modelType": {"name": "MLModelType_mlProgram"},
+      "storagePrecision": "Mixed (Float16, Palettized (8 bits))", "computePrecision": "Float16",
+      "mlProgramOperationTypeHistogram": {"Ios16.conv": 95, "Ios16.constexprLutToDense": 60},
+      "userDefinedMetadata": {"com.github.apple.coremltools.version": "7.2"},
+      "inputSchema": [{"name": "image", "type": "Image", "width": "256", "height": "256", "colorspace": "RGB"}],
+      "outputSchema": [{"name": "embedding", "type": "MultiArray", "dataType": "Float16", "shape": "[1, 512]"}]
+    }])json");
+    const nlohmann::json doc = coreml::inspect(dir);
+    EXPECT_EQ(doc["format"], "mlmodelc");
+    EXPECT_EQ(doc["quantization"], "lut8");
+    EXPECT_EQ(doc["modelType"], "mlProgram");
+    EXPECT_EQ(doc["specificationVersion"], 7);
+    EXPECT_EQ(doc["ops"]["Ios16.conv"], 95);
+    EXPECT_EQ(doc["inputs"][0]["name"], "image");
+    write_bytes(dir / "metadata.json", "{\"not\": \"an array\"}");
+    EXPECT_THAT(inspect_error(dir), HasSubstr("expected a JSON array"));
+}
+
 TEST(CoreMLTool, InfoJsonOnPackage) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
     const fs::path package = fixtures / "coreml" / "tiny.lut4.mlpackage";
