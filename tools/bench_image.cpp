@@ -5,10 +5,9 @@
 #include <random>
 #include <vector>
 
-#include "common/error.h"
-#include "image/encode.h"
-#include "image/image.h"
-#include "image/preprocess.h"
+#include "mclip/error.h"
+#include "mclip/image.h"
+#include "mclip/preprocess.h"
 #include "stats.h"
 
 namespace mclip::tools {

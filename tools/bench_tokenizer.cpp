@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "common/error.h"
+#include "mclip/error.h"
 #include "stats.h"
 
 namespace mclip::tools {

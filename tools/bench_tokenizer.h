@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tokenizer/tokenizer.h"
+#include "mclip/tokenizer.h"
 
 namespace mclip::tools {
 

@@ -1,25 +1,16 @@
 // `mclip classify`: zero-shot labels for images — any list of words, the top labels with their
 // probability, "unknown" below a threshold.
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "common/error.h"
-#include "common/log.h"
-#include "common/progress.h"
 #include "image_inputs.h"
 #include "label_options.h"
-#include "io/download.h"
+#include "mclip/mclip.h"
+#include "mclip/progress.h"
 #include "model_options.h"
-#include "models/model.h"
-#include "zeroshot/label_embeddings.h"
-#include "zeroshot/text_cache.h"
-#include "zeroshot/zeroshot.h"
 
 namespace {
 
@@ -32,22 +23,22 @@ struct ClassifyArgs {
     float threshold = 0.6f;
     bool json = false;
     bool jsonl = false;
-    bool no_cache = false;
-    std::string cache_dir;
+    mclip::tools::CacheOptions cache;
     bool no_exif = false;
 };
 
-nlohmann::json scores_json(const mclip::Classification& c, const std::vector<std::string>& labels) {
+nlohmann::json scores_json(const mclip::Classification& c) {
     nlohmann::json top = nlohmann::json::array();
-    for (const auto& s : c.top) top.push_back({{"label", labels[s.index]}, {"probability", s.probability}, {"logit", s.logit}});
+    for (const auto& s : c.top) {
+        top.push_back({{"label", s.label}, {"probability", s.probability}, {"logit", s.logit}, {"cosine", s.cosine}});
+    }
     return top;
 }
 
-void print_table_row(const std::string& image, const mclip::Classification& c, const std::vector<std::string>& labels,
-                     size_t image_width) {
+void print_table_row(const std::string& image, const mclip::Classification& c, size_t image_width) {
     for (size_t k = 0; k < c.top.size(); ++k) {
         const auto& s = c.top[k];
-        std::string label = labels[s.index];
+        std::string label = s.label;
         if (k == 0 && c.unknown) label = "unknown (" + label + "?)";
         std::printf("%-*s  %-28s %7.2f%%  %8.3f\n", static_cast<int>(image_width), k == 0 ? image.c_str() : "",
                     label.c_str(), 100.0 * s.probability, s.logit);
@@ -63,15 +54,11 @@ int run_classify(const ClassifyArgs& args) {
     const std::vector<std::filesystem::path> images = mclip::tools::collect_image_paths(args.inputs);
     if (images.empty()) throw mclip::Error(mclip::ErrorCode::invalid_argument, "no images found in the given paths");
 
-    auto model = mclip::tools::load_model(args.model);
-    std::optional<std::filesystem::path> cache_dir;
-    if (!args.no_cache) cache_dir = args.cache_dir.empty() ? mclip::default_cache_dir() / "text-embeddings" : std::filesystem::path(args.cache_dir);
-    const mclip::ClassEmbeddings classes = mclip::embed_labels(*model, labels, templates, cache_dir);
-    mclip::log_info(std::string("text embeddings of ") + std::to_string(labels.size()) + " labels x " +
-                    std::to_string(templates.size()) + " templates " + (classes.from_cache ? "read from cache " : "computed ") +
-                    (classes.cache_entry.empty() ? "" : classes.cache_entry.string() + " ") + "in " +
-                    std::to_string(static_cast<int>(classes.seconds * 1000)) + " ms");
-    const mclip::ZeroShotClassifier classifier(labels, classes.classes, model->logit_scale());
+    const mclip::Model model = mclip::tools::load_model(args.model);
+    const mclip::LabelSet label_set = model.labels(labels, mclip::tools::label_set_options(templates, args.cache));
+    mclip::tools::log_label_set(label_set);
+    mclip::DecodeOptions decode;
+    decode.apply_exif_orientation = !args.no_exif;
 
     size_t image_width = 5;
     for (const auto& p : images) image_width = std::max(image_width, p.string().size());
@@ -84,11 +71,13 @@ int run_classify(const ClassifyArgs& args) {
     const bool show_progress = images.size() > 1;
     for (const auto& path : images) {
         try {
-            const mclip::Tensor input = model->load_images({path}, !args.no_exif);
-            const mclip::Tensor embedding = model->encode_images(input);
-            const mclip::Classification c = classifier.classify(embedding.f32(), args.top_k, args.threshold);
-            const std::string label = c.unknown ? "unknown" : labels[c.top.front().index];
-            nlohmann::json row = {{"image", path.string()}, {"label", label}, {"unknown", c.unknown}, {"top_k", scores_json(c, labels)}};
+            const mclip::Embeddings embedding = model.embed_image_files({path.string()}, decode);
+            const mclip::Classification c = model.classify(embedding.row(0), label_set, args.top_k, args.threshold);
+            nlohmann::json row = {{"image", path.string()},
+                                  {"label", c.label},
+                                  {"confidence", c.confidence},
+                                  {"unknown", c.unknown},
+                                  {"top_k", scores_json(c)}};
             if (args.jsonl) {
                 std::printf("%s\n", row.dump().c_str());
                 std::fflush(stdout);
@@ -96,7 +85,7 @@ int run_classify(const ClassifyArgs& args) {
                 results.push_back(std::move(row));
             } else {
                 if (show_progress) progress.finish();
-                print_table_row(path.string(), c, labels, image_width);
+                print_table_row(path.string(), c, image_width);
             }
         } catch (const mclip::Error& e) {
             if (show_progress) progress.finish();
@@ -113,13 +102,13 @@ int run_classify(const ClassifyArgs& args) {
     progress.finish();
     if (args.json) {
         nlohmann::json doc = {{"model", args.model.model},
-                              {"architecture", model->config().name},
-                              {"precision", mclip::kernels::to_string(model->precision())},
+                              {"architecture", model.info().architecture},
+                              {"precision", model.info().precision},
                               {"labels", labels},
                               {"templates", templates},
                               {"threshold", args.threshold},
                               {"top_k", args.top_k},
-                              {"logit_scale", model->logit_scale()},
+                              {"logit_scale", model.logit_scale()},
                               {"results", results},
                               {"errors", failures}};
         std::printf("%s\n", doc.dump(2).c_str());
@@ -143,8 +132,7 @@ void setup(CLI::App& app, int& exit_code) {
     cmd->add_option("--threshold", args->threshold, "Below this top probability the answer is \"unknown\"")->capture_default_str();
     cmd->add_flag("--json", args->json, "Print one JSON document at the end");
     cmd->add_flag("--jsonl", args->jsonl, "Print one JSON line per image as it is done");
-    cmd->add_flag("--no-cache", args->no_cache, "Do not read or write the text embedding cache");
-    cmd->add_option("--cache-dir", args->cache_dir, "Text embedding cache folder (default: ~/.cache/mclip/text-embeddings)");
+    mclip::tools::add_cache_options(*cmd, args->cache);
     cmd->add_flag("--no-exif", args->no_exif, "Ignore EXIF orientation (the reference preprocessing does)");
     cmd->callback([args, &exit_code] { exit_code = run_classify(*args); });
 }

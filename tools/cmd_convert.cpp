@@ -3,10 +3,9 @@
 
 #include "command.h"
 #include "mclip/coreml.h"
-#include "common/error.h"
 #include "image_inputs.h"
-#include "models/convert.h"
-#include "zeroshot/zeroshot.h"
+#include "mclip/labels.h"
+#include "mclip/model_file.h"
 
 namespace {
 
@@ -34,14 +33,16 @@ std::vector<std::string> calibration_prompts() {
 void setup(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<ConvertArgs>();
     auto* cmd = app.add_subcommand("convert", "Convert a MobileCLIP checkpoint into an mclip model file (GGUF)");
-    cmd->add_option("--arch", args->arch, "Architecture: mobileclip_s0, mobileclip_s1, mobileclip_s2, mobileclip_b");
+    std::string architectures;
+    for (const auto& name : mclip::architecture_names()) architectures += (architectures.empty() ? "" : ", ") + name;
+    cmd->add_option("--arch", args->arch, "Architecture: " + architectures);
     cmd->add_option("--in", args->inputs,
                     "Checkpoint (ml-mobileclip key layout), or Core ML packages: --in IMAGE.mlpackage --in TEXT.mlpackage "
                     "(--arch then comes from the programs)")
         ->required()
         ->check(CLI::ExistingPath);
     cmd->add_option("--out", args->output, "Model file to write")->required();
-    cmd->add_option("--dtype", args->dtype, "Weight storage: f32, f16, bf16 or q8")->capture_default_str();
+    cmd->add_option("--dtype", args->dtype, "Weight storage")->capture_default_str()->check(CLI::IsMember(mclip::weight_storage_names()));
     cmd->add_option("--key", args->key, "Key of the state dict inside a PyTorch checkpoint (default: detect)");
     cmd->add_option("--vocab", args->vocab, "BPE vocabulary to embed (bpe_simple_vocab_16e6.txt.gz or vocab.json)");
     cmd->add_option("--calibrate", args->calibrate,
@@ -66,7 +67,7 @@ void setup(CLI::App& app, int& exit_code) {
         if (args->arch.empty()) throw mclip::Error(mclip::ErrorCode::invalid_argument, "--arch is required to convert a checkpoint");
         mclip::ConvertOptions options;
         options.arch = args->arch;
-        options.storage = mclip::parse_storage_type(args->dtype);
+        options.weights = args->dtype;
         options.checkpoint_key = args->key;
         options.vocabulary = args->vocab;
         if (!args->calibrate.empty()) {

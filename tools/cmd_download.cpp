@@ -3,9 +3,8 @@
 #include <cstdio>
 
 #include "command.h"
-#include "common/error.h"
-#include "common/log.h"
-#include "models/model_store.h"
+#include "mclip/log.h"
+#include "mclip/model_file.h"
 
 namespace {
 
@@ -20,23 +19,24 @@ struct DownloadArgs {
     bool force = false;
 };
 
+std::string known_model_names() {
+    std::string names;
+    for (const mclip::KnownModel& model : mclip::known_models()) names += (names.empty() ? "" : ", ") + model.name;
+    return names;
+}
+
 void run(const DownloadArgs& args) {
-    const mclip::RegisteredModel* model = mclip::find_registered_model(args.name);
-    if (!model) {
-        throw mclip::Error(mclip::ErrorCode::invalid_argument,
-                           "unknown model '" + args.name + "'; known models: " + mclip::registered_model_names());
-    }
-    mclip::ModelDownloadOptions options;
-    if (!args.endpoint.empty()) options.hub.endpoint = args.endpoint;
-    options.hub.revision = args.revision;
-    options.hub.force = args.force;
-    options.storage = mclip::parse_storage_type(args.dtype);
+    mclip::DownloadOptions options;
+    options.endpoint = args.endpoint;
+    options.revision = args.revision;
+    options.force = args.force;
+    options.weights = args.dtype;
     options.cache_dir = args.cache_dir;
     options.output = args.output;
     options.convert = !args.no_convert;
     // This command reports what it does; other commands download quietly.
     if (mclip::log_level() == mclip::LogLevel::warning) mclip::log_set_level(mclip::LogLevel::info);
-    const mclip::DownloadedModel downloaded = mclip::download_model(*model, options);
+    const mclip::DownloadedModel downloaded = mclip::download_model(args.name, options);
     if (args.no_convert) {
         std::printf("%s\n%s\n", downloaded.checkpoint.string().c_str(), downloaded.vocabulary.string().c_str());
         return;
@@ -47,11 +47,11 @@ void run(const DownloadArgs& args) {
 void setup(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<DownloadArgs>();
     auto* cmd = app.add_subcommand("download", "Download a MobileCLIP model from Hugging Face and convert it");
-    cmd->add_option("name", args->name, "Model: " + mclip::registered_model_names() + " (mobileclip_s0 style names work too)")->required();
+    cmd->add_option("name", args->name, "Model: " + known_model_names() + " (mobileclip_s0 style names work too)")->required();
     cmd->add_option("--cache-dir", args->cache_dir,
                     "Cache folder (default: $MCLIP_CACHE, $XDG_CACHE_HOME/mclip or ~/.cache/mclip)");
     cmd->add_option("--out", args->output, "Model file to write (default: <cache>/models/<name>.gguf)");
-    cmd->add_option("--dtype", args->dtype, "Weight storage: f32, f16, bf16 or q8")->capture_default_str();
+    cmd->add_option("--dtype", args->dtype, "Weight storage")->capture_default_str()->check(CLI::IsMember(mclip::weight_storage_names()));
     cmd->add_option("--revision", args->revision, "Branch, tag or commit of the repositories")->capture_default_str();
     cmd->add_option("--endpoint", args->endpoint, "Hub address (default: $HF_ENDPOINT or https://huggingface.co)");
     cmd->add_flag("--no-convert", args->no_convert, "Only fetch the files; print their paths");

@@ -3,10 +3,9 @@
 
 #include "command.h"
 #include "image_inputs.h"
-#include "common/error.h"
-#include "io/npy.h"
+#include "mclip/mclip.h"
+#include "mclip/npy.h"
 #include "model_options.h"
-#include "models/model.h"
 
 namespace {
 
@@ -21,22 +20,16 @@ struct EmbedArgs {
     bool normalize = false;
 };
 
-std::vector<int32_t> tokens_from_npy(const mclip::Tensor& tokens, int context, const std::string& path) {
-    if (tokens.rank() != 2 || tokens.dim(1) != context) {
-        throw mclip::Error(mclip::ErrorCode::invalid_input, path + ": token ids must be [M, " + std::to_string(context) +
-                                                                "], got " + mclip::shape_to_string(tokens.shape()));
+std::vector<int32_t> tokens_from_npy(const mclip::Array<int64_t>& tokens, int context, const std::string& path) {
+    if (tokens.shape.size() != 2 || tokens.shape[1] != context) {
+        std::string shape;
+        for (int64_t d : tokens.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+        throw mclip::Error(mclip::ErrorCode::invalid_input,
+                           path + ": token ids must be [M, " + std::to_string(context) + "], got [" + shape + "]");
     }
-    std::vector<int32_t> ids(tokens.elements());
-    for (int64_t i = 0; i < tokens.elements(); ++i) {
-        int64_t v;
-        if (tokens.dtype() == mclip::DType::i64) {
-            v = static_cast<const int64_t*>(tokens.data())[i];
-        } else if (tokens.dtype() == mclip::DType::i32) {
-            v = static_cast<const int32_t*>(tokens.data())[i];
-        } else {
-            throw mclip::Error(mclip::ErrorCode::invalid_input, path + ": token ids must be int32 or int64, got " +
-                                                                    std::string(mclip::to_string(tokens.dtype())));
-        }
+    std::vector<int32_t> ids(tokens.values.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const int64_t v = tokens.values[i];
         if (v < 0 || v > INT32_MAX) throw mclip::Error(mclip::ErrorCode::invalid_input, path + ": token id " + std::to_string(v) + " is out of range");
         ids[i] = static_cast<int32_t>(v);
     }
@@ -63,28 +56,31 @@ void setup(CLI::App& app, int& exit_code) {
         if (args->image_npy.empty() && args->tokens_npy.empty() && args->texts.empty() && args->images.empty()) {
             throw mclip::Error(mclip::ErrorCode::invalid_argument, "embed needs an input: --image, --image-npy, --text or --tokens-npy");
         }
-        auto model = mclip::tools::load_model(args->model);
-        mclip::Tensor embeddings;
+        const mclip::Model model = mclip::tools::load_model(args->model);
+        mclip::Embeddings embeddings;
         if (!args->image_npy.empty()) {
-            const mclip::Tensor images = mclip::read_npy(args->image_npy);
-            if (images.dtype() != mclip::DType::f32) {
-                throw mclip::Error(mclip::ErrorCode::invalid_input, args->image_npy + ": images must be float32, got " +
-                                                                        std::string(mclip::to_string(images.dtype())));
+            const mclip::Array<float> images = mclip::read_npy_f32(args->image_npy);
+            const int size = model.image_size();
+            if (images.shape.size() != 4 || images.shape[1] != 3 || images.shape[2] != size || images.shape[3] != size) {
+                throw mclip::Error(mclip::ErrorCode::invalid_input, args->image_npy + ": images must be [N, 3, " + std::to_string(size) +
+                                                                        ", " + std::to_string(size) + "] for " + model.info().name);
             }
-            embeddings = model->encode_images(images);
+            embeddings = model.embed_images(images.values.data(), static_cast<int>(images.shape[0]));
         } else if (!args->images.empty()) {
             const auto paths = mclip::tools::collect_image_paths(args->images);
             if (paths.empty()) throw mclip::Error(mclip::ErrorCode::invalid_argument, "no images found in the given paths");
-            embeddings = model->encode_images(model->load_images(paths, !args->no_exif));
+            mclip::DecodeOptions decode;
+            decode.apply_exif_orientation = !args->no_exif;
+            embeddings = model.embed_image_files(std::vector<std::string>(paths.begin(), paths.end()), decode);
         } else if (!args->texts.empty()) {
-            embeddings = model->encode_texts(args->texts);
+            embeddings = model.embed_texts(args->texts);
         } else {
-            const mclip::Tensor tokens = mclip::read_npy(args->tokens_npy);
-            const auto ids = tokens_from_npy(tokens, model->config().text.context, args->tokens_npy);
-            embeddings = model->encode_tokens(ids.data(), static_cast<int>(tokens.dim(0)));
+            const mclip::Array<int64_t> tokens = mclip::read_npy_integers(args->tokens_npy);
+            const auto ids = tokens_from_npy(tokens, model.info().context_length, args->tokens_npy);
+            embeddings = model.embed_tokens(ids.data(), static_cast<int>(tokens.shape[0]));
         }
         if (args->normalize) mclip::normalize_rows(embeddings);
-        mclip::write_npy(args->output, embeddings);
+        mclip::write_npy_f32(args->output, {embeddings.rows, embeddings.dim}, embeddings.values.data());
         exit_code = 0;
     });
 }

@@ -14,19 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "common/error.h"
-#include "common/log.h"
-#include "io/atomic_file.h"
-#include "io/download.h"
 #include "label_options.h"
+#include "mclip/atomic_file.h"
+#include "mclip/live.h"
 #include "model_options.h"
-#include "models/model.h"
 #include "stats.h"
-#include "video/pipeline.h"
-#include "video/source.h"
-#include "video/writer.h"
-#include "zeroshot/label_embeddings.h"
-#include "zeroshot/zeroshot.h"
 
 namespace {
 
@@ -35,8 +27,7 @@ struct LiveArgs {
     std::string source;
     mclip::tools::LabelOptions labels;
     std::vector<std::string> templates;
-    bool no_cache = false;
-    std::string cache_dir;
+    mclip::tools::CacheOptions cache;
     int top_k = 3;
     float threshold = 0.6f;
     float smooth = 0.5f;
@@ -100,24 +91,25 @@ private:
     std::optional<mclip::AtomicFile> file_;
 };
 
-nlohmann::json result_json(const mclip::FrameResult& r, const std::vector<std::string>& labels) {
+nlohmann::json result_json(const mclip::LiveResult& r) {
     nlohmann::json top = nlohmann::json::array();
-    for (const auto& s : r.top) top.push_back({{"label", labels[s.index]}, {"probability", s.probability}, {"logit", s.logit}});
-    const bool unknown = r.decision.label < 0;
+    for (const auto& s : r.top) {
+        top.push_back({{"label", s.label}, {"probability", s.probability}, {"logit", s.logit}, {"cosine", s.cosine}});
+    }
     return {{"frame", r.frame},
             {"pts", r.pts_seconds},
             {"timestamp", r.captured_unix},
             {"latency_ms", r.latency_ms},
             {"preprocess_ms", r.preprocess_ms},
             {"inference_ms", r.inference_ms},
-            {"fps", r.processing_fps},
-            {"label", unknown ? "unknown" : labels[r.decision.label]},
-            {"confidence", r.decision.confidence},
-            {"unknown", unknown},
+            {"fps", r.fps},
+            {"label", r.label},
+            {"confidence", r.confidence},
+            {"unknown", r.unknown},
             {"top_k", top}};
 }
 
-nlohmann::json stats_json(const mclip::PipelineStats& s, const std::string& source) {
+nlohmann::json stats_json(const mclip::LiveStats& s, const std::string& source) {
     using mclip::tools::percentile;
     return {{"source", source},
             {"frames_read", s.frames_read},
@@ -151,62 +143,50 @@ void print_summary(const nlohmann::json& s, const std::string& out) {
 }
 
 int run_live(const LiveArgs& args) {
-    if (args.threshold < 0 || args.threshold > 1) throw mclip::Error(mclip::ErrorCode::invalid_argument, "--threshold must be between 0 and 1");
-    if (!(args.smooth > 0 && args.smooth <= 1)) throw mclip::Error(mclip::ErrorCode::invalid_argument, "--smooth must be in (0, 1] (1: no smoothing)");
-    if (args.hysteresis < 0 || args.hysteresis > 1) throw mclip::Error(mclip::ErrorCode::invalid_argument, "--hysteresis must be between 0 and 1");
     const std::vector<std::string> labels = mclip::tools::gather_labels(args.labels);
     const std::vector<std::string> templates = args.templates.empty() ? mclip::default_templates() : args.templates;
     mclip::validate_templates(templates);
 
-    mclip::PipelineOptions options;
-    options.every_frame = args.every_frame;
-    options.top_k = args.top_k;
-    options.smoothing = {args.smooth, args.threshold, args.hysteresis};
-    options.video_out = args.out;
-    options.show = args.show;
-    options.dump_frames = args.dump_frames;
-    options.max_frames = args.max_frames;
-    mclip::check_pipeline_source(mclip::source_kind(args.source), options);
-    if (!args.out.empty()) mclip::VideoWriter::check_target(args.out);
-
-    mclip::SourceOptions source_options;
-    source_options.input_format = args.input_format;
+    mclip::LiveOptions options;
+    options.source = args.source;
+    options.input_format = args.input_format;
     for (const auto& option : args.input_options) {
         const size_t equals = option.find('=');
         if (equals == std::string::npos || equals == 0) {
             throw mclip::Error(mclip::ErrorCode::invalid_argument, "--input-option '" + option + "' is not KEY=VALUE");
         }
-        source_options.input_options.emplace_back(option.substr(0, equals), option.substr(equals + 1));
+        options.input_options.emplace_back(option.substr(0, equals), option.substr(equals + 1));
     }
-    source_options.folder_fps = args.folder_fps;
-    source_options.stream_retries = args.retries;
-    source_options.retry_delay_seconds = args.retry_delay;
-    auto source = mclip::VideoSource::open(args.source, source_options);
-    mclip::log_info(source->description());
+    options.folder_fps = args.folder_fps;
+    options.retries = args.retries;
+    options.retry_delay_seconds = args.retry_delay;
+    options.every_frame = args.every_frame;
+    options.top_k = args.top_k;
+    options.smoothing = args.smooth;
+    options.threshold = args.threshold;
+    options.hysteresis = args.hysteresis;
+    options.video_out = args.out;
+    options.show = args.show;
+    options.dump_frames = args.dump_frames;
+    options.max_frames = args.max_frames;
+    mclip::LiveSession live = mclip::LiveSession::open(options);
+    mclip::log_message(mclip::LogLevel::info, live.description());
 
-    auto model = mclip::tools::load_model(args.model);
-    std::optional<std::filesystem::path> cache_dir;
-    if (!args.no_cache) cache_dir = args.cache_dir.empty() ? mclip::default_cache_dir() / "text-embeddings" : std::filesystem::path(args.cache_dir);
-    const mclip::ClassEmbeddings classes = mclip::embed_labels(*model, labels, templates, cache_dir);
-    const mclip::ZeroShotClassifier classifier(labels, classes.classes, model->logit_scale());
-
-    // A file or folder in real time is played at its own frame rate, as a camera would deliver it.
-    options.pace = !args.every_frame && (source->kind() == mclip::SourceKind::file || source->kind() == mclip::SourceKind::image_folder);
-    if (!args.dump_frames.empty()) std::filesystem::create_directories(args.dump_frames);
-    mclip::LivePipeline pipeline(*source, *model, classifier, options);
+    const mclip::Model model = mclip::tools::load_model(args.model);
+    const mclip::LabelSet label_set = model.labels(labels, mclip::tools::label_set_options(templates, args.cache));
+    mclip::tools::log_label_set(label_set);
 
     EventLog events(args.jsonl);
-    pipeline.set_result_callback([&](const mclip::FrameResult& r) { events.write(result_json(r, labels)); });
     install_stop_handlers();
     std::exception_ptr error;
     try {
-        pipeline.run(stop_requested);
+        live.run(model, label_set, stop_requested, [&](const mclip::LiveResult& r) { events.write(result_json(r)); });
     } catch (...) {
         error = std::current_exception();
     }
     // The events of the frames processed so far are complete lines: keep them whatever happened.
     events.commit();
-    const nlohmann::json summary = stats_json(pipeline.stats(), args.source);
+    const nlohmann::json summary = stats_json(live.stats(), args.source);
     print_summary(summary, args.out);
     if (!args.stats.empty()) mclip::write_file_atomically(args.stats, summary.dump(2) + "\n");
     if (error) std::rethrow_exception(error);
@@ -222,8 +202,7 @@ void setup(CLI::App& app, int& exit_code) {
     mclip::tools::add_label_options(*cmd, args->labels);
     cmd->add_option("--template", args->templates, "Prompt template with {} for the label (repeatable; default \"a photo of a {}.\")")
         ->allow_extra_args(false);
-    cmd->add_flag("--no-cache", args->no_cache, "Do not read or write the text embedding cache");
-    cmd->add_option("--cache-dir", args->cache_dir, "Text embedding cache folder (default: ~/.cache/mclip/text-embeddings)");
+    mclip::tools::add_cache_options(*cmd, args->cache);
     cmd->add_option("-k,--top-k", args->top_k, "Labels reported per frame")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_option("--threshold", args->threshold, "Below this smoothed probability the label is \"unknown\"")->capture_default_str();
     cmd->add_option("--smooth", args->smooth, "Weight of the newest frame in the moving average of scores (1: no smoothing)")->capture_default_str();

@@ -9,11 +9,9 @@
 #include <memory>
 
 #include "command.h"
-#include "common/error.h"
-#include "image/image.h"
-#include "image/preprocess.h"
-#include "io/npy.h"
-#include "tensor/tensor.h"
+#include "mclip/image.h"
+#include "mclip/npy.h"
+#include "mclip/preprocess.h"
 
 namespace {
 
@@ -44,13 +42,13 @@ void run(const PreprocessArgs& args) {
     decode.apply_exif_orientation = !args.no_exif;
     decode.max_pixels = args.max_pixels;
     const int64_t count = static_cast<int64_t>(args.images.size());
-    mclip::Tensor batch = mclip::Tensor::zeros_f32({count, 3, args.size, args.size});
     const size_t per_image = static_cast<size_t>(3) * args.size * args.size;
+    std::vector<float> batch(per_image * count);
     for (int64_t i = 0; i < count; ++i) {
         const mclip::Image image = mclip::decode_image_file(args.images[i], decode);
-        preprocessor.run(image, batch.f32() + per_image * i);
+        preprocessor.run(image, batch.data() + per_image * i);
     }
-    mclip::write_npy(args.output, batch);
+    mclip::write_npy_f32(args.output, {count, 3, args.size, args.size}, batch.data());
 }
 
 void setup(CLI::App& app, int& exit_code) {

@@ -7,16 +7,13 @@
 // line: {"text": ..., "ids": [all ids, untruncated], "context": [the 77 ids the model is fed]}.
 #include <cstdio>
 #include <iostream>
-#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "common/error.h"
-#include "io/gguf.h"
-#include "models/model_file.h"
-#include "tokenizer/tokenizer.h"
+#include "mclip/error.h"
+#include "mclip/tokenizer.h"
 
 namespace {
 
@@ -30,12 +27,7 @@ struct TokenizeArgs {
 
 mclip::Tokenizer tokenizer_for(const TokenizeArgs& args) {
     if (!args.vocabulary.empty()) return mclip::Tokenizer::from_file(args.vocabulary);
-    std::optional<mclip::Tokenizer> tokenizer = mclip::load_tokenizer(mclip::GgufFile::open(args.model));
-    if (!tokenizer) {
-        throw mclip::Error(mclip::ErrorCode::invalid_input,
-                           args.model + ": the model file has no tokenizer; convert it again with --vocab, or use --vocab here");
-    }
-    return std::move(*tokenizer);
+    return mclip::Tokenizer::from_model_file(args.model);
 }
 
 std::string join_ids(const std::vector<int32_t>& ids) {

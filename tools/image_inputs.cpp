@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "common/error.h"
+#include "mclip/error.h"
 
 namespace mclip::tools {
 namespace {

@@ -1,8 +1,8 @@
 #include "label_options.h"
 
-#include "common/error.h"
-#include "common/log.h"
-#include "zeroshot/zeroshot.h"
+#include "mclip/error.h"
+#include "mclip/labels.h"
+#include "mclip/log.h"
 
 namespace mclip::tools {
 
@@ -31,9 +31,29 @@ std::vector<std::string> gather_labels(const LabelOptions& options) {
         throw Error(ErrorCode::invalid_argument, "no labels: give --labels \"person,forklift,car\", --label, --labels-file FILE or --preset NAME");
     }
     for (const auto& duplicate : duplicate_labels(labels)) {
-        log_warning("label \"" + duplicate + "\" is given more than once; its probability is split between the copies");
+        log_message(LogLevel::warning, "label \"" + duplicate + "\" is given more than once; its probability is split between the copies");
     }
     return labels;
+}
+
+void add_cache_options(CLI::App& command, CacheOptions& options) {
+    command.add_flag("--no-cache", options.disabled, "Do not read or write the text embedding cache");
+    command.add_option("--cache-dir", options.dir, "Text embedding cache folder (default: ~/.cache/mclip/text-embeddings)");
+}
+
+LabelSetOptions label_set_options(const std::vector<std::string>& templates, const CacheOptions& cache) {
+    LabelSetOptions options;
+    options.templates = templates;
+    if (!cache.disabled) options.cache_dir = cache.dir.empty() ? (default_cache_dir() / "text-embeddings").string() : cache.dir;
+    return options;
+}
+
+void log_label_set(const LabelSet& labels) {
+    log_message(LogLevel::info, "text embeddings of " + std::to_string(labels.labels.size()) + " labels x " +
+                                    std::to_string(labels.templates.size()) + " templates " +
+                                    (labels.from_cache ? "read from cache " : "computed ") +
+                                    (labels.cache_entry.empty() ? "" : labels.cache_entry + " ") + "in " +
+                                    std::to_string(static_cast<int>(labels.seconds * 1000)) + " ms");
 }
 
 }  // namespace mclip::tools

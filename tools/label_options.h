@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "mclip/mclip.h"
+
 namespace mclip::tools {
 
 struct LabelOptions {
@@ -23,5 +25,19 @@ void add_label_options(CLI::App& command, LabelOptions& options);
 // Every label given; throws Error(invalid_argument) when there is none and warns about labels
 // given more than once.
 std::vector<std::string> gather_labels(const LabelOptions& options);
+
+// The text-embedding cache options of the zero-shot commands: --no-cache and --cache-dir.
+struct CacheOptions {
+    bool disabled = false;
+    std::string dir;
+};
+
+void add_cache_options(CLI::App& command, CacheOptions& options);
+
+// The label-set options for these templates and this cache (default: the user's cache folder).
+LabelSetOptions label_set_options(const std::vector<std::string>& templates, const CacheOptions& cache);
+
+// Says (at info level) where a label set's embeddings came from and how long they took.
+void log_label_set(const LabelSet& labels);
 
 }  // namespace mclip::tools

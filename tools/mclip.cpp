@@ -3,8 +3,8 @@
 #include <cstdio>
 
 #include "command.h"
-#include "common/error.h"
-#include "common/log.h"
+#include "mclip/error.h"
+#include "mclip/log.h"
 #include "mclip/version.h"
 
 namespace mclip::tools {

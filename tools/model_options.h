@@ -4,10 +4,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include <memory>
 #include <string>
 
-#include "models/model.h"
+#include "mclip/mclip.h"
 
 namespace mclip::tools {
 
@@ -25,9 +24,7 @@ std::string model_file_or_name_help();
 // `command`. Returns --model, for the commands that require it.
 CLI::Option* add_model_options(CLI::App& command, ModelOptions& options, const std::string& model_help = model_file_or_name_help());
 
-// Loads the model the options name, downloading a named model once. --precision auto is the
-// fastest precision that keeps the accuracy bounds for that model on the chosen backend
-// (ModelLoadOptions::fastest_precision).
-std::unique_ptr<ClipModel> load_model(const ModelOptions& options);
+// Loads the model the options name, downloading a named model once. --precision auto is the fastest precision within the accuracy bounds on this CPU.
+Model load_model(const ModelOptions& options);
 
 }  // namespace mclip::tools

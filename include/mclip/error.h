@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "mclip/export.h"
+
 namespace mclip {
 
 enum class ErrorCode {
@@ -15,9 +17,9 @@ enum class ErrorCode {
     internal,           // a broken invariant inside mclip
 };
 
-const char* to_string(ErrorCode code);
+MCLIP_API const char* to_string(ErrorCode code);
 
-class Error : public std::runtime_error {
+class MCLIP_API Error : public std::runtime_error {
 public:
     Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
     ErrorCode code() const { return code_; }

@@ -9,7 +9,6 @@
 
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -153,14 +152,11 @@ struct PyLabelSet {
     std::string model_path;
 };
 
-// A loaded model and the lock its text encoder needs: two threads running the oneDNN text
-// encoder of one model at once crash inside oneDNN (a segmentation fault in the convolution of
-// ClipTextEncoder::encode, seen with 4 threads), although mclip.h promises concurrent const calls.
-// Until the engine is fixed, text calls on one model take turns; image calls run concurrently.
+// A loaded model, shared by the calls in flight so close() can drop it while another thread is
+// mid-call. Calls on one model run concurrently (mclip.h).
 struct LoadedModel {
     explicit LoadedModel(mclip::Model m) : model(std::move(m)) {}
     mclip::Model model;
-    std::mutex text_encoder;
 };
 
 class PyModel {
@@ -272,7 +268,6 @@ public:
         mclip::Embeddings embeddings;
         {
             py::gil_scoped_release release;
-            std::lock_guard lock(loaded->text_encoder);
             embeddings = loaded->model.embed_texts(texts);
             if (normalize) mclip::normalize_rows(embeddings);
         }
@@ -301,7 +296,6 @@ public:
         mclip::Embeddings embeddings;
         {
             py::gil_scoped_release release;
-            std::lock_guard lock(loaded->text_encoder);
             embeddings = model->embed_tokens(ids.data(), static_cast<int>(wide.shape(0)));
             if (normalize) mclip::normalize_rows(embeddings);
         }
@@ -329,7 +323,6 @@ public:
         PyLabelSet set;
         set.model_path = loaded->model.info().path;
         py::gil_scoped_release release;
-        std::lock_guard lock(loaded->text_encoder);
         set.set = loaded->model.labels(labels, options);
         return set;
     }

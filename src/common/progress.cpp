@@ -1,4 +1,4 @@
-#include "common/progress.h"
+#include "mclip/progress.h"
 
 #include <unistd.h>
 

@@ -5,7 +5,7 @@
 #include "common/error.h"
 #include "image/decoders.h"
 #include "image/exif.h"
-#include "image/image.h"
+#include "mclip/image.h"
 #include "io/mapped_file.h"
 
 namespace mclip {

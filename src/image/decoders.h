@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "image/image.h"
+#include "mclip/image.h"
 
 namespace mclip::image_detail {
 

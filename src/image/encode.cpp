@@ -1,6 +1,6 @@
 // Both libraries report errors through callbacks that must not return; they longjmp back into
 // small functions that hold only trivially destructible locals.
-#include "image/encode.h"
+#include "mclip/image.h"
 
 #include <csetjmp>
 #include <cstdio>

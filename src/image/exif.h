@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <span>
 
-#include "image/image.h"
+#include "mclip/image.h"
 
 namespace mclip::image_detail {
 

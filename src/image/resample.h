@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "image/preprocess.h"
+#include "mclip/preprocess.h"
 
 namespace mclip::image_detail {
 

@@ -22,7 +22,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "common/progress.h"
+#include "mclip/progress.h"
 #include "io/sha256.h"
 #include "mclip/version.h"
 
@@ -218,6 +218,7 @@ struct Transfer {
     uint64_t received = 0;
     std::unique_ptr<Sha256> hash;  // over the whole file, the kept part included
     ProgressBar* progress = nullptr;
+    const DownloadProgressCallback* on_progress = nullptr;  // the caller's, when it gave one
     std::vector<HttpResponse> responses;  // one per hop: redirects, then the final answer
     bool body_started = false;
     std::string error_body;  // start of the body of an error response
@@ -225,6 +226,12 @@ struct Transfer {
     bool failure_is_transient = false;
     const HubFile* hub_file = nullptr;
     std::string refusal;  // set when the answer announces another digest than the pinned one
+    uint64_t total = 0;   // the whole file's size, when the answer says (0 otherwise)
+
+    void report(uint64_t done) {
+        progress->set(done);
+        if (on_progress && *on_progress) (*on_progress)({hub_file->path, done, total});
+    }
 };
 
 size_t on_header(char* data, size_t size, size_t count, void* user) {
@@ -276,8 +283,9 @@ bool start_body(Transfer& transfer) {
         }
         total = parse_unsigned(header_value(response, "content-length")).value_or(0);
     }
+    transfer.total = total;
     transfer.progress->set_total(total);
-    transfer.progress->set(transfer.resume_from);
+    transfer.report(transfer.resume_from);
     return true;
 }
 
@@ -300,7 +308,7 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
     }
     transfer.hash->update(data, bytes);
     transfer.received += bytes;
-    transfer.progress->set(transfer.resume_from + transfer.received);
+    transfer.report(transfer.resume_from + transfer.received);
     return bytes;
 }
 
@@ -404,6 +412,7 @@ Attempt request_once(const HubFile& file, const std::string& url, const std::fil
     if (!transfer.file) throw_system_error(part_path.string(), "cannot open for writing");
     ProgressBar progress(label, 0, true);
     transfer.progress = &progress;
+    transfer.on_progress = &options.on_progress;
 
     CurlHandle curl;
     if (!curl.handle) {

@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <string>
 
+#include "mclip/mclip.h"
+
 namespace mclip {
 
 struct HubFile {
@@ -32,6 +34,7 @@ struct HubOptions {
     std::chrono::milliseconds backoff{1000};   // pause before the second try; doubles after each
     long connect_timeout_seconds = 30;
     long low_speed_seconds = 60;               // give up when under 1 KiB/s for this long
+    DownloadProgressCallback on_progress;      // told each file's bytes so far (besides the terminal bar)
 
     // Defaults with HF_ENDPOINT and HF_TOKEN applied when set.
     static HubOptions from_environment();
@@ -46,8 +49,7 @@ std::string hub_file_url(const HubOptions& options, const HubFile& file);
 std::filesystem::path hub_cache_path(const std::filesystem::path& cache_dir, const HubOptions& options,
                                      const HubFile& file);
 
-// $MCLIP_CACHE, else $XDG_CACHE_HOME/mclip, else $HOME/.cache/mclip.
-std::filesystem::path default_cache_dir();
+// default_cache_dir() is declared in the public API (mclip/mclip.h) and defined in cache_dir.cpp.
 
 struct FetchedFile {
     std::filesystem::path path;

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "common/error.h"
-#include "io/atomic_file.h"
+#include "mclip/atomic_file.h"
 #include "io/mapped_file.h"
 #include "io/sha256.h"
 

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "common/error.h"
-#include "common/progress.h"
+#include "mclip/progress.h"
 #include "io/gguf.h"
 #include "models/encoder.h"
 

@@ -2,30 +2,31 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "image/image.h"
-#include "image/preprocess.h"
+#include "mclip/image.h"
+#include "mclip/preprocess.h"
 #include "io/checkpoint.h"
 #include "io/sha256.h"
 #include "models/calibration.h"
 #include "models/fold.h"
 #include "models/weights.h"
-#include "tokenizer/tokenizer.h"
+#include "mclip/tokenizer.h"
 
 namespace mclip {
 
 namespace {
 
 // Ranges measured on the weights as they will be stored (bf16, q8 …), the ones int8 layers use.
-Calibration calibrate(const ModelConfig& config, const TensorMap& folded, const Tokenizer* tokenizer, const ConvertOptions& options) {
+Calibration calibrate(const ModelConfig& config, const TensorMap& folded, StorageType storage, const Tokenizer* tokenizer,
+                      const ConvertOptions& options) {
     TensorMap stored;
     for (const auto& [name, tensor] : folded) {
-        stored[name] = storage_for_tensor(tensor, options.storage) == GgmlType::f32 ? tensor : stored_values(tensor, options.storage);
+        stored[name] = storage_for_tensor(tensor, storage) == GgmlType::f32 ? tensor : stored_values(tensor, storage);
     }
     const WeightSource weights = WeightSource::from_map(stored, config.name);
     const int size = config.preprocess.size;
     const int64_t count = static_cast<int64_t>(options.calibration_images.size());
     Tensor images = Tensor::zeros_f32({count, 3, size, size});
-    Preprocessor preprocessor(preprocess_params(config.preprocess));
+    Preprocessor preprocessor(config.preprocess);
     for (int64_t i = 0; i < count; ++i) {
         preprocessor.run(decode_image_file(options.calibration_images[i], {}), images.f32() + i * 3 * size * size);
     }
@@ -54,7 +55,7 @@ ConvertSummary convert_checkpoint(const std::filesystem::path& input, const std:
     ModelFileContents contents;
     contents.config = &config;
     contents.tensors = fold_checkpoint(config, source);
-    contents.storage = options.storage;
+    contents.storage = parse_storage_type(options.weights);
     contents.source_sha256 = summary.source_sha256;
     std::optional<Tokenizer> tokenizer;
     if (!options.vocabulary.empty()) tokenizer = Tokenizer::from_file(options.vocabulary);
@@ -64,7 +65,7 @@ ConvertSummary convert_checkpoint(const std::filesystem::path& input, const std:
              std::to_string(summary.output_tensors) + " inference-form tensors");
     std::optional<Calibration> calibration;
     if (!options.calibration_images.empty()) {
-        calibration = calibrate(config, contents.tensors, tokenizer ? &*tokenizer : nullptr, options);
+        calibration = calibrate(config, contents.tensors, contents.storage, tokenizer ? &*tokenizer : nullptr, options);
         contents.calibration = &*calibration;
     }
     write_model_file(output, contents);

@@ -109,7 +109,7 @@ DownloadedModel download_model(const RegisteredModel& model, const ModelDownload
     if (!options.convert) return result;
     ConvertOptions convert;
     convert.arch = model.arch;
-    convert.storage = options.storage;
+    convert.weights = to_string(options.storage);
     convert.vocabulary = result.vocabulary;
     if (output.has_parent_path()) std::filesystem::create_directories(output.parent_path());
     const auto summary = convert_checkpoint(result.checkpoint, output, convert);
@@ -120,7 +120,7 @@ DownloadedModel download_model(const RegisteredModel& model, const ModelDownload
 }
 #endif
 
-std::filesystem::path resolve_model_argument(const std::string& argument) {
+std::filesystem::path resolve_model_argument(const std::string& argument, const DownloadProgressCallback& on_progress) {
     std::error_code ec;
     if (std::filesystem::is_regular_file(argument, ec)) return argument;
     const RegisteredModel* model = find_registered_model(argument);
@@ -131,7 +131,9 @@ std::filesystem::path resolve_model_argument(const std::string& argument) {
     if (std::filesystem::is_regular_file(cached, ec)) return cached;
 #ifdef MCLIP_HAVE_DOWNLOADS
     log_warning(model->name + " is not in the cache yet: downloading and converting it once into " + cached.string());
-    return download_model(*model, {}).model_file;
+    ModelDownloadOptions options;
+    options.hub.on_progress = on_progress;
+    return download_model(*model, options).model_file;
 #else
     throw Error(ErrorCode::unsupported, model->name + " is not in the cache (" + cached.string() +
                                             ") and this build of mclip has no downloads (MCLIP_WITH_DOWNLOADS=OFF): "

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "io/download.h"
+#include "mclip/model_file.h"
 #include "io/model_registry.h"
 #include "models/model_file.h"
 
@@ -20,11 +21,7 @@ struct ModelDownloadOptions {
     bool convert = true;               // false: only fetch the checkpoint and the vocabulary
 };
 
-struct DownloadedModel {
-    std::filesystem::path checkpoint;
-    std::filesystem::path vocabulary;  // vocab.json, with merges.txt beside it (what --vocab takes)
-    std::filesystem::path model_file;  // empty when not converted
-};
+// DownloadedModel is the public struct (mclip/model_file.h).
 
 // "known models: mobileclip-s0, ..." for messages and help texts.
 std::string registered_model_names();
@@ -41,6 +38,7 @@ DownloadedModel download_model(const RegisteredModel& model, const ModelDownload
 
 // A --model argument: an existing file is used as it is; a registered name ("mobileclip-s0")
 // resolves to its converted file in the cache, downloading and converting it the first time.
-std::filesystem::path resolve_model_argument(const std::string& argument);
+// on_progress (optional) follows the download.
+std::filesystem::path resolve_model_argument(const std::string& argument, const DownloadProgressCallback& on_progress = {});
 
 }  // namespace mclip

@@ -1,4 +1,4 @@
-#include "tokenizer/tokenizer.h"
+#include "mclip/tokenizer.h"
 
 #include <algorithm>
 #include <array>

@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "image/image.h"
-#include "image/preprocess.h"
+#include "mclip/image.h"
+#include "mclip/preprocess.h"
 #include "video/rgb_convert.h"
 
 extern "C" {

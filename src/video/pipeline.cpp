@@ -17,8 +17,8 @@ extern "C" {
 
 #include "common/error.h"
 #include "common/log.h"
-#include "image/encode.h"
-#include "io/atomic_file.h"
+#include "mclip/image.h"
+#include "mclip/atomic_file.h"
 #include "models/config.h"
 #include "video/display.h"
 #include "video/frame_tensor.h"
@@ -251,7 +251,7 @@ struct LivePipeline::Run {
 
     void preprocess_loop() {
         try {
-            FrameTensorizer tensorizer(preprocess_params(owner.model_.config().preprocess));
+            FrameTensorizer tensorizer(owner.model_.config().preprocess);
             const int size = tensorizer.input_size();
             double typical_preprocess_ms = 0;
             int64_t inputs_handed = 0;
@@ -300,7 +300,7 @@ struct LivePipeline::Run {
                 const Tensor embedding = owner.model_.encode_images(item->input);
                 // All classes, for the smoothing; the first top_k are the frame's own answer.
                 const Classification scores = owner.classifier_.classify(embedding.f32(), classes, options.smoothing.threshold);
-                for (const ClassScore& s : scores.top) probabilities[s.index] = s.probability;
+                for (const Score& s : scores.top) probabilities[s.index] = s.probability;
                 FrameResult result;
                 result.decision = smoother.update(probabilities);
                 const auto done = Clock::now();

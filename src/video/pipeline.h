@@ -51,7 +51,7 @@ struct FrameResult {
     double preprocess_ms = 0;
     double inference_ms = 0;    // image encoder and zero-shot scores
     double processing_fps = 0;  // results per second over the last few results
-    std::vector<ClassScore> top;  // this frame alone, best first (as `mclip classify` reports it)
+    std::vector<Score> top;  // this frame alone, best first (as `mclip classify` reports it)
     SmoothedDecision decision;    // the smoothed, hysteresis-held label
 };
 

@@ -11,6 +11,7 @@ extern "C" {
 }
 
 #include "common/error.h"
+#include "image/yuv.h"
 #include "video/frame.h"
 
 namespace mclip {
@@ -29,27 +30,6 @@ struct ComponentLayout {
 
 enum class ColorModel { rgb, yuv, gray };
 
-// 16.16 fixed-point coefficients of the YUV → RGB formulas in the header.
-struct YuvMatrix {
-    int32_t y_offset = 16;
-    int32_t y_scale = 0;
-    int32_t r_from_v = 0;
-    int32_t g_from_u = 0;
-    int32_t g_from_v = 0;
-    int32_t b_from_u = 0;
-};
-
-// Each term of the formulas for every byte value, so a pixel costs lookups and adds:
-// R = (luma[Y] + r_v[V]) >> 16, G = (luma[Y] - g_u[U] - g_v[V]) >> 16, B = (luma[Y] + b_u[U]) >> 16,
-// with the rounding half-unit folded into luma.
-struct YuvTables {
-    int32_t luma[256];
-    int32_t r_v[256];
-    int32_t g_u[256];
-    int32_t g_v[256];
-    int32_t b_u[256];
-};
-
 struct ReadPlan {
     int format = -1;  // the frames' format, colorspace and range it was made for
     int colorspace = -1;
@@ -60,49 +40,16 @@ struct ReadPlan {
     YuvTables tables;
 };
 
-constexpr int32_t kFixedOne = 1 << 16;
-
-int32_t to_fixed(double value) { return static_cast<int32_t>(std::lround(value * kFixedOne)); }
-
-YuvMatrix yuv_matrix(AVColorSpace colorspace, bool full_range) {
-    // (Kr, Kb) of each standard's luma equation.
-    double kr = 0.299, kb = 0.114;  // BT.601 (also what FFmpeg assumes when the file says nothing)
+// (Kr, Kb) of the luma equation of a frame's colorspace.
+YuvCoefficients yuv_coefficients(AVColorSpace colorspace) {
     switch (colorspace) {
-        case AVCOL_SPC_BT709: kr = 0.2126; kb = 0.0722; break;
+        case AVCOL_SPC_BT709: return kBt709;
         case AVCOL_SPC_BT2020_NCL:
-        case AVCOL_SPC_BT2020_CL: kr = 0.2627; kb = 0.0593; break;
-        case AVCOL_SPC_SMPTE240M: kr = 0.212; kb = 0.087; break;
-        case AVCOL_SPC_FCC: kr = 0.30; kb = 0.11; break;
-        default: break;
+        case AVCOL_SPC_BT2020_CL: return {0.2627, 0.0593};
+        case AVCOL_SPC_SMPTE240M: return {0.212, 0.087};
+        case AVCOL_SPC_FCC: return {0.30, 0.11};
+        default: return kBt601;  // also what FFmpeg assumes when the file says nothing
     }
-    const double kg = 1.0 - kr - kb;
-    const double luma_scale = full_range ? 1.0 : 255.0 / 219.0;
-    const double chroma_scale = full_range ? 1.0 : 255.0 / 224.0;
-    YuvMatrix m;
-    m.y_offset = full_range ? 0 : 16;
-    m.y_scale = to_fixed(luma_scale);
-    m.r_from_v = to_fixed(chroma_scale * 2.0 * (1.0 - kr));
-    m.g_from_u = to_fixed(chroma_scale * 2.0 * kb * (1.0 - kb) / kg);
-    m.g_from_v = to_fixed(chroma_scale * 2.0 * kr * (1.0 - kr) / kg);
-    m.b_from_u = to_fixed(chroma_scale * 2.0 * (1.0 - kb));
-    return m;
-}
-
-YuvTables yuv_tables(const YuvMatrix& m) {
-    YuvTables t;
-    for (int i = 0; i < 256; ++i) {
-        t.luma[i] = (i - m.y_offset) * m.y_scale + kFixedOne / 2;
-        t.r_v[i] = m.r_from_v * (i - 128);
-        t.g_u[i] = m.g_from_u * (i - 128);
-        t.g_v[i] = m.g_from_v * (i - 128);
-        t.b_u[i] = m.b_from_u * (i - 128);
-    }
-    return t;
-}
-
-inline uint8_t clip_fixed(int32_t rounded) {
-    const int32_t v = rounded >> 16;
-    return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
 
 // The plan for formats whose components are whole bytes; false when the format needs swscale.
@@ -228,8 +175,8 @@ struct RgbConverter::State {
                 plan.through_rgb24 = true;
             }
             // Gray is full range unless the frame says otherwise (FFmpeg's convention); YUV the reverse.
-            if (plan.model == ColorModel::yuv) plan.tables = yuv_tables(yuv_matrix(frame.colorspace, is_full_range(frame, *desc)));
-            if (plan.model == ColorModel::gray) plan.tables = yuv_tables(yuv_matrix(frame.colorspace, frame.color_range != AVCOL_RANGE_MPEG));
+            if (plan.model == ColorModel::yuv) plan.tables = yuv_tables(yuv_coefficients(frame.colorspace), is_full_range(frame, *desc));
+            if (plan.model == ColorModel::gray) plan.tables = yuv_tables(yuv_coefficients(frame.colorspace), frame.color_range != AVCOL_RANGE_MPEG);
             plan.format = frame.format;
             plan.colorspace = frame.colorspace;
             plan.range = frame.color_range;

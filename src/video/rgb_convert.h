@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "image/image.h"
+#include "mclip/image.h"
 
 extern "C" {
 struct AVFrame;

@@ -16,7 +16,7 @@ extern "C" {
 
 #include "common/error.h"
 #include "common/log.h"
-#include "image/image.h"
+#include "mclip/image.h"
 
 namespace mclip {
 

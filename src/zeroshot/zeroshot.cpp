@@ -226,34 +226,47 @@ ZeroShotClassifier::ZeroShotClassifier(std::vector<std::string> labels, Tensor c
     }
 }
 
-std::vector<float> ZeroShotClassifier::logits(const float* image_embedding) const {
+std::vector<double> ZeroShotClassifier::dot_products(const float* image_embedding) const {
     const int64_t d = classes_.dim(1);
     std::vector<float> image(image_embedding, image_embedding + d);
     normalize(image.data(), d);
-    std::vector<float> result(labels_.size());
+    std::vector<double> result(labels_.size());
     for (size_t c = 0; c < labels_.size(); ++c) {
         const float* text = classes_.f32() + static_cast<int64_t>(c) * d;
         double dot = 0;
         for (int64_t i = 0; i < d; ++i) dot += static_cast<double>(image[i]) * text[i];
-        result[c] = static_cast<float>(logit_scale_ * dot);
+        result[c] = dot;
     }
     return result;
 }
 
+std::vector<float> ZeroShotClassifier::logits(const float* image_embedding) const {
+    const std::vector<double> dots = dot_products(image_embedding);
+    std::vector<float> result(dots.size());
+    for (size_t c = 0; c < dots.size(); ++c) result[c] = static_cast<float>(logit_scale_ * dots[c]);
+    return result;
+}
+
 Classification ZeroShotClassifier::classify(const float* image_embedding, int top_k, float threshold) const {
-    const std::vector<float> logit = logits(image_embedding);
+    const std::vector<double> cosine = dot_products(image_embedding);
+    std::vector<float> logit(cosine.size());
+    for (size_t c = 0; c < cosine.size(); ++c) logit[c] = static_cast<float>(logit_scale_ * cosine[c]);
     const float max_logit = *std::max_element(logit.begin(), logit.end());
     double sum = 0;
     std::vector<double> exps(logit.size());
     for (size_t c = 0; c < logit.size(); ++c) sum += exps[c] = std::exp(static_cast<double>(logit[c]) - max_logit);
-    std::vector<ClassScore> scores(logit.size());
-    for (size_t c = 0; c < logit.size(); ++c) scores[c] = {static_cast<int>(c), static_cast<float>(exps[c] / sum), logit[c]};
+    std::vector<Score> scores(logit.size());
+    for (size_t c = 0; c < logit.size(); ++c) {
+        scores[c] = {static_cast<int>(c), labels_[c], static_cast<float>(exps[c] / sum), logit[c], static_cast<float>(cosine[c])};
+    }
     // Ties keep label order, so results are deterministic.
-    std::stable_sort(scores.begin(), scores.end(), [](const ClassScore& a, const ClassScore& b) { return a.probability > b.probability; });
+    std::stable_sort(scores.begin(), scores.end(), [](const Score& a, const Score& b) { return a.probability > b.probability; });
     Classification result;
     const size_t k = std::min(scores.size(), static_cast<size_t>(std::max(top_k, 1)));
     result.top.assign(scores.begin(), scores.begin() + static_cast<std::ptrdiff_t>(k));
     result.unknown = result.top.front().probability < threshold;
+    result.confidence = result.top.front().probability;
+    result.label = result.unknown ? "unknown" : result.top.front().label;
     return result;
 }
 

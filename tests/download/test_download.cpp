@@ -189,6 +189,23 @@ TEST_F(DownloadTest, FetchesAndVerifiesAgainstTheLinkedEtag) {
     EXPECT_EQ(requests[0].authorization, "");
 }
 
+TEST_F(DownloadTest, ReportsProgressToTheCaller) {
+    HubTestServer server;
+    const std::string content = sample_content(300000, 2);
+    server.add(kRepoFile.repo, kRepoFile.path, {content, sha256_of(content), "", 0});
+    auto options = local_options(server);
+    std::vector<mclip::DownloadProgress> seen;
+    options.on_progress = [&](const mclip::DownloadProgress& p) { seen.push_back(p); };
+
+    mclip::fetch_hub_file(kRepoFile, dir_ / "weights.bin", options);
+
+    ASSERT_FALSE(seen.empty());
+    for (size_t i = 1; i < seen.size(); ++i) EXPECT_GE(seen[i].bytes, seen[i - 1].bytes);
+    EXPECT_EQ(seen.back().file, kRepoFile.path);
+    EXPECT_EQ(seen.back().bytes, content.size());
+    EXPECT_EQ(seen.back().total, content.size());
+}
+
 TEST_F(DownloadTest, ResumesWithARangeRequestAfterTheConnectionIsCut) {
     HubTestServer server;
     const std::string content = sample_content(500000, 2);

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "image/image.h"
+#include "mclip/image.h"
 
 namespace mclip::testing {
 

@@ -11,7 +11,7 @@
 #include <zlib.h>
 
 #include "common/error.h"
-#include "image/image.h"
+#include "mclip/image.h"
 #include "image/image_test_support.h"
 #include "support/fixtures.h"
 

@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "image/image.h"
-#include "image/preprocess.h"
+#include "mclip/image.h"
+#include "mclip/preprocess.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "support/fixtures.h"

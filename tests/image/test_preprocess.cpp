@@ -9,7 +9,7 @@
 
 #include "common/error.h"
 #include "image/image_test_support.h"
-#include "image/preprocess.h"
+#include "mclip/preprocess.h"
 #include "image/resample.h"
 
 namespace mclip {

@@ -9,7 +9,7 @@
 
 #include "io/gguf.h"
 #include "support/fixtures.h"
-#include "tokenizer/tokenizer.h"
+#include "mclip/tokenizer.h"
 
 using mclip::testing::mclip_executable;
 using mclip::testing::run_command;

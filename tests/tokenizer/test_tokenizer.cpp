@@ -16,7 +16,7 @@
 #include "bench_tokenizer.h"
 #include "common/error.h"
 #include "support/fixtures.h"
-#include "tokenizer/tokenizer.h"
+#include "mclip/tokenizer.h"
 
 using mclip::Error;
 using mclip::ErrorCode;

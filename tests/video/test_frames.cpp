@@ -11,7 +11,7 @@ extern "C" {
 }
 
 #include "common/error.h"
-#include "image/preprocess.h"
+#include "mclip/preprocess.h"
 #include "video/bitmap_font.h"
 #include "video/frame_tensor.h"
 #include "video/overlay.h"

@@ -21,7 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "image/image.h"
+#include "mclip/image.h"
 #include "support/fixtures.h"
 #include "video_test_util.h"
 

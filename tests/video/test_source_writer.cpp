@@ -9,7 +9,7 @@ extern "C" {
 }
 
 #include "common/error.h"
-#include "image/image.h"
+#include "mclip/image.h"
 #include "support/fixtures.h"
 #include "video/source.h"
 #include "video/writer.h"

@@ -8,9 +8,11 @@
 #include <span>
 #include <string>
 
+#include "mclip/export.h"
+
 namespace mclip {
 
-class AtomicFile {
+class MCLIP_API AtomicFile {
 public:
     explicit AtomicFile(std::filesystem::path target);
     ~AtomicFile();  // discards the temporary file unless commit() succeeded
@@ -34,6 +36,6 @@ private:
 };
 
 // Convenience: atomically replaces `path` with `content`.
-void write_file_atomically(const std::filesystem::path& path, std::string_view content);
+MCLIP_API void write_file_atomically(const std::filesystem::path& path, std::string_view content);
 
 }  // namespace mclip

@@ -25,9 +25,11 @@
 #include <string_view>
 #include <vector>
 
+#include "mclip/export.h"
+
 namespace mclip {
 
-class Tokenizer {
+class MCLIP_API Tokenizer {
 public:
     static constexpr int kContextLength = 77;
 
@@ -41,6 +43,9 @@ public:
     // Builds the tokenizer from merge lines "a b" in rank order (as merges() returns them). Throws
     // Error(invalid_input) for a line that is not two symbols of the vocabulary built so far.
     static Tokenizer from_merges(std::vector<std::string> merges);
+    // The tokenizer stored in a GGUF file (tokenizer.ggml.merges: an mclip model file, or a file
+    // holding only the vocabulary). Throws Error(invalid_input) when the file has none.
+    static Tokenizer from_model_file(const std::filesystem::path& path);
 
     Tokenizer(Tokenizer&&) noexcept;
     Tokenizer& operator=(Tokenizer&&) noexcept;

@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <string>
 
+#include "mclip/export.h"
+
 namespace mclip {
 
-class ProgressBar {
+class MCLIP_API ProgressBar {
 public:
     // total == 0 means unknown: the bar shows a count and a rate instead of a percentage.
     ProgressBar(std::string label, uint64_t total, bool bytes = false);
