@@ -46,7 +46,8 @@ class Server:
         args += list(extra)
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stderr = []
-        threading.Thread(target=lambda: self.stderr.extend(self.process.stderr), daemon=True).start()
+        self.readers = [threading.Thread(target=lambda: self.stderr.extend(self.process.stderr), daemon=True)]
+        self.readers[0].start()
         deadline = time.time() + 120
         self.port = None
         while time.time() < deadline:
@@ -60,7 +61,8 @@ class Server:
         if self.port is None:
             self.process.kill()
             raise RuntimeError("mclip serve did not start: " + "".join(self.stderr))
-        threading.Thread(target=lambda: [None for _ in self.process.stdout], daemon=True).start()
+        self.readers.append(threading.Thread(target=lambda: [None for _ in self.process.stdout], daemon=True))
+        self.readers[1].start()
 
     def stop(self):
         self.process.terminate()
@@ -69,6 +71,10 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             raise RuntimeError("mclip serve did not stop on SIGTERM")
+        for reader in self.readers:
+            reader.join()
+        self.process.stdout.close()
+        self.process.stderr.close()
         return code
 
     def alive(self):
