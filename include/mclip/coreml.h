@@ -72,4 +72,17 @@ struct CoreMLImportSummary {
 MCLIP_API CoreMLImportSummary import_coreml(const std::vector<std::filesystem::path>& packages, const std::filesystem::path& output,
                                             const CoreMLImportOptions& options = {});
 
+struct CoreMLExportOptions {
+    std::string encoder = "image";  // "image" (the text encoder is not exported yet)
+    std::string compute = "f16";    // "f16" or "f32": the program's compute precision
+    std::string weights = "f16";    // "f32" (needs compute f32), "f16", "int8", "lut8", "lut4"
+    std::string target = "iOS16";   // "iOS16" or "iOS17"
+};
+
+// Writes one encoder of a model file as an ML Program package (.mlpackage) for iOS apps; the
+// package appears whole or not at all. Large weights are compressed as coremltools does it
+// (fp16; int8 linear per output channel; uniform 8- or 4-bit palettization).
+MCLIP_API void export_coreml(const std::filesystem::path& model_file, const std::filesystem::path& output,
+                             const CoreMLExportOptions& options = {});
+
 }  // namespace mclip

@@ -11,7 +11,10 @@
 #include <cmath>
 #include <optional>
 
+#include "coreml/export.h"
 #include "coreml/import.h"
+#include "io/gguf.h"
+#include "models/weights.h"
 #include "coreml/package.h"
 #include "models/model_file.h"
 #include "mclip/tokenizer.h"
@@ -141,6 +144,23 @@ CoreMLImportSummary import_coreml(const std::vector<fs::path>& packages, const f
     summary.output_bytes = fs::file_size(output);
 #endif
     return summary;
+}
+
+void export_coreml(const fs::path& model_file, const fs::path& output, const CoreMLExportOptions& options) {
+    require_coreml();
+#ifdef MCLIP_HAVE_COREML
+    const GgufFile file = GgufFile::open(model_file);
+    const ModelConfig config = model_file_config(file);
+    const WeightSource weights = WeightSource::from_gguf(file);
+    TensorMap tensors;
+    for (const auto& info : file.tensors()) tensors[info.name] = weights.get_any_shape(info.name);
+    coreml::ExportOptions export_options;
+    export_options.encoder = options.encoder;
+    export_options.compute = options.compute;
+    export_options.weights = options.weights;
+    export_options.target = options.target;
+    coreml::export_package(config, tensors, output, export_options);
+#endif
 }
 
 }  // namespace mclip

@@ -158,6 +158,9 @@ public:
         return layer;
     }
 
+    // The kind of the next layer ("" at the end), for optional layers.
+    std::string peek() const { return pos_ < layers_.size() ? layers_[pos_].kind : std::string(); }
+
     void finish() const {
         if (pos_ != layers_.size()) {
             throw Error(ErrorCode::invalid_input, "not a " + arch_ + " encoder: " + std::to_string(layers_.size() - pos_) +
@@ -211,14 +214,21 @@ TensorMap map_mci(const ModelConfig& config, const std::vector<Layer>& layers) {
                 put(out, block + ".token_mixer", match.next("conv", what + " RepMixer conv", {c, 1, k, k}, c), c);
             } else {
                 // BN(x) = t ⊙ x + u folds into qkv: W' = W·diag(t), b' = W·u + b; λ1 scales proj.
-                const Layer& bn = match.next("batch_norm", what + " attention norm", {c});
+                // Programs written from folded weights (mclip's export) have neither op.
+                std::vector<float> t(c, 1.0f), u(c, 0.0f);
+                if (match.peek() == "batch_norm") {
+                    const Layer& bn = match.next("batch_norm", what + " attention norm", {c});
+                    for (int i = 0; i < c; ++i) {
+                        t[i] = bn.gamma.f32()[i] / std::sqrt(bn.variance.f32()[i] + bn.epsilon);
+                        u[i] = bn.beta.f32()[i] - bn.mean.f32()[i] * t[i];
+                    }
+                }
                 const Layer& qkv = match.next("linear", what + " qkv", {3 * c, c});
                 const Layer& proj = match.next("linear", what + " attention projection", {c, c});
-                const Layer& lambda = match.next("scale", what + " layer scale", {c, 1, 1});
-                std::vector<float> t(c), u(c);
-                for (int i = 0; i < c; ++i) {
-                    t[i] = bn.gamma.f32()[i] / std::sqrt(bn.variance.f32()[i] + bn.epsilon);
-                    u[i] = bn.beta.f32()[i] - bn.mean.f32()[i] * t[i];
+                std::vector<float> lambda(c, 1.0f);
+                if (match.peek() == "scale") {
+                    const Layer& scale = match.next("scale", what + " layer scale", {c, 1, 1});
+                    for (int i = 0; i < c; ++i) lambda[i] = scale.weight.f32()[i];
                 }
                 Tensor weight = Tensor::zeros_f32({3 * c, c});
                 Tensor bias = bias_or_zeros(qkv, 3 * c).clone();
@@ -236,7 +246,7 @@ TensorMap map_mci(const ModelConfig& config, const std::vector<Layer>& layers) {
                 Tensor pw = proj.weight.clone();
                 Tensor pb = bias_or_zeros(proj, c).clone();
                 for (int o = 0; o < c; ++o) {
-                    const float l = lambda.weight.f32()[o];
+                    const float l = lambda[o];
                     for (int i = 0; i < c; ++i) pw.f32()[static_cast<int64_t>(o) * c + i] *= l;
                     pb.f32()[o] *= l;
                 }
