@@ -225,12 +225,27 @@ def png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def png(width, height, color_type, bit_depth, rows, extra=b"", interlace=0, palette=None):
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+
+def png(width, height, color_type, bit_depth, rows, extra=b"", interlace=0, palette=None, pixel_bytes=None):
+    """rows: the unfiltered scanlines; interlaced images (8-bit multiples only) need pixel_bytes."""
     out = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, interlace))
     if palette:
         out += png_chunk(b"PLTE", palette)
     out += extra
-    out += png_chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + r for r in rows)))
+    if interlace:
+        # Adam7: seven reduced images, each row filtered on its own.
+        scanlines = []
+        for x0, y0, dx, dy in ADAM7:
+            columns = range(x0, width, dx)
+            if not columns:
+                continue
+            for y in range(y0, height, dy):
+                scanlines.append(b"".join(rows[y][x * pixel_bytes:(x + 1) * pixel_bytes] for x in columns))
+    else:
+        scanlines = rows
+    out += png_chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + r for r in scanlines)))
     return out + png_chunk(b"IEND", b"")
 
 
@@ -251,7 +266,7 @@ def riff(chunks):
 def make_images():
     rgb_rows = [bytes((x * 16 + y) % 256 for x in range(8 * 3)) for y in range(6)]
     put("image", "rgb.png", png(8, 6, 2, 8, rgb_rows, extra=png_chunk(b"eXIf", exif_block(6, big_endian=True))))
-    put("image", "gray16_interlaced.png", png(5, 4, 0, 16, [bytes(range(10))] * 4, interlace=1))
+    put("image", "gray16_interlaced.png", png(5, 4, 0, 16, [bytes(range(y, y + 10)) for y in range(4)], interlace=1, pixel_bytes=2))
     put("image", "palette2.png", png(7, 3, 3, 2, [b"\x1b\x60"] * 3, palette=bytes(range(12))))
     put("image", "rgba16.png", png(2, 2, 6, 16, [bytes(range(16))] * 2))
     put("image", "gray_alpha.png", png(3, 2, 4, 8, [bytes(range(6))] * 2))

@@ -138,8 +138,11 @@ class Case:
     """A command reading one file: `argv` holds {in} and {out}; `stdin_file` feeds the input on
     standard input instead."""
 
-    def __init__(self, name, source, argv, weight, stdin=False, head_only=None):
+    def __init__(self, name, source, argv, weight, stdin=False, head_only=None, valid=True):
         self.name, self.source, self.argv, self.weight, self.stdin = name, source, argv, weight, stdin
+        # The unmutated input must succeed: otherwise every mutant "fails cleanly" for a reason
+        # that has nothing to do with it (a command that cannot even start, for one).
+        self.valid = valid
         self.head_only = head_only  # mutate only the first N bytes (large model files)
         # What follows {in} in the command line ("{in}.jpg"): the input file's name ends so.
         self.suffix = next((a.split("{in}", 1)[1] for a in argv if "{in}" in a), "")
@@ -164,17 +167,20 @@ def build_cases(args, work):
         images += [os.path.join(fixtures, "images", f) for f in ("rocket.jpg", "chelsea.png", "truncated.jpg")]
     for image in images:
         ext = os.path.splitext(image)[1]
-        add("preprocess " + os.path.basename(image), image, ["preprocess", "{in}" + ext, "--out", "{out}/x.npy"], 4)
-    add("info small.gguf", os.path.join(corpus, "gguf", "small.gguf"), ["info", "{in}.gguf"], 6)
-    add("info --json small.gguf", os.path.join(corpus, "gguf", "small.gguf"), ["info", "--json", "{in}.gguf"], 3)
+        add("preprocess " + os.path.basename(image), image, ["preprocess", "{in}" + ext, "--out", "{out}/x.npy"], 4,
+            valid=not image.endswith("truncated.jpg"))
+    # Not model files (no architecture keys): refused, after the whole GGUF structure is read.
+    add("info small.gguf", os.path.join(corpus, "gguf", "small.gguf"), ["info", "{in}.gguf"], 6, valid=False)
+    add("info --json small.gguf", os.path.join(corpus, "gguf", "small.gguf"), ["info", "--json", "{in}.gguf"], 3, valid=False)
     for checkpoint in ("state_dict.pt", "nested.pt", "deflated.pt", "big_endian.pt", "small.safetensors"):
         folder = "safetensors" if checkpoint.endswith("safetensors") else "pytorch_checkpoint"
+        # Read whole, then refused: they do not hold MobileCLIP-S0's tensors.
         add("convert " + checkpoint, os.path.join(corpus, folder, checkpoint),
-            ["convert", "--arch", "mobileclip_s0", "--in", "{in}", "--out", "{out}/m.gguf"], 4)
+            ["convert", "--arch", "mobileclip_s0", "--in", "{in}", "--out", "{out}/m.gguf"], 4, valid=False)
     if have_fixtures:
         for checkpoint in ("state_dict.pt", "nested.pt", "expected.safetensors"):
             add("convert fixture " + checkpoint, os.path.join(fixtures, "checkpoints", checkpoint),
-                ["convert", "--arch", "mobileclip_s0", "--in", "{in}", "--out", "{out}/m.gguf"], 4)
+                ["convert", "--arch", "mobileclip_s0", "--in", "{in}", "--out", "{out}/m.gguf"], 4, valid=False)
         vocab = os.path.join(fixtures, "tokenizer", "bpe_simple_vocab_16e6.txt.gz")
         add("tokenize --vocab", vocab, ["tokenize", "--vocab", "{in}.txt.gz", "a photo of a cat"], 3)
         cases_jsonl = os.path.join(work, "cases.jsonl")
@@ -222,26 +228,47 @@ def is_asan(binary):
     return "libasan" in out or "libtsan" in out
 
 
+# Linux keeps a process's peak RSS across exec, so a command forked straight from this (large)
+# Python process would report this process's memory as its own. The command is therefore started
+# by a small intermediate that forks it, reports its peak RSS on the file descriptor it is given
+# and ends the way the command ended (the same exit code, or the same signal).
+SPAWN = """
+import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+os.write(int(sys.argv[1]), str(usage.ru_maxrss * 1024).encode())
+if os.WIFSIGNALED(status):
+    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+sys.exit(os.WEXITSTATUS(status))
+"""
+
+
 def run_case(mclip, case, input_path, out_dir):
     """Runs one command; returns (exit status or None on timeout, stderr, peak RSS bytes, seconds)."""
     argv = [mclip] + [a.replace("{in}", input_path).replace("{out}", out_dir) for a in case.argv]
-    stdin = open(input_path, "rb") if case.stdin else subprocess.DEVNULL
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    stdin = open(input_path + case.suffix, "rb") if case.stdin else subprocess.DEVNULL
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as rss:
         started = time.monotonic()
-        process = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=err, cwd=out_dir,
+        process = subprocess.Popen([sys.executable, "-c", SPAWN, str(rss.fileno())] + argv, stdin=stdin, stdout=out, stderr=err,
+                                   cwd=out_dir, pass_fds=(rss.fileno(),), start_new_session=True,
                                    env=dict(os.environ, MCLIP_CACHE_DIR=os.path.join(out_dir, ".cache-unused")))
-        timer = threading.Timer(TIMEOUT_S, process.kill)
-        timer.start()
-        _, status, usage = os.wait4(process.pid, 0)
-        timer.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)
+        try:
+            code = process.wait(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait()
+            code = None
         elapsed = time.monotonic() - started
-        timed_out = elapsed >= TIMEOUT_S
         if case.stdin:
             stdin.close()
         err.seek(0)
         stderr = err.read().decode(errors="replace")
-    return (None if timed_out else process.returncode), stderr, usage.ru_maxrss * 1024, elapsed
+        rss.seek(0)
+        peak = int(rss.read() or b"0")
+    return code, stderr, peak, elapsed
 
 
 def leftovers(out_dir):
@@ -298,6 +325,7 @@ def main():
         with open(input_path + case.suffix, "wb") as f:
             f.write(data)
         code, stderr, rss, seconds = run_case(args.mclip, case, input_path, out_dir)
+        case.last_code, case.last_stderr = code, stderr
         problem = check(case, code, stderr, rss, out_dir, sanitized)
         if problem:
             kept = os.path.join(work, "failure-%d%s" % (index, case.suffix))
@@ -312,23 +340,31 @@ def main():
     started = time.monotonic()
     for case in cases:
         case.baseline_rss, _ = attempt(case, "unmutated", case.data)
+        if case.valid and case.last_code != 0:
+            failures.append("%s, unmutated: exit code %s, so its mutants test nothing\n    stderr: %s" %
+                            (case.name, case.last_code, case.last_stderr.strip()[-400:]))
+
+    # Each mutant is made when it runs, from its own seed: model files are large.
+    def run_mutant(item):
+        case, seed = item
+        local = random.Random(seed)
+        if case.head_only and len(case.data) > case.head_only:
+            description, head = mutate(case.data[:case.head_only], local)
+            if description.startswith("truncate"):
+                mutant = head  # a truncated model file, not one with its header cut short
+            else:
+                mutant = head + case.data[case.head_only:]
+        else:
+            description, mutant = mutate(case.data, local)
+        attempt(case, description + " (seed %d)" % seed, mutant)
 
     total_weight = sum(c.weight for c in cases)
     plan = []
     for case in cases:
         n = max(1, round(args.count * case.weight / total_weight))
-        for _ in range(n):
-            if case.head_only and len(case.data) > case.head_only:
-                description, head = mutate(case.data[:case.head_only], rng)
-                if description.startswith("truncate"):
-                    mutant = head  # a truncated model file, not one with its header cut short
-                else:
-                    mutant = head + case.data[case.head_only:]
-            else:
-                description, mutant = mutate(case.data, rng)
-            plan.append((case, description, mutant))
+        plan += [(case, rng.randrange(1 << 30)) for _ in range(n)]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(lambda item: attempt(*item), plan))
+        list(pool.map(run_mutant, plan))
 
     elapsed = time.monotonic() - started
     print("cli_mutations: %d cases, %d mutants (seed %d), %.0f s" % (len(cases), len(plan), args.seed, elapsed))
