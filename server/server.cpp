@@ -181,7 +181,7 @@ public:
           options_(options),
           batcher_(model, BatcherOptions{options.max_batch, options.max_wait, 256}, metrics_) {}
 
-    void run();
+    void run(const std::optional<TlsFiles>& tls);
 
 private:
     // HTTP
@@ -786,7 +786,7 @@ int log_civetweb(const mg_connection*, const char* message) {
     return 1;
 }
 
-void Server::run() {
+void Server::run(const std::optional<TlsFiles>& tls) {
     // The signals are waited for below; the server's threads must not take them.
     sigset_t signals;
     sigemptyset(&signals);
@@ -796,10 +796,6 @@ void Server::run() {
     // A client that goes away mid-answer must not end the process.
     signal(SIGPIPE, SIG_IGN);
 
-    std::optional<TlsFiles> tls;
-    if (options_.tls_self_signed || !options_.cert_file.empty()) {
-        tls.emplace(options_.tls_self_signed ? make_self_signed(options_.host) : combine_pem(options_.cert_file, options_.key_file));
-    }
     if (tls) load_civetweb_openssl3_compat();
     mg_init_library(tls ? MG_FEATURES_TLS | MG_FEATURES_WEBSOCKET : MG_FEATURES_WEBSOCKET);
 
@@ -848,9 +844,15 @@ void Server::run() {
 
 }  // namespace
 
-void serve(const Model& model, const ServerOptions& options) {
+void serve(const std::function<Model()>& load_model, const ServerOptions& options) {
+    // The certificate is checked before the model loads (or downloads), so a wrong file fails fast.
+    std::optional<TlsFiles> tls;
+    if (options.tls_self_signed || !options.cert_file.empty()) {
+        tls.emplace(options.tls_self_signed ? make_self_signed(options.host) : combine_pem(options.cert_file, options.key_file));
+    }
+    const Model model = load_model();
     Server server(model, options);
-    server.run();
+    server.run(tls);
 }
 
 }  // namespace mclip::server

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "mclip/mclip.h"
@@ -27,8 +28,9 @@ struct ServerOptions {
     LabelSetOptions label_options;  // text-embedding cache of label sets
 };
 
-// Serves until SIGINT or SIGTERM. Prints "listening on URL" on stdout once it accepts
-// connections. Throws Error(io) when the address cannot be bound.
-void serve(const Model& model, const ServerOptions& options);
+// Prepares the certificate, loads the model with `load_model`, and serves it until SIGINT or
+// SIGTERM. Prints "listening on URL" on stdout once it accepts connections. Throws Error(io)
+// when the address cannot be bound, Error(invalid_input) for a certificate or key it cannot use.
+void serve(const std::function<Model()>& load_model, const ServerOptions& options);
 
 }  // namespace mclip::server

@@ -18,19 +18,12 @@ struct ServeArgs {
 };
 
 int run_serve(ServeArgs& args) {
-    if (args.server.tls_self_signed && !args.server.cert_file.empty()) {
-        throw mclip::Error(mclip::ErrorCode::invalid_argument, "choose one of --cert/--key and --tls-self-signed");
-    }
-    if (args.server.cert_file.empty() != args.server.key_file.empty()) {
-        throw mclip::Error(mclip::ErrorCode::invalid_argument, "--cert and --key go together");
-    }
-    const mclip::Model model = mclip::tools::load_model(args.model);
     args.server.max_wait = std::chrono::milliseconds(args.max_wait_ms);
     args.server.label_options = mclip::tools::label_set_options({}, args.cache);
     // Clients name the model as it was given: a registered name as is, a file by its stem.
     const std::filesystem::path given(args.model.model);
     args.server.model_id = std::filesystem::exists(given) ? given.stem().string() : args.model.model;
-    mclip::server::serve(model, args.server);
+    mclip::server::serve([&] { return mclip::tools::load_model(args.model); }, args.server);
     return 0;
 }
 
