@@ -1,6 +1,7 @@
 #include "coreml/export.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -35,6 +36,15 @@ spec::Value string_value(const std::string& text) {
 std::vector<uint8_t> to_bytes(const void* data, size_t size) {
     const auto* p = static_cast<const uint8_t*>(data);
     return {p, p + size};
+}
+
+// MIL names are identifiers: mclip's dotted tensor names become underscores.
+std::string identifier(const std::string& text) {
+    std::string out = text;
+    for (char& ch : out) {
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    }
+    return out;
 }
 
 // Builds main's block op by op. Variables are named v<N>; consts c<N>_<what>.
@@ -110,7 +120,7 @@ public:
     }
 
     Var constant(const std::string& what, spec::DataType dtype, const Shape& shape, const std::vector<uint8_t>& bytes) {
-        const std::string name = "c" + std::to_string(++counter_) + "_" + what;
+        const std::string name = "c" + std::to_string(++counter_) + "_" + identifier(what);
         spec::Operation* op = add_op("const", name);
         (*op->mutable_attributes())["val"] = raw_value(dtype, shape, bytes, true);
         return output(op, name, dtype, shape);
@@ -125,7 +135,7 @@ public:
         return constant(what, spec::BOOL, {}, {b});
     }
     Var text(const std::string& what, const std::string& value) {
-        const std::string name = "c" + std::to_string(++counter_) + "_" + what;
+        const std::string name = "c" + std::to_string(++counter_) + "_" + identifier(what);
         spec::Operation* op = add_op("const", name);
         (*op->mutable_attributes())["val"] = string_value(value);
         return output(op, name, spec::STRING, {});
@@ -150,7 +160,7 @@ public:
             }
             return floats(what, shape, values);
         }
-        const std::string name = "c" + std::to_string(++counter_) + "_" + what;
+        const std::string name = "c" + std::to_string(++counter_) + "_" + identifier(what);
         if (mode == "lut8" || mode == "lut4") {
             // Uniform palettization: one LUT per tensor spanning [min, max].
             const int nbits = mode == "lut8" ? 8 : 4;
@@ -235,7 +245,7 @@ private:
 
 using Var = MilBuilder::Var;
 
-struct ImageGraph {
+struct Graph {
     MilBuilder& b;
     const TensorMap& t;
 
@@ -283,18 +293,23 @@ struct ImageGraph {
         return add(x, y);
     }
 
-    Var attention(const Var& x, const std::string& name, int head_dim) {
-        const int64_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3], tokens = h * w;
-        const int64_t heads = c / head_dim;
-        Var seq = b.op("reshape", {{"x", x}, {"shape", b.ints("shape", {static_cast<int32_t>(n), static_cast<int32_t>(c), static_cast<int32_t>(tokens)})}},
-                       {n, c, tokens});
-        seq = b.op("transpose", {{"x", seq}, {"perm", b.ints("perm", {0, 2, 1})}}, {n, tokens, c});
-        const Tensor& qkv_w = get(name + ".qkv.weight");
-        Var qkv = b.op("linear",
-                       {{"x", seq},
-                        {"weight", b.weight(name + "_qkv_weight", qkv_w)},
-                        {"bias", b.floats(name + "_qkv_bias", {3 * c}, std::vector<float>(get(name + ".qkv.bias").f32(), get(name + ".qkv.bias").f32() + 3 * c))}},
-                       {n, tokens, 3 * c});
+    Var vector(const std::string& what, const std::string& name, int64_t n) {
+        const Tensor& t = get(name);
+        return b.floats(what, {n}, std::vector<float>(t.f32(), t.f32() + n));
+    }
+
+    Var linear(const Var& x, const std::string& name, const std::string& what) {
+        const Tensor& w = get(name + ".weight");
+        Shape shape = x.shape;
+        shape.back() = w.dim(0);
+        return b.op("linear", {{"x", x}, {"weight", b.weight(what + "_weight", w)}, {"bias", vector(what + "_bias", name + ".bias", w.dim(0))}}, shape);
+    }
+
+    // Multi-head self-attention over a token sequence [n, T, C] (no mask): qkv, heads of head_dim,
+    // softmax(q·kᵀ/√d)·v, output projection.
+    Var mhsa(const Var& seq, const std::string& qkv_name, const std::string& proj_name, int64_t head_dim) {
+        const int64_t n = seq.shape[0], tokens = seq.shape[1], c = seq.shape[2], heads = c / head_dim;
+        Var qkv = linear(seq, qkv_name, qkv_name);
         qkv = b.op("reshape",
                    {{"x", qkv},
                     {"shape", b.ints("shape", {static_cast<int32_t>(n), static_cast<int32_t>(tokens), 3, static_cast<int32_t>(heads),
@@ -303,14 +318,13 @@ struct ImageGraph {
         qkv = b.op("transpose", {{"x", qkv}, {"perm", b.ints("perm", {2, 0, 3, 1, 4})}}, {3, n, heads, tokens, head_dim});
         Var parts[3];
         for (int i = 0; i < 3; ++i) {
-            Var slice = b.op("slice_by_index",
-                             {{"x", qkv},
-                              {"begin", b.ints("begin", {i, 0, 0, 0, 0})},
-                              {"end", b.ints("end", {i + 1, 0, 0, 0, 0})},
-                              {"end_mask", b.constant("end_mask", spec::BOOL, {5}, {0, 1, 1, 1, 1})},
-                              {"squeeze_mask", b.constant("squeeze_mask", spec::BOOL, {5}, {1, 0, 0, 0, 0})}},
-                             {n, heads, tokens, head_dim});
-            parts[i] = slice;
+            parts[i] = b.op("slice_by_index",
+                            {{"x", qkv},
+                             {"begin", b.ints("begin", {i, 0, 0, 0, 0})},
+                             {"end", b.ints("end", {i + 1, 0, 0, 0, 0})},
+                             {"end_mask", b.constant("end_mask", spec::BOOL, {5}, {0, 1, 1, 1, 1})},
+                             {"squeeze_mask", b.constant("squeeze_mask", spec::BOOL, {5}, {1, 0, 0, 0, 0})}},
+                            {n, heads, tokens, head_dim});
         }
         const Var q = b.op("mul", {{"x", parts[0]}, {"y", b.floats("scale", {}, {1.0f / std::sqrt(static_cast<float>(head_dim))})}}, parts[0].shape);
         Var scores = b.op("matmul", {{"x", q}, {"y", parts[1]}, {"transpose_x", b.boolean("transpose_x", false)}, {"transpose_y", b.boolean("transpose_y", true)}},
@@ -321,16 +335,29 @@ struct ImageGraph {
         out = b.op("transpose", {{"x", out}, {"perm", b.ints("perm", {0, 2, 1, 3})}}, {n, tokens, heads, head_dim});
         out = b.op("reshape", {{"x", out}, {"shape", b.ints("shape", {static_cast<int32_t>(n), static_cast<int32_t>(tokens), static_cast<int32_t>(c)})}},
                    {n, tokens, c});
-        out = b.op("linear",
-                   {{"x", out},
-                    {"weight", b.weight(name + "_proj_weight", get(name + ".proj.weight"))},
-                    {"bias", b.floats(name + "_proj_bias", {c}, std::vector<float>(get(name + ".proj.bias").f32(), get(name + ".proj.bias").f32() + c))}},
-                   {n, tokens, c});
+        return linear(out, proj_name, proj_name);
+    }
+
+    // The MCi attention block on a feature map [n, C, H, W]: x + proj(MHSA(tokens)).
+    Var attention(const Var& x, const std::string& name, int head_dim) {
+        const int64_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3], tokens = h * w;
+        Var seq = b.op("reshape", {{"x", x}, {"shape", b.ints("shape", {static_cast<int32_t>(n), static_cast<int32_t>(c), static_cast<int32_t>(tokens)})}},
+                       {n, c, tokens});
+        seq = b.op("transpose", {{"x", seq}, {"perm", b.ints("perm", {0, 2, 1})}}, {n, tokens, c});
+        Var out = mhsa(seq, name + ".qkv", name + ".proj", head_dim);
         out = b.op("transpose", {{"x", out}, {"perm", b.ints("perm", {0, 2, 1})}}, {n, c, tokens});
         out = b.op("reshape",
                    {{"x", out}, {"shape", b.ints("shape", {static_cast<int32_t>(n), static_cast<int32_t>(c), static_cast<int32_t>(h), static_cast<int32_t>(w)})}},
                    x.shape);
         return add(x, out);
+    }
+
+    Var layer_norm(const Var& x, const std::string& name) {
+        const int64_t c = x.shape.back();
+        return b.op("layer_norm",
+                    {{"x", x}, {"axes", b.ints("axes", {-1})}, {"gamma", vector(name + "_gamma", name + ".weight", c)},
+                     {"beta", vector(name + "_beta", name + ".bias", c)}, {"epsilon", b.floats("epsilon", {}, {1e-5f})}},
+                    x.shape);
     }
 };
 
@@ -356,52 +383,9 @@ void write_file(const fs::path& path, const std::string& bytes) {
     if (!out) throw_system_error(path.string(), "cannot write");
 }
 
-}  // namespace
 
-void export_package(const ModelConfig& config, const TensorMap& tensors, const fs::path& output, const ExportOptions& options) {
-    if (options.encoder != "image") throw Error(ErrorCode::unsupported, "export of the " + options.encoder + " encoder is not implemented yet (only --encoder image)");
-    if (config.image.kind != ImageEncoderKind::mci) throw Error(ErrorCode::unsupported, "Core ML export supports the MCi image encoders (S0, S1, S2)");
-    if (options.compute != "f16" && options.compute != "f32") throw Error(ErrorCode::invalid_argument, "--compute must be f16 or f32");
-    if (options.target != "iOS16" && options.target != "iOS17") throw Error(ErrorCode::invalid_argument, "--target must be iOS16 or iOS17");
-    const bool ios17 = options.target == "iOS17";
-    const std::string opset = ios17 ? "CoreML7" : "CoreML6";
-    const spec::DataType compute = options.compute == "f16" ? spec::FLOAT16 : spec::FLOAT32;
-
-    spec::Model model;
-    model.set_specificationversion(ios17 ? 8 : 7);
-    auto* description = model.mutable_description();
+void write_image_graph(MilBuilder& b, const ModelConfig& config, const TensorMap& tensors) {
     const int size = config.image_size();
-    auto* input = description->add_input();
-    input->set_name("image");
-    input->set_shortdescription("RGB image, " + std::to_string(size) + "x" + std::to_string(size));
-    auto* image_type = input->mutable_type()->mutable_imagetype();
-    image_type->set_width(size);
-    image_type->set_height(size);
-    image_type->set_colorspace(spec::ImageFeatureType::RGB);
-    auto* output_desc = description->add_output();
-    output_desc->set_name("embedding");
-    output_desc->set_shortdescription("image embedding (not normalized)");
-    auto* array = output_desc->mutable_type()->mutable_multiarraytype();
-    array->add_shape(1);
-    array->add_shape(config.embed_dim);
-    array->set_datatype(compute == spec::FLOAT16 ? spec::ArrayFeatureType::FLOAT16 : spec::ArrayFeatureType::FLOAT32);
-    auto* metadata = description->mutable_metadata();
-    metadata->set_shortdescription(config.display_name + " image encoder");
-    metadata->set_author("mclip");
-    (*metadata->mutable_userdefined())["mclip.architecture"] = config.name;
-    (*metadata->mutable_userdefined())["mclip.encoder"] = "image";
-    (*metadata->mutable_userdefined())["mclip.weights"] = options.weights;
-
-    auto* program = model.mutable_mlprogram();
-    program->set_version(1);
-    spec::Function& function = (*program->mutable_functions())["main"];
-    function.set_opset(opset);
-    auto* fn_input = function.add_inputs();
-    fn_input->set_name("image");
-    set_tensor_type(fn_input->mutable_type(), spec::FLOAT32, {1, 3, size, size});
-    spec::Block& block = (*function.mutable_block_specializations())[opset];
-
-    MilBuilder b(&block, compute, options);
     // ImageType preprocessing: pixel (0..255) × scale + bias[c] = (pixel/255 − mean[c]) / std[c].
     // Core ML has one scale for all channels.
     const auto& pre = config.preprocess;
@@ -426,9 +410,9 @@ void export_package(const ModelConfig& config, const TensorMap& tensors, const f
         MilBuilder::bind(op, "y", y);
         x = b.output(op, "image__biased__", spec::FLOAT32, x.shape);
     }
-    if (compute == spec::FLOAT16) x = b.op("cast", {{"x", x}, {"dtype", b.text("dtype", "fp16")}}, spec::FLOAT16, x.shape);
+    if (b.compute() == spec::FLOAT16) x = b.op("cast", {{"x", x}, {"dtype", b.text("dtype", "fp16")}}, spec::FLOAT16, x.shape);
 
-    ImageGraph g{b, tensors};
+    Graph g{b, tensors};
     const MciConfig& m = config.image.mci;
     const std::string p = "img.";
     const int c0 = m.widths[0];
@@ -466,8 +450,133 @@ void export_package(const ModelConfig& config, const TensorMap& tensors, const f
     MilBuilder::bind(last, "x", x);
     MilBuilder::bind(last, "weight", b.weight("head_weight", head_t));
     MilBuilder::bind(last, "bias", b.floats("head_bias", {config.embed_dim}, std::vector<float>(config.embed_dim, 0.0f)));
-    b.output(last, "embedding", compute, {1, config.embed_dim});
+    b.output(last, "embedding", b.compute(), {1, config.embed_dim});
+}
+
+void write_text_graph(MilBuilder& b, const ModelConfig& config, const TensorMap& tensors, bool ios17) {
+    const TextEncoderConfig& t = config.text;
+    Graph g{b, tensors};
+    const std::string p = "txt.";
+    const int64_t c = t.width, length = t.context;
+    const Var ids{"text", spec::INT32, {1, length}};
+    std::vector<std::pair<std::string, Var>> gather_inputs = {{"x", b.weight("token_embedding", g.get(p + "token_embedding"))},
+                                                              {"indices", ids},
+                                                              {"axis", b.ints("axis", {0}, true)},
+                                                              {"batch_dims", b.ints("batch_dims", {0}, true)}};
+    if (ios17) gather_inputs.emplace_back("validate_indices", b.boolean("validate_indices", false));
+    Var x = b.op("gather", gather_inputs, {1, length, c});
+    const Tensor& pos = g.get(p + "positional_embedding");
+    x = g.add(x, b.floats("positional_embedding", {1, length, c}, std::vector<float>(pos.f32(), pos.f32() + pos.elements())));
+    const bool mct = t.kind == TextEncoderKind::mct;
+    const int modules = mct ? t.layers + 2 : t.layers;
+    for (int i = 0; i < modules; ++i) {
+        const std::string prefix = p + "transformer." + std::to_string(i);
+        if (mct && (i == 0 || i == modules - 1)) {
+            // The RepMixer block runs on the sequence as a [1, C, 1, L] image.
+            Var image = b.op("transpose", {{"x", x}, {"perm", b.ints("perm", {0, 2, 1})}}, {1, c, length});
+            image = b.op("expand_dims", {{"x", image}, {"axes", b.ints("axes", {2})}}, {1, c, 1, length});
+            image = g.conv(image, prefix + ".token_mixer", 1, static_cast<int>(c));
+            image = g.conv_ffn(image, prefix + ".ffn", static_cast<int>(c));
+            image = b.op("squeeze", {{"x", image}, {"axes", b.ints("axes", {2})}}, {1, c, length});
+            x = b.op("transpose", {{"x", image}, {"perm", b.ints("perm", {0, 2, 1})}}, {1, length, c});
+            continue;
+        }
+        Var h = g.layer_norm(x, prefix + ".pre_norm_mha.0");
+        x = g.add(x, g.mhsa(h, prefix + ".pre_norm_mha.1.qkv_proj", prefix + ".pre_norm_mha.1.out_proj", c / t.heads));
+        h = g.layer_norm(x, prefix + ".pre_norm_ffn.0");
+        h = g.gelu(g.linear(h, prefix + ".pre_norm_ffn.1", prefix + ".pre_norm_ffn.1"));
+        x = g.add(x, g.linear(h, prefix + ".pre_norm_ffn.4", prefix + ".pre_norm_ffn.4"));
+    }
+    x = g.layer_norm(x, p + "final_layer_norm");
+    // End-of-text pooling: the row at the largest token id (CLIP's EOT has the largest id).
+    std::vector<std::pair<std::string, Var>> argmax_inputs = {{"x", ids}, {"axis", b.ints("axis", {-1}, true)}, {"keep_dims", b.boolean("keep_dims", false)}};
+    if (ios17) argmax_inputs.emplace_back("output_dtype", b.text("output_dtype", "int32"));
+    const Var eot = b.op("reduce_argmax", argmax_inputs, spec::INT32, {1});
+    std::vector<std::pair<std::string, Var>> pick_inputs = {{"x", x}, {"indices", eot}, {"axis", b.ints("axis", {1}, true)}, {"batch_dims", b.ints("batch_dims", {1}, true)}};
+    if (ios17) pick_inputs.emplace_back("validate_indices", b.boolean("validate_indices", false));
+    x = b.op("gather", pick_inputs, {1, c});
+    // mclip stores the projection [in, out]; linear takes [out, in].
+    const Tensor& proj = g.get(p + "projection");
+    Tensor proj_t = Tensor::zeros_f32({config.embed_dim, c});
+    for (int64_t i = 0; i < c; ++i) {
+        for (int64_t o = 0; o < config.embed_dim; ++o) proj_t.f32()[o * c + i] = proj.f32()[i * config.embed_dim + o];
+    }
+    spec::Operation* last = b.add_op("linear", "embedding");
+    MilBuilder::bind(last, "x", x);
+    MilBuilder::bind(last, "weight", b.weight("projection_weight", proj_t));
+    MilBuilder::bind(last, "bias", b.floats("projection_bias", {config.embed_dim}, std::vector<float>(config.embed_dim, 0.0f)));
+    b.output(last, "embedding", b.compute(), {1, config.embed_dim});
+}
+
+}  // namespace
+
+void export_package(const ModelConfig& config, const TensorMap& tensors, const fs::path& output, const ExportOptions& options) {
+    const bool image = options.encoder == "image";
+    if (!image && options.encoder != "text") throw Error(ErrorCode::invalid_argument, "--encoder must be image or text");
+    if (image && config.image.kind != ImageEncoderKind::mci) throw Error(ErrorCode::unsupported, "Core ML export supports the MCi image encoders (S0, S1, S2)");
+    if (!image && config.text.causal) throw Error(ErrorCode::unsupported, "Core ML export of causal text encoders (MobileCLIP-B) is not implemented");
+    if (options.compute != "f16" && options.compute != "f32") throw Error(ErrorCode::invalid_argument, "--compute must be f16 or f32");
+    if (options.target != "iOS16" && options.target != "iOS17") throw Error(ErrorCode::invalid_argument, "--target must be iOS16 or iOS17");
+    const bool ios17 = options.target == "iOS17";
+    const std::string opset = ios17 ? "CoreML7" : "CoreML6";
+    const spec::DataType compute = options.compute == "f16" ? spec::FLOAT16 : spec::FLOAT32;
+
+    spec::Model model;
+    model.set_specificationversion(ios17 ? 8 : 7);
+    auto* description = model.mutable_description();
+    const int size = config.image_size();
+    const int context = config.text.context;
+    auto* input = description->add_input();
+    if (image) {
+        input->set_name("image");
+        input->set_shortdescription("RGB image, " + std::to_string(size) + "x" + std::to_string(size));
+        auto* image_type = input->mutable_type()->mutable_imagetype();
+        image_type->set_width(size);
+        image_type->set_height(size);
+        image_type->set_colorspace(spec::ImageFeatureType::RGB);
+    } else {
+        input->set_name("text");
+        input->set_shortdescription("CLIP BPE token ids, int32 [1, " + std::to_string(context) + "], zero-padded");
+        auto* ids = input->mutable_type()->mutable_multiarraytype();
+        ids->add_shape(1);
+        ids->add_shape(context);
+        ids->set_datatype(spec::ArrayFeatureType::INT32);
+    }
+    auto* output_desc = description->add_output();
+    output_desc->set_name("embedding");
+    output_desc->set_shortdescription(options.encoder + " embedding (not normalized)");
+    auto* array = output_desc->mutable_type()->mutable_multiarraytype();
+    array->add_shape(1);
+    array->add_shape(config.embed_dim);
+    array->set_datatype(compute == spec::FLOAT16 ? spec::ArrayFeatureType::FLOAT16 : spec::ArrayFeatureType::FLOAT32);
+    auto* metadata = description->mutable_metadata();
+    metadata->set_shortdescription(config.display_name + " " + options.encoder + " encoder");
+    metadata->set_author("mclip");
+    (*metadata->mutable_userdefined())["mclip.architecture"] = config.name;
+    (*metadata->mutable_userdefined())["mclip.encoder"] = options.encoder;
+    (*metadata->mutable_userdefined())["mclip.weights"] = options.weights;
+
+    auto* program = model.mutable_mlprogram();
+    program->set_version(1);
+    spec::Function& function = (*program->mutable_functions())["main"];
+    function.set_opset(opset);
+    auto* fn_input = function.add_inputs();
+    fn_input->set_name(image ? "image" : "text");
+    if (image) {
+        set_tensor_type(fn_input->mutable_type(), spec::FLOAT32, {1, 3, size, size});
+    } else {
+        set_tensor_type(fn_input->mutable_type(), spec::INT32, {1, context});
+    }
+    spec::Block& block = (*function.mutable_block_specializations())[opset];
+
+    MilBuilder b(&block, compute, options);
+    if (image) {
+        write_image_graph(b, config, tensors);
+    } else {
+        write_text_graph(b, config, tensors, ios17);
+    }
     block.add_outputs("embedding");
+
 
     // The package is assembled in a sibling folder and renamed into place whole.
     const fs::path target = output.lexically_normal().filename().empty() ? output.lexically_normal().parent_path() : output.lexically_normal();

@@ -115,6 +115,36 @@ INSTANTIATE_TEST_SUITE_P(Formats, CoreMLExport,
                                            RoundTrip{"lut8", "f16", 3e-2}),
                          [](const auto& info) { return std::string(info.param.weights); });
 
+TEST(CoreMLExportText, RoundTripOfTheS0TextEncoder) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const coreml::ImportedEncoder original =
+        coreml::import_text_encoder(coreml::read_package(fixtures / "coreml/mobileclip_s0_text.lut8.mlpackage"));
+    const SafetensorsFile expected = read_safetensors(fixtures / "coreml/mobileclip_s0_text.lut8.expected.safetensors");
+    const Tensor tokens = expected.tensors.at("tokens");
+    const auto encode = [&](const coreml::ImportedEncoder& encoder) {
+        return make_text_encoder(encoder.config, WeightSource::from_map(encoder.tensors, "package"), GraphOptions{})
+            ->encode(static_cast<const int32_t*>(tokens.data()), static_cast<int>(tokens.dim(0)));
+    };
+    const Tensor want = encode(original);
+    const fs::path dir = make_temp_dir("coreml_export_text");
+    for (const char* weights : {"f16", "lut8"}) {
+        coreml::ExportOptions options;
+        options.encoder = "text";
+        options.weights = weights;
+        options.target = std::string(weights) == "f16" ? "iOS17" : "iOS16";
+        const fs::path out = dir / (std::string("text_") + weights + ".mlpackage");
+        coreml::export_package(original.config, original.tensors, out, options);
+        const nlohmann::json report = coreml::inspect(out);
+        EXPECT_EQ(report["inputs"][0]["name"], "text");
+        EXPECT_EQ(report["inputs"][0]["dtype"], "int32");
+        const Tensor got = encode(coreml::import_text_encoder(coreml::read_package(out)));
+        const double worst = normalized_max_diff(got, want);
+        std::printf("text round trip %s weights: normalized max |diff| %.3g, raw relative %.3g\n", weights, worst, relative_distance(got, want));
+        EXPECT_LT(worst, std::string(weights) == "f16" ? 1e-2 : 3e-2);
+    }
+    fs::remove_all(dir);
+}
+
 TEST(CoreMLExportOptions, RefusedBeforeAnythingIsWritten) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
     const coreml::ImportedEncoder original =

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
 #include "coreml/import.h"
 #include "io/safetensors.h"
@@ -138,6 +140,16 @@ TEST(CoreMLImport, ConvertWritesAModelFileThatEmbeds) {
     const Tensor want_text = text_expected.tensors.at("embedding").to_f32();
     ASSERT_EQ(text.shape(), want_text.shape());
     EXPECT_LT(distance(text.f32(), want_text.f32(), want_text.elements()).max_abs, 1e-4);
+
+    // And back out to Core ML with the tool.
+    const fs::path package = dir / "S0Text.mlpackage";
+    const CommandResult exported = run_command(shell_quote(mclip_executable().string()) + " export coreml --model " + shell_quote(out.string()) +
+                                               " --out " + shell_quote(package.string()) + " --encoder text --weights lut8");
+    ASSERT_EQ(exported.exit_code, 0) << exported.err;
+    const CommandResult info = run_command(shell_quote(mclip_executable().string()) + " info --json " + shell_quote(package.string()));
+    ASSERT_EQ(info.exit_code, 0) << info.err;
+    EXPECT_EQ(nlohmann::json::parse(info.out)["quantization"], "lut8");
+    fs::remove_all(dir);
 }
 
 TEST(CoreMLImport, ConvertRefusesBadInputAndWritesNothing) {
