@@ -23,7 +23,8 @@
 
 namespace mclip::kernels {
 
-enum class Activation { none, relu, gelu };
+// quick_gelu: x·sigmoid(1.702·x), OpenAI CLIP's approximation, which its checkpoints were trained with.
+enum class Activation { none, relu, gelu, quick_gelu };
 
 // How a layer's multiply-adds are done.
 //   bf16: inputs and weights rounded to bfloat16, products accumulated in float32 (AMX or

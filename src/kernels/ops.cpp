@@ -107,6 +107,12 @@ struct Gelu16 {
     [[gnu::always_inline]] Vec16 operator()(Vec16 v) const { return gelu16(v); }
 };
 
+// x·sigmoid(1.702·x) = x / (1 + e^(−1.702·x)); exp16 clamps its argument,
+// so a large |x| gives x or a value near 0.
+struct QuickGelu16 {
+    [[gnu::always_inline]] Vec16 operator()(Vec16 v) const { return v / (1.0f + exp16(-1.702f * v)); }
+};
+
 struct ShiftedExp16 {
     float shift;
     [[gnu::always_inline]] Vec16 operator()(Vec16 v) const { return exp16(v - shift); }
@@ -114,6 +120,9 @@ struct ShiftedExp16 {
 
 MCLIP_VECTOR_CLONES
 void gelu_vector(float* x, int64_t count) { map16(x, count, Gelu16{}); }
+
+MCLIP_VECTOR_CLONES
+void quick_gelu_vector(float* x, int64_t count) { map16(x, count, QuickGelu16{}); }
 
 // GELU on bf16 values: widened, computed in float32 and rounded back, 64 at a time.
 MCLIP_VECTOR_CLONES
@@ -212,6 +221,13 @@ void gelu_inplace(float* x, int64_t count) {
     constexpr int64_t chunk = 16384;
 #pragma omp parallel for schedule(static) if (count > kParallelThreshold)
     for (int64_t start = 0; start < count; start += chunk) gelu_vector(x + start, std::min(chunk, count - start));
+}
+
+void quick_gelu_inplace(float* x, int64_t count) {
+    ProfileScope scope("quick_gelu");
+    constexpr int64_t chunk = 16384;
+#pragma omp parallel for schedule(static) if (count > kParallelThreshold)
+    for (int64_t start = 0; start < count; start += chunk) quick_gelu_vector(x + start, std::min(chunk, count - start));
 }
 
 void gelu_inplace_bf16(uint16_t* x, int64_t count) {

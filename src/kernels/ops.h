@@ -12,6 +12,8 @@ namespace mclip::kernels {
 // gelu(x) = 0.5·x·(1 + erf(x/√2)), the exact form PyTorch's nn.GELU() uses.
 void gelu_inplace(float* x, int64_t count);
 void gelu_inplace_bf16(uint16_t* x, int64_t count);
+// quick_gelu(x) = x·sigmoid(1.702·x) (OpenAI CLIP's MLP activation).
+void quick_gelu_inplace(float* x, int64_t count);
 
 // Signed 8-bit quantization (Precision::int8): q = clamp(round_half_even(v · (1/step)), -128, 127),
 // multiplying by the inverse step as oneDNN's quantizing reorders do.

@@ -131,11 +131,37 @@ void fold_transformer_layer(const WeightSource& checkpoint, const std::string& t
     for (const auto& e : entries) copy_tensor(checkpoint, train + e.name, e.shape, out, prefix + e.name);
 }
 
-LayerNormWeights::LayerNormWeights(const WeightSource& weights, const std::string& prefix, int width)
-    : weight(weights.get(prefix + ".weight", {width})), bias(weights.get(prefix + ".bias", {width})) {}
+void fold_transformer_layer(const WeightSource& checkpoint, TransformerNames names, const std::string& train,
+                            const TransformerShape& s, TensorMap& out, const std::string& prefix) {
+    const int c = s.width;
+    const bool timm = names == TransformerNames::timm;
+    struct Entry {
+        std::string from;
+        const char* to;
+        Shape shape;
+    };
+    const Entry entries[] = {
+        {timm ? ".norm1.weight" : ".ln_1.weight", ".pre_norm_mha.0.weight", {c}},
+        {timm ? ".norm1.bias" : ".ln_1.bias", ".pre_norm_mha.0.bias", {c}},
+        {timm ? ".attn.qkv.weight" : ".attn.in_proj_weight", ".pre_norm_mha.1.qkv_proj.weight", {3 * c, c}},
+        {timm ? ".attn.qkv.bias" : ".attn.in_proj_bias", ".pre_norm_mha.1.qkv_proj.bias", {3 * c}},
+        {timm ? ".attn.proj.weight" : ".attn.out_proj.weight", ".pre_norm_mha.1.out_proj.weight", {c, c}},
+        {timm ? ".attn.proj.bias" : ".attn.out_proj.bias", ".pre_norm_mha.1.out_proj.bias", {c}},
+        {timm ? ".norm2.weight" : ".ln_2.weight", ".pre_norm_ffn.0.weight", {c}},
+        {timm ? ".norm2.bias" : ".ln_2.bias", ".pre_norm_ffn.0.bias", {c}},
+        {timm ? ".mlp.fc1.weight" : ".mlp.c_fc.weight", ".pre_norm_ffn.1.weight", {s.ffn, c}},
+        {timm ? ".mlp.fc1.bias" : ".mlp.c_fc.bias", ".pre_norm_ffn.1.bias", {s.ffn}},
+        {timm ? ".mlp.fc2.weight" : ".mlp.c_proj.weight", ".pre_norm_ffn.4.weight", {c, s.ffn}},
+        {timm ? ".mlp.fc2.bias" : ".mlp.c_proj.bias", ".pre_norm_ffn.4.bias", {c}},
+    };
+    for (const auto& e : entries) copy_tensor(checkpoint, train + e.from, e.shape, out, prefix + e.to);
+}
+
+LayerNormWeights::LayerNormWeights(const WeightSource& weights, const std::string& prefix, int width, float eps)
+    : weight(weights.get(prefix + ".weight", {width})), bias(weights.get(prefix + ".bias", {width})), eps(eps) {}
 
 void LayerNormWeights::run(const float* x, int64_t rows, float* y) const {
-    kernels::layer_norm(x, rows, weight.elements(), weight.f32(), bias.f32(), 1e-5f, y);
+    kernels::layer_norm(x, rows, weight.elements(), weight.f32(), bias.f32(), eps, y);
 }
 
 namespace {
@@ -176,7 +202,8 @@ TransformerLayer::TransformerLayer(const WeightSource& weights, const std::strin
     qkv_ = make_linear(weights, prefix + ".pre_norm_mha.1.qkv_proj", desc(c, 3 * c, Activation::none, false, DType::f32), backend);
     attention_ = backend.make_attention({s.heads, c / s.heads, s.causal, options.precision, DType::f32, narrow_});
     out_proj_ = make_linear(weights, prefix + ".pre_norm_mha.1.out_proj", desc(c, c, Activation::none, true, DType::f32), backend);
-    fc1_ = make_linear(weights, prefix + ".pre_norm_ffn.1", desc(c, s.ffn, Activation::gelu, false, narrow_), backend);
+    const Activation mlp = s.activation == MlpActivation::quick_gelu ? Activation::quick_gelu : Activation::gelu;
+    fc1_ = make_linear(weights, prefix + ".pre_norm_ffn.1", desc(c, s.ffn, mlp, false, narrow_), backend);
     fc2_ = make_linear(weights, prefix + ".pre_norm_ffn.4", desc(s.ffn, c, Activation::none, true, DType::f32), backend);
 }
 
@@ -188,11 +215,11 @@ void TransformerLayer::run(float* x, int n, int length, kernels::Workspace& work
     float* qkv = workspace.floats(kScratch1, rows * 3 * c);
     void* attended = workspace.bytes(kScratch2, rows * c * narrow);
     void* hidden = workspace.bytes(kScratch3, rows * shape_.ffn * narrow);
-    kernels::layer_norm(x, rows, c, ln1_w_.f32(), ln1_b_.f32(), 1e-5f, normed, narrow_);
+    kernels::layer_norm(x, rows, c, ln1_w_.f32(), ln1_b_.f32(), shape_.norm_eps, normed, narrow_);
     qkv_->run(normed, static_cast<int>(rows), qkv);
     attention_->run(qkv, n, length, attended);
     out_proj_->run(attended, static_cast<int>(rows), x);
-    kernels::layer_norm(x, rows, c, ln2_w_.f32(), ln2_b_.f32(), 1e-5f, normed, narrow_);
+    kernels::layer_norm(x, rows, c, ln2_w_.f32(), ln2_b_.f32(), shape_.norm_eps, normed, narrow_);
     fc1_->run(normed, static_cast<int>(rows), hidden);
     fc2_->run(hidden, static_cast<int>(rows), x);
 }

@@ -76,9 +76,17 @@ struct TransformerShape {
     int heads;
     int ffn;
     bool causal;
+    MlpActivation activation = MlpActivation::gelu;
+    float norm_eps = 1e-5f;
 };
 void fold_transformer_layer(const WeightSource& checkpoint, const std::string& train, const TransformerShape& shape,
                             TensorMap& out, const std::string& prefix);
+// The same layer from open_clip's ResidualAttentionBlock names (ln_1, attn.in_proj_*,
+// attn.out_proj, ln_2, mlp.c_fc, mlp.c_proj) or timm's Block names (norm1, attn.qkv, attn.proj,
+// norm2, mlp.fc1, mlp.fc2): the same tensors, q, k, v stacked by rows in both.
+enum class TransformerNames { open_clip, timm };
+void fold_transformer_layer(const WeightSource& checkpoint, TransformerNames names, const std::string& train,
+                            const TransformerShape& shape, TensorMap& out, const std::string& prefix);
 
 class TransformerLayer {
 public:
@@ -97,11 +105,12 @@ private:
     std::unique_ptr<kernels::Attention> attention_;
 };
 
-// LayerNorm weights read once: y = LN(x) over the last dimension, eps 1e-5.
+// LayerNorm weights read once: y = LN(x) over the last dimension.
 struct LayerNormWeights {
     Tensor weight, bias;
+    float eps = 1e-5f;
     LayerNormWeights() = default;
-    LayerNormWeights(const WeightSource& weights, const std::string& prefix, int width);
+    LayerNormWeights(const WeightSource& weights, const std::string& prefix, int width, float eps = 1e-5f);
     void run(const float* x, int64_t rows, float* y) const;
 };
 

@@ -6,6 +6,20 @@ namespace mclip {
 
 const char* to_string(ImageEncoderKind kind) { return kind == ImageEncoderKind::mci ? "mci" : "vit"; }
 const char* to_string(TextEncoderKind kind) { return kind == TextEncoderKind::mct ? "mct" : "base"; }
+const char* to_string(MlpActivation activation) { return activation == MlpActivation::quick_gelu ? "quick_gelu" : "gelu"; }
+const char* to_string(VitStem stem) { return stem == VitStem::patch ? "patch" : "conv3"; }
+
+MlpActivation mlp_activation_from_name(std::string_view name) {
+    if (name == "gelu") return MlpActivation::gelu;
+    if (name == "quick_gelu") return MlpActivation::quick_gelu;
+    throw Error(ErrorCode::invalid_argument, "unknown activation '" + std::string(name) + "' (expected gelu or quick_gelu)");
+}
+
+VitStem vit_stem_from_name(std::string_view name) {
+    if (name == "conv3") return VitStem::conv3;
+    if (name == "patch") return VitStem::patch;
+    throw Error(ErrorCode::invalid_argument, "unknown ViT stem '" + std::string(name) + "' (expected conv3 or patch)");
+}
 
 namespace {
 
@@ -37,6 +51,81 @@ TextEncoderConfig text_mct() {
     return t;
 }
 
+// OpenAI's CLIP normalization (open_clip's OPENAI_DATASET_MEAN / _STD).
+constexpr std::array<float, 3> kOpenAiMean{0.48145466f, 0.4578275f, 0.40821073f};
+constexpr std::array<float, 3> kOpenAiStd{0.26862954f, 0.26130258f, 0.27577711f};
+
+// open_clip's text transformer: 12 layers, heads of 64, MLP 4× the width.
+TextEncoderConfig text_open_clip(int width, bool causal, MlpActivation activation) {
+    TextEncoderConfig t = text_base(causal);
+    t.width = width;
+    t.heads = width / 64;
+    t.ffn = 4 * width;
+    t.activation = activation;
+    return t;
+}
+
+// OpenAI CLIP ViT-<patch> (open_clip's "openai" tag: QuickGELU, causal text, bicubic, OpenAI mean/std).
+ModelConfig openai_vit(std::string name, std::string display, int patch, int width, int layers, int embed_dim, int text_width) {
+    ModelConfig c;
+    c.name = std::move(name);
+    c.display_name = std::move(display);
+    c.layout = CheckpointLayout::open_clip;
+    c.image.kind = ImageEncoderKind::vit;
+    VitConfig& v = c.image.vit;
+    v.width = width;
+    v.layers = layers;
+    v.heads = width / 64;
+    v.ffn = 4 * width;
+    v.patch = patch;
+    v.stem = VitStem::patch;
+    v.class_position = true;
+    v.pre_norm = true;
+    v.activation = MlpActivation::quick_gelu;
+    c.text = text_open_clip(text_width, true, MlpActivation::quick_gelu);
+    c.embed_dim = embed_dim;
+    c.preprocess.size = 224;
+    c.preprocess.interpolation = Interpolation::bicubic;
+    c.preprocess.mean = kOpenAiMean;
+    c.preprocess.std = kOpenAiStd;
+    return c;
+}
+
+// MobileCLIP2-S0/S2 and MobileCLIP-S2 as open_clip ships them: timm's FastViT MCi with a Linear
+// head, the standard bidirectional text transformer; no normalization.
+ModelConfig open_clip_mci(std::string name, std::string display, std::array<int, 4> depths, std::array<int, 4> widths) {
+    ModelConfig c = mobileclip_mci(std::move(name), std::move(display), depths, widths, text_open_clip(512, false, MlpActivation::gelu));
+    c.layout = CheckpointLayout::open_clip;
+    c.image.mci.head_bias = true;
+    return c;
+}
+
+// MobileCLIP2-B: timm's vit_base_mci_224 (MobileCLIP-B's conv-stem ViT with LayerNorm eps 1e-6
+// and a Linear head), causal text, no normalization.
+ModelConfig mobileclip2_b() {
+    ModelConfig c;
+    c.name = "mobileclip2_b";
+    c.display_name = "MobileCLIP2-B";
+    c.layout = CheckpointLayout::open_clip;
+    c.image.kind = ImageEncoderKind::vit;
+    c.image.vit.norm_eps = 1e-6f;
+    c.image.vit.stem_padding = 0;
+    c.image.vit.head_bias = true;
+    c.text = text_open_clip(512, true, MlpActivation::gelu);
+    c.preprocess.size = 224;
+    return c;
+}
+
+// MobileCLIP2-L-14: timm's vit_large_patch14_clip_224 (CLIP's ViT-L/14 with exact GELU and a
+// Linear head), bidirectional text, bicubic, OpenAI mean/std.
+ModelConfig mobileclip2_l_14() {
+    ModelConfig c = openai_vit("mobileclip2_l_14", "MobileCLIP2-L-14", 14, 1024, 24, 768, 768);
+    c.image.vit.activation = MlpActivation::gelu;
+    c.image.vit.head_bias = true;
+    c.text = text_open_clip(768, false, MlpActivation::gelu);
+    return c;
+}
+
 std::vector<ModelConfig> build_table() {
     std::vector<ModelConfig> table;
     table.push_back(mobileclip_mci("mobileclip_s0", "MobileCLIP-S0", {2, 6, 10, 2}, {64, 128, 256, 512}, text_mct()));
@@ -49,6 +138,14 @@ std::vector<ModelConfig> build_table() {
     b.text = text_base(true);
     b.preprocess.size = 224;
     table.push_back(b);
+    table.push_back(openai_vit("openai_vit_b_32", "OpenAI CLIP ViT-B/32", 32, 768, 12, 512, 512));
+    table.push_back(openai_vit("openai_vit_b_16", "OpenAI CLIP ViT-B/16", 16, 768, 12, 512, 512));
+    table.push_back(openai_vit("openai_vit_l_14", "OpenAI CLIP ViT-L/14", 14, 1024, 24, 768, 768));
+    table.push_back(open_clip_mci("mobileclip2_s0", "MobileCLIP2-S0", {2, 6, 10, 2}, {64, 128, 256, 512}));
+    table.push_back(open_clip_mci("mobileclip2_s2", "MobileCLIP2-S2", {4, 12, 24, 4}, {80, 160, 320, 640}));
+    table.push_back(mobileclip2_b());
+    table.push_back(mobileclip2_l_14());
+    table.push_back(open_clip_mci("mobileclip_s2_openclip", "MobileCLIP-S2 (open_clip)", {4, 12, 24, 4}, {80, 160, 320, 640}));
     return table;
 }
 

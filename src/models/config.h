@@ -15,9 +15,22 @@ namespace mclip {
 
 enum class ImageEncoderKind { mci, vit };
 enum class TextEncoderKind { base, mct };
+// The MLP activation of a transformer: exact GELU, or OpenAI CLIP's x·sigmoid(1.702·x).
+enum class MlpActivation { gelu, quick_gelu };
+// How a ViT cuts the image into tokens: MobileCLIP-B's three-conv stem (4×4/s4, 2×2/s2, 2×2/s2,
+// BatchNorm folded, GELU between), or one patch×patch convolution with stride patch (CLIP).
+enum class VitStem { conv3, patch };
+// The key names of the training-form checkpoint the converter reads: Apple's ml-mobileclip
+// (image_encoder.*, text_encoder.*) or open_clip's state_dict (visual.*, transformer.* / text.*).
+enum class CheckpointLayout { ml_mobileclip, open_clip };
 
 const char* to_string(ImageEncoderKind kind);
 const char* to_string(TextEncoderKind kind);
+const char* to_string(MlpActivation activation);
+const char* to_string(VitStem stem);
+// Throw Error(invalid_argument) for an unknown name.
+MlpActivation mlp_activation_from_name(std::string_view name);
+VitStem vit_stem_from_name(std::string_view name);
 
 // MCi (FastViT-style) image encoders of MobileCLIP S0/S1/S2.
 struct MciConfig {
@@ -33,16 +46,25 @@ struct MciConfig {
     std::array<bool, 3> downsample_se{false, true, true};
     int se_divisor = 4;           // PatchEmbed SE width = width / se_divisor
     int conv_exp_se_divisor = 16; // conv_exp SE width = 2·width[3] / 16
+    bool head_bias = false;       // the projection after the pool has a bias (timm's head)
 };
 
-// ViT-B/16 image encoder of MobileCLIP-B (conv stem 4×4/2×2/2×2).
+// ViT image encoders: MobileCLIP-B's (the defaults) and CLIP's (patch stem, class position,
+// ln_pre, quick_gelu for OpenAI's).
 struct VitConfig {
     int width = 768;
     int layers = 12;
     int heads = 12;
     int ffn = 3072;
-    int stem_width = 192;
+    int stem_width = 192;   // conv3 stem only
+    int stem_padding = 1;   // conv3 stem: padding of its first (4×4) conv
     int patch = 16;
+    VitStem stem = VitStem::conv3;
+    bool class_position = false;  // the positional table has a row for the class token (first)
+    bool pre_norm = false;        // LayerNorm after the positional embedding (CLIP's ln_pre)
+    MlpActivation activation = MlpActivation::gelu;
+    float norm_eps = 1e-5f;       // of every LayerNorm in the tower
+    bool head_bias = false;       // the projection of the class token has a bias
 };
 
 // The input side is ModelConfig::preprocess.size (image_size()).
@@ -60,7 +82,8 @@ struct TextEncoderConfig {
     int ffn = 2048;
     int context = Tokenizer::kContextLength;
     int vocab = 49408;
-    bool causal = false;     // causal attention mask (only MobileCLIP-B)
+    bool causal = false;     // causal attention mask (MobileCLIP-B, MobileCLIP2-B, OpenAI CLIP)
+    MlpActivation activation = MlpActivation::gelu;
     int mixer_kernel = 11;   // mct RepMixer kernel (1 × 11)
 };
 
@@ -73,6 +96,8 @@ struct ModelConfig {
     // The reference preprocessing (resize, center crop, normalization); its size is the side of
     // the square image the image encoder takes.
     PreprocessParams preprocess;
+    // Read by the converter only; the model file holds inference-form names.
+    CheckpointLayout layout = CheckpointLayout::ml_mobileclip;
 
     int image_size() const { return preprocess.size; }
 };

@@ -53,6 +53,9 @@ public:
 void fold_mci_image(const ModelConfig& config, const WeightSource& checkpoint, TensorMap& out);
 void fold_vit_image(const ModelConfig& config, const WeightSource& checkpoint, TensorMap& out);
 void fold_text(const ModelConfig& config, const WeightSource& checkpoint, TensorMap& out);
+// The same from open_clip state dicts (config.layout == open_clip).
+void fold_open_clip_vit_image(const ModelConfig& config, const WeightSource& checkpoint, TensorMap& out);
+void fold_open_clip_text(const ModelConfig& config, const WeightSource& checkpoint, TensorMap& out);
 
 std::unique_ptr<ImageEncoder> make_mci_image_encoder(const ModelConfig& config, const WeightSource& weights,
                                                      const GraphOptions& options);

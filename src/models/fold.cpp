@@ -1,18 +1,111 @@
 #include "models/fold.h"
 
+#include <regex>
+
 #include "common/error.h"
 #include "models/encoder.h"
 
 namespace mclip {
+namespace {
 
-TensorMap fold_checkpoint(const ModelConfig& config, const WeightSource& checkpoint) {
+void replace_all(std::string& text, const std::string& from, const std::string& to) {
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
+}
+
+// timm's FastViT MCi (visual.trunk.*, as open_clip stores MobileCLIP2-S0/S2 and MobileCLIP-S2)
+// has the modules of ml-mobileclip's MCi under other names; this gives each tensor its
+// ml-mobileclip name (image_encoder.model.*) so one fold serves both. timm's head is a Linear
+// ([E, C], with bias); it becomes head.proj [C, E] and head.bias.
+TensorMap timm_fastvit_as_mobileclip(const WeightSource& checkpoint) {
+    static const std::regex downsample(R"(^stages\.([1-3])\.downsample\.)");
+    static const std::regex attention_blocks(R"(^stages\.3\.blocks\.)");
+    static const std::regex blocks(R"(^stages\.([0-2])\.blocks\.)");
+    const std::string trunk = "visual.trunk.";
     TensorMap out;
-    if (config.image.kind == ImageEncoderKind::mci) {
-        fold_mci_image(config, checkpoint, out);
-    } else {
-        fold_vit_image(config, checkpoint, out);
+    for (const std::string& name : checkpoint.names()) {
+        Tensor tensor = checkpoint.get_any_shape(name);
+        if (!name.starts_with(trunk)) {
+            out[name] = tensor;
+            continue;
+        }
+        std::string n = name.substr(trunk.size());
+        if (n == "head.fc.weight" && tensor.rank() == 2) {
+            const int64_t rows = tensor.dim(0), cols = tensor.dim(1);
+            Tensor transposed = Tensor::zeros_f32({cols, rows});
+            const Tensor values = tensor.to_f32();
+            for (int64_t r = 0; r < rows; ++r) {
+                for (int64_t c = 0; c < cols; ++c) transposed.f32()[c * rows + r] = values.f32()[r * cols + c];
+            }
+            out["image_encoder.model.head.proj"] = transposed;
+            continue;
+        }
+        if (n == "head.fc.bias") {
+            out["image_encoder.model.head.bias"] = tensor;
+            continue;
+        }
+        std::smatch m;
+        if (n.starts_with("stem.")) {
+            n = "patch_embed." + n.substr(5);
+        } else if (std::regex_search(n, m, downsample)) {
+            n = "network." + std::to_string(2 * std::stoi(m[1]) - 1) + "." + m.suffix().str();
+        } else if (n.starts_with("stages.3.pos_emb.pos_enc.")) {
+            n = "network.6.pe." + n.substr(std::string("stages.3.pos_emb.pos_enc.").size());
+        } else if (std::regex_search(n, m, attention_blocks)) {
+            n = "network.7." + m.suffix().str();
+        } else if (std::regex_search(n, m, blocks)) {
+            n = "network." + std::to_string(2 * std::stoi(m[1])) + "." + m.suffix().str();
+        } else if (n.starts_with("final_conv.")) {
+            n = "conv_exp." + n.substr(11);
+            replace_all(n, ".se.fc1.", ".se.reduce.");
+            replace_all(n, ".se.fc2.", ".se.expand.");
+        }
+        replace_all(n, ".conv_kxk.", ".rbr_conv.");
+        replace_all(n, ".conv_scale.", ".rbr_scale.");
+        replace_all(n, ".identity.", ".rbr_skip.");
+        replace_all(n, ".large_conv.", ".lkb_origin.");
+        replace_all(n, ".mlp.", ".convffn.");
+        for (const char* scale : {"layer_scale", "layer_scale_1", "layer_scale_2"}) {
+            const std::string suffix = std::string(".") + scale + ".gamma";
+            if (n.ends_with(suffix)) n = n.substr(0, n.size() - 6);
+        }
+        out["image_encoder.model." + n] = tensor;
     }
-    fold_text(config, checkpoint, out);
+    return out;
+}
+
+// logit_scale, and the check that every tensor was used.
+TensorMap finish_fold(const ModelConfig& config, const WeightSource& checkpoint, TensorMap out);
+
+}  // namespace
+
+TensorMap fold_checkpoint(const ModelConfig& config, const WeightSource& original) {
+    if (config.layout == CheckpointLayout::open_clip && config.image.kind == ImageEncoderKind::mci) {
+        const TensorMap renamed = timm_fastvit_as_mobileclip(original);
+        const WeightSource source = WeightSource::from_map(renamed, original.description());
+        TensorMap out;
+        fold_mci_image(config, source, out);
+        fold_open_clip_text(config, source, out);
+        return finish_fold(config, source, std::move(out));
+    }
+    TensorMap out;
+    const WeightSource& checkpoint = original;
+    if (config.layout == CheckpointLayout::open_clip) {
+        fold_open_clip_vit_image(config, checkpoint, out);
+        fold_open_clip_text(config, checkpoint, out);
+    } else {
+        if (config.image.kind == ImageEncoderKind::mci) {
+            fold_mci_image(config, checkpoint, out);
+        } else {
+            fold_vit_image(config, checkpoint, out);
+        }
+        fold_text(config, checkpoint, out);
+    }
+    return finish_fold(config, checkpoint, std::move(out));
+}
+
+namespace {
+
+TensorMap finish_fold(const ModelConfig& config, const WeightSource& checkpoint, TensorMap out) {
     out["logit_scale"] = checkpoint.get("logit_scale", {}).clone();
 
     const auto unexpected = checkpoint.unused([](const std::string& name) {
@@ -27,5 +120,7 @@ TensorMap fold_checkpoint(const ModelConfig& config, const WeightSource& checkpo
     }
     return out;
 }
+
+}  // namespace
 
 }  // namespace mclip

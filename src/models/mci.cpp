@@ -12,6 +12,7 @@
 //   network.7.B.qkv / network.7.B.proj      attention, BN folded into qkv, layer_scale_1 into proj
 //   conv_exp, conv_exp.se.{fc1,fc2}         head conv (3×3 depthwise ×2 channels) and its SE
 //   head.proj                               [2·C3, embed_dim] projection (stored [in, out])
+//   head.bias                               [embed_dim], when head_bias (timm's Linear head)
 #include <vector>
 
 #include "common/error.h"
@@ -149,6 +150,7 @@ void fold_mci_image(const ModelConfig& config, const WeightSource& ck, TensorMap
     copy_tensor(ck, kTrain + "conv_exp.se.expand.weight", {c_exp, r, 1, 1}, out, kInfer + "conv_exp.se.fc2.weight");
     copy_tensor(ck, kTrain + "conv_exp.se.expand.bias", {c_exp}, out, kInfer + "conv_exp.se.fc2.bias");
     copy_tensor(ck, kTrain + "head.proj", {c_exp, config.embed_dim}, out, kInfer + "head.proj");
+    if (m.head_bias) copy_tensor(ck, kTrain + "head.bias", {config.embed_dim}, out, kInfer + "head.bias");
 }
 
 namespace {
@@ -250,6 +252,7 @@ public:
         conv_exp_ = make_conv(kInfer + "conv_exp", conv_desc(c3, 2 * c3, 3, 1, c3, Activation::none, size));
         conv_exp_se_ = std::make_unique<SqueezeExcite>(w, kInfer + "conv_exp.se", 2 * c3, 2 * c3 / m_.conv_exp_se_divisor);
         head_ = w.get(kInfer + "head.proj", {2 * c3, config.embed_dim});
+        if (m_.head_bias) head_bias_ = w.get(kInfer + "head.bias", {config.embed_dim});
     }
 
     Tensor encode(const Tensor& images, const ActivationHook& hook) const override {
@@ -303,6 +306,9 @@ public:
         }
         Tensor embeddings = Tensor::zeros_f32({n, config_.embed_dim});
         kernels::matmul_in_out(pooled, n, x.c, head_.f32(), config_.embed_dim, embeddings.f32());
+        if (m_.head_bias) {
+            for (int b = 0; b < n; ++b) kernels::add_inplace(embeddings.f32() + static_cast<int64_t>(b) * config_.embed_dim, head_bias_.f32(), config_.embed_dim);
+        }
         return embeddings;
     }
 
@@ -345,7 +351,7 @@ private:
     Downsample downsamples_[3];
     std::unique_ptr<kernels::Conv2d> cpe_, conv_exp_;
     std::unique_ptr<SqueezeExcite> conv_exp_se_;
-    Tensor head_;
+    Tensor head_, head_bias_;
     mutable kernels::WorkspacePool pool_;
 };
 

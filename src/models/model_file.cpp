@@ -76,6 +76,7 @@ void write_config(GgufWriter& w, const ModelConfig& c) {
               GgufValue{GgufType::array, GgufType::boolean, nlohmann::json(std::vector<bool>(m.downsample_se.begin(), m.downsample_se.end()))});
         w.set_u32("mclip.image.se_divisor", static_cast<uint32_t>(m.se_divisor));
         w.set_u32("mclip.image.conv_exp_se_divisor", static_cast<uint32_t>(m.conv_exp_se_divisor));
+        w.set_bool("mclip.image.head_bias", m.head_bias);
     } else {
         const VitConfig& v = c.image.vit;
         w.set_u32("mclip.image.width", static_cast<uint32_t>(v.width));
@@ -84,6 +85,13 @@ void write_config(GgufWriter& w, const ModelConfig& c) {
         w.set_u32("mclip.image.ffn", static_cast<uint32_t>(v.ffn));
         w.set_u32("mclip.image.stem_width", static_cast<uint32_t>(v.stem_width));
         w.set_u32("mclip.image.patch", static_cast<uint32_t>(v.patch));
+        w.set_string("mclip.image.stem", to_string(v.stem));
+        w.set_u32("mclip.image.stem_padding", static_cast<uint32_t>(v.stem_padding));
+        w.set_bool("mclip.image.class_position", v.class_position);
+        w.set_bool("mclip.image.pre_norm", v.pre_norm);
+        w.set_string("mclip.image.activation", to_string(v.activation));
+        w.set_f32("mclip.image.norm_eps", v.norm_eps);
+        w.set_bool("mclip.image.head_bias", v.head_bias);
     }
     w.set_string("mclip.text.kind", to_string(c.text.kind));
     w.set_u32("mclip.text.layers", static_cast<uint32_t>(c.text.layers));
@@ -93,6 +101,7 @@ void write_config(GgufWriter& w, const ModelConfig& c) {
     w.set_u32("mclip.text.context_length", static_cast<uint32_t>(c.text.context));
     w.set_u32("mclip.text.vocab_size", static_cast<uint32_t>(c.text.vocab));
     w.set_bool("mclip.text.causal", c.text.causal);
+    w.set_string("mclip.text.activation", to_string(c.text.activation));
     w.set_u32("mclip.text.mixer_kernel", static_cast<uint32_t>(c.text.mixer_kernel));
     const PreprocessParams& p = c.preprocess;
     w.set_u32("mclip.preprocess.size", static_cast<uint32_t>(p.size));
@@ -153,6 +162,19 @@ public:
         return out;
     }
 
+    double real(const std::string& key, double fallback, double low, double high) const {
+        const nlohmann::json* v = find(key);
+        if (!v) return fallback;
+        if (!v->is_number()) wrong_type(key, "a number");
+        const double value = v->get<double>();
+        if (!(value >= low && value <= high)) fail(key + " is " + std::to_string(value) + ", outside [" + std::to_string(low) + ", " + std::to_string(high) + "]");
+        return value;
+    }
+
+    // Keys added within format 2 (for the CLIP-family architectures): files written before them
+    // lack them and mean the value MobileCLIP has, `fallback`.
+    bool present(const std::string& key) const { return file_.metadata().count(key) != 0; }
+
     [[noreturn]] void fail(const std::string& what) const { throw Error(ErrorCode::invalid_input, file_.path() + ": " + what); }
 
 private:
@@ -201,6 +223,7 @@ ModelConfig read_config(const GgufFile& file, const ModelConfig* defaults) {
         m.downsample_se = r.array("mclip.image.downsample_se", d.downsample_se);
         m.se_divisor = r.dimension("mclip.image.se_divisor", d.se_divisor);
         m.conv_exp_se_divisor = r.dimension("mclip.image.conv_exp_se_divisor", d.conv_exp_se_divisor);
+        m.head_bias = r.present("mclip.image.head_bias") ? r.boolean("mclip.image.head_bias", false) : d.head_bias;
         if (m.widths[3] % m.head_dim != 0) r.fail("mclip.image.head_dim " + std::to_string(m.head_dim) + " does not divide the width " + std::to_string(m.widths[3]));
     } else if (image_kind == "vit") {
         c.image.kind = ImageEncoderKind::vit;
@@ -211,7 +234,19 @@ ModelConfig read_config(const GgufFile& file, const ModelConfig* defaults) {
         v.heads = r.dimension("mclip.image.heads", d.heads);
         v.ffn = r.dimension("mclip.image.ffn", d.ffn);
         v.stem_width = r.dimension("mclip.image.stem_width", d.stem_width);
-        v.patch = r.integer("mclip.image.patch", d.patch, 16, 16);  // the stem (4·2·2) fixes it
+        try {
+            v.stem = r.present("mclip.image.stem") ? vit_stem_from_name(r.string("mclip.image.stem", "")) : d.stem;
+            v.activation = r.present("mclip.image.activation") ? mlp_activation_from_name(r.string("mclip.image.activation", "")) : d.activation;
+        } catch (const Error& e) {
+            r.fail(e.what());
+        }
+        // The conv3 stem (4·2·2) fixes the patch at 16.
+        v.patch = v.stem == VitStem::conv3 ? r.integer("mclip.image.patch", d.patch, 16, 16) : r.integer("mclip.image.patch", d.patch, 1, 1024);
+        v.stem_padding = r.present("mclip.image.stem_padding") ? r.integer("mclip.image.stem_padding", 0, 0, 3) : d.stem_padding;
+        v.class_position = r.present("mclip.image.class_position") ? r.boolean("mclip.image.class_position", false) : d.class_position;
+        v.pre_norm = r.present("mclip.image.pre_norm") ? r.boolean("mclip.image.pre_norm", false) : d.pre_norm;
+        v.norm_eps = r.present("mclip.image.norm_eps") ? static_cast<float>(r.real("mclip.image.norm_eps", 0, 1e-12, 1e-1)) : d.norm_eps;
+        v.head_bias = r.present("mclip.image.head_bias") ? r.boolean("mclip.image.head_bias", false) : d.head_bias;
         if (v.width % v.heads != 0) r.fail("mclip.image.heads " + std::to_string(v.heads) + " does not divide the width " + std::to_string(v.width));
     } else {
         r.fail("unknown image encoder kind '" + image_kind + "' (mclip knows mci and vit)");
@@ -229,6 +264,11 @@ ModelConfig read_config(const GgufFile& file, const ModelConfig* defaults) {
     t.context = r.integer("mclip.text.context_length", dt.context, 2, 4096);
     t.vocab = r.dimension("mclip.text.vocab_size", dt.vocab);
     t.causal = r.boolean("mclip.text.causal", dt.causal);
+    try {
+        t.activation = r.present("mclip.text.activation") ? mlp_activation_from_name(r.string("mclip.text.activation", "")) : dt.activation;
+    } catch (const Error& e) {
+        r.fail(e.what());
+    }
     t.mixer_kernel = r.integer("mclip.text.mixer_kernel", dt.mixer_kernel, 1, 63);
     if (t.width % t.heads != 0) r.fail("mclip.text.heads " + std::to_string(t.heads) + " does not divide the width " + std::to_string(t.width));
 
@@ -239,6 +279,9 @@ ModelConfig read_config(const GgufFile& file, const ModelConfig* defaults) {
     if (file.has("mclip.image.input_size") && file.get_int("mclip.image.input_size") != p.size) {
         r.fail("mclip.image.input_size (" + std::to_string(file.get_int("mclip.image.input_size")) +
                ") differs from mclip.preprocess.size (" + std::to_string(p.size) + ")");
+    }
+    if (c.image.kind == ImageEncoderKind::vit && p.size % c.image.vit.patch != 0) {
+        r.fail("mclip.preprocess.size " + std::to_string(p.size) + " is not a multiple of the ViT patch " + std::to_string(c.image.vit.patch));
     }
     p.resize_size = r.integer("mclip.preprocess.resize_size", dp.resize_size == 0 ? p.size : dp.resize_size, p.size, 8192);
     try {

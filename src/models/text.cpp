@@ -28,7 +28,7 @@ bool is_repmixer(const TextEncoderConfig& t, int index) {
     return t.kind == TextEncoderKind::mct && (index == 0 || index == t.layers + 1);
 }
 
-TransformerShape layer_shape(const TextEncoderConfig& t) { return {t.width, t.heads, t.ffn, t.causal}; }
+TransformerShape layer_shape(const TextEncoderConfig& t) { return {t.width, t.heads, t.ffn, t.causal, t.activation}; }
 ConvFfnShape ffn_shape(const TextEncoderConfig& t) { return {t.width, t.ffn, 1, t.mixer_kernel}; }
 
 }  // namespace
@@ -66,6 +66,23 @@ void fold_text(const ModelConfig& config, const WeightSource& ck, TensorMap& out
     copy_tensor(ck, kTrain + "final_layer_norm.weight", {t.width}, out, kInfer + "final_layer_norm.weight");
     copy_tensor(ck, kTrain + "final_layer_norm.bias", {t.width}, out, kInfer + "final_layer_norm.bias");
     copy_tensor(ck, kTrain + "projection_layer", {t.width, config.embed_dim}, out, kInfer + "projection");
+}
+
+void fold_open_clip_text(const ModelConfig& config, const WeightSource& ck, TensorMap& out) {
+    const TextEncoderConfig& t = config.text;
+    if (t.kind != TextEncoderKind::base) throw Error(ErrorCode::internal, config.name + ": open_clip text towers are plain transformers");
+    // CLIP keeps the text tower at the root of the state dict; CustomTextCLIP (MobileCLIP2) under text.
+    const std::string root = ck.has("text.token_embedding.weight") ? "text." : "";
+    copy_tensor(ck, root + "token_embedding.weight", {t.vocab, t.width}, out, kInfer + "token_embedding");
+    copy_tensor(ck, root + "positional_embedding", {t.context, t.width}, out, kInfer + "positional_embedding");
+    for (int i = 0; i < t.layers; ++i) {
+        fold_transformer_layer(ck, TransformerNames::open_clip, root + "transformer.resblocks." + std::to_string(i), layer_shape(t), out,
+                               kInfer + "transformer." + std::to_string(i));
+    }
+    copy_tensor(ck, root + "ln_final.weight", {t.width}, out, kInfer + "final_layer_norm.weight");
+    copy_tensor(ck, root + "ln_final.bias", {t.width}, out, kInfer + "final_layer_norm.bias");
+    // Used as x · P, already [in, out] like mclip's projection.
+    copy_tensor(ck, root + "text_projection", {t.width, config.embed_dim}, out, kInfer + "projection");
 }
 
 namespace {

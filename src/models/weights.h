@@ -36,6 +36,8 @@ public:
     // Names that were never read through get(), other than those `ignored` accepts; used by
     // conversion to refuse checkpoints with tensors the architecture does not have.
     std::vector<std::string> unused(const std::function<bool(const std::string&)>& ignored) const;
+    // Every tensor name of the source.
+    std::vector<std::string> names() const { return names_(); }
     const std::string& description() const { return description_; }
 
 private:

@@ -87,6 +87,8 @@ dnnl::post_ops make_post_ops(Activation activation, bool accumulate) {
     dnnl::post_ops ops;
     if (activation == Activation::gelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
     if (activation == Activation::relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    // swish(x; α) = x·sigmoid(α·x), which is quick_gelu at α = 1.702.
+    if (activation == Activation::quick_gelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.702f, 0.0f);
     if (accumulate) ops.append_sum(1.0f);
     return ops;
 }

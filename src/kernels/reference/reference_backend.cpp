@@ -22,6 +22,7 @@ void apply_activation(Activation activation, float* y, int64_t count) {
             for (int64_t i = 0; i < count; ++i) y[i] = std::max(y[i], 0.0f);
             return;
         case Activation::gelu: gelu_inplace(y, count); return;
+        case Activation::quick_gelu: quick_gelu_inplace(y, count); return;
     }
 }
 

@@ -1,0 +1,254 @@
+// Parity with open_clip for the models mclip reads in open_clip's checkpoint layout (OpenAI CLIP,
+// MobileCLIP2): the fixture's preprocessing reproduced bit-exactly from the images, its token ids
+// from the prompts, and the embeddings and logits of the checkpoint rebuilt from weights.json,
+// folded and run in float32. One model per tower family runs by default (ViT-B/32, MobileCLIP2-S0,
+// MobileCLIP2-B, about 15-25 s each on 2 cores); the larger ones and the reference-backend runs
+// only with MCLIP_TEST_LARGE_MODELS=1.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "common/error.h"
+#include "io/gguf.h"
+#include "io/safetensors.h"
+#include "kernels/kernels.h"
+#include "mclip/image.h"
+#include "mclip/preprocess.h"
+#include "mclip/tokenizer.h"
+#include "models/encoder.h"
+#include "models/fixture_weights.h"
+#include "models/fold.h"
+#include "models/model_file.h"
+#include "models/parity.h"
+#include "support/fixtures.h"
+
+using namespace mclip;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kTolerance = 1e-4;
+
+struct OpenClipCase {
+    std::string model;
+    std::string backend;
+    bool large;  // opt-in: MCLIP_TEST_LARGE_MODELS=1
+};
+
+void PrintTo(const OpenClipCase& c, std::ostream* os) { *os << c.model << " on " << c.backend; }
+
+bool large_models_enabled() {
+    const char* v = std::getenv("MCLIP_TEST_LARGE_MODELS");
+    return v && std::string(v) == "1";
+}
+
+std::vector<std::string> json_strings(const std::string& text) { return nlohmann::json::parse(text).get<std::vector<std::string>>(); }
+
+// logits[i][j] = scale · cos(image_i, text_j), as open_clip computes them.
+Tensor logits(const Tensor& images, const Tensor& texts, float scale) {
+    const int64_t n = images.dim(0), m = texts.dim(0), e = images.dim(1);
+    Tensor out = Tensor::zeros_f32({n, m});
+    for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < m; ++j) {
+            double dot = 0, a = 0, b = 0;
+            for (int64_t k = 0; k < e; ++k) {
+                const double x = images.f32()[i * e + k], y = texts.f32()[j * e + k];
+                dot += x * y;
+                a += x * x;
+                b += y * y;
+            }
+            out.f32()[i * m + j] = static_cast<float>(scale * dot / std::sqrt(a * b));
+        }
+    }
+    return out;
+}
+
+class OpenClipParity : public ::testing::TestWithParam<OpenClipCase> {};
+
+TEST_P(OpenClipParity, MatchesOpenClip) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const OpenClipCase& c = GetParam();
+    if (c.large && !large_models_enabled()) GTEST_SKIP() << c.model << " is large: set MCLIP_TEST_LARGE_MODELS=1 to run it";
+    kernels::Backend* backend = nullptr;
+    try {
+        backend = &kernels::backend_by_name(c.backend);
+    } catch (const Error& e) {
+        GTEST_SKIP() << e.what();
+    }
+    const ModelConfig& config = model_config(c.model);
+    const SafetensorsFile expected = read_safetensors(fixtures / c.model / "expected.safetensors");
+
+    // Preprocessing, bit-exact.
+    const auto images = json_strings(expected.metadata.at("images"));
+    const Tensor& input = expected.tensors.at("image.input");
+    const int size = config.image_size();
+    ASSERT_EQ(input.shape(), (Shape{static_cast<int64_t>(images.size()), 3, size, size}));
+    Preprocessor preprocessor(config.preprocess);
+    Tensor ours_input = Tensor::zeros_f32(input.shape());
+    for (size_t i = 0; i < images.size(); ++i) {
+        preprocessor.run(decode_image_file(fixtures / "images" / images[i]), ours_input.f32() + i * 3 * size * size);
+    }
+    for (size_t i = 0; i < images.size(); ++i) {
+        const int64_t count = 3LL * size * size;
+        int64_t differing = 0;
+        for (int64_t k = 0; k < count; ++k) differing += ours_input.f32()[i * count + k] != input.f32()[i * count + k];
+        EXPECT_EQ(differing, 0) << images[i] << ": values of image.input that differ";
+    }
+
+    // Tokens, exact.
+    const Tokenizer tokenizer = Tokenizer::from_file(fixtures / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz");
+    const auto prompts = json_strings(expected.metadata.at("prompts"));
+    const auto ids = tokenizer.context_batch(prompts, config.text.context);
+    EXPECT_EQ(ids, mclip::testing::tokens_as_int32(expected.tensors.at("text.tokens")));
+
+    // Embeddings and logits.
+    const TensorMap checkpoint = mclip::testing::generate_fixture_checkpoint(fixtures / c.model / "weights.json");
+    const WeightSource source = WeightSource::from_map(checkpoint, c.model);
+    const TensorMap folded = fold_checkpoint(config, source);
+    const WeightSource weights = WeightSource::from_map(folded, c.model + " (folded)");
+    const GraphOptions options{backend, kernels::Precision::f32};
+    auto image_encoder = config.image.kind == ImageEncoderKind::mci ? make_mci_image_encoder(config, weights, options)
+                                                                    : make_vit_image_encoder(config, weights, options);
+    const Tensor image_embedding = image_encoder->encode(input);
+    const auto image_errors = mclip::testing::relative_error_per_row(image_embedding, expected.tensors.at("image.embedding"));
+    for (size_t i = 0; i < image_errors.size(); ++i) {
+        EXPECT_LE(image_errors[i], kTolerance) << c.model << " image " << i;
+        std::printf("%s image %zu embedding rel err %.3g\n", c.model.c_str(), i, image_errors[i]);
+    }
+    const Tensor& tokens = expected.tensors.at("text.tokens");
+    const auto expected_ids = mclip::testing::tokens_as_int32(tokens);
+    const Tensor text_embedding = make_text_encoder(config, weights, options)->encode(expected_ids.data(), static_cast<int>(tokens.dim(0)));
+    const auto text_errors = mclip::testing::relative_error_per_row(text_embedding, expected.tensors.at("text.embedding"));
+    for (size_t i = 0; i < text_errors.size(); ++i) {
+        EXPECT_LE(text_errors[i], kTolerance) << c.model << " text " << i;
+        std::printf("%s text %zu embedding rel err %.3g\n", c.model.c_str(), i, text_errors[i]);
+    }
+    const float scale = std::exp(folded.at("logit_scale").f32()[0]);
+    const double logit_error = mclip::testing::max_relative_error(logits(image_embedding, text_embedding, scale), expected.tensors.at("logits"));
+    EXPECT_LE(logit_error, kTolerance);
+    std::printf("%s logits rel err %.3g\n", c.model.c_str(), logit_error);
+}
+
+std::vector<OpenClipCase> parity_cases() {
+    return {
+        {"openai_vit_b_32", "reference", true},
+        {"openai_vit_b_32", "onednn", false},
+        {"openai_vit_b_16", "onednn", true},
+        {"openai_vit_l_14", "onednn", true},
+        {"mobileclip2_s0", "reference", true},
+        {"mobileclip2_s0", "onednn", false},
+        {"mobileclip2_s2", "onednn", true},
+        {"mobileclip2_b", "onednn", false},
+        {"mobileclip2_l_14", "onednn", true},
+        {"mobileclip_s2_openclip", "onednn", true},
+    };
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, OpenClipParity, ::testing::ValuesIn(parity_cases()),
+                         [](const auto& info) { return info.param.model + "_" + info.param.backend; });
+
+// QuickGELU as a fused activation of a linear layer, on every backend, against its formula
+// (the parity runs on the reference backend are opt-in for time).
+TEST(QuickGelu, LinearActivationMatchesFormula) {
+    const int in = 24, out = 40, rows = 5;
+    Tensor weight = Tensor::zeros_f32({out, in});
+    Tensor bias = Tensor::zeros_f32({out});
+    std::vector<float> x(static_cast<size_t>(rows) * in);
+    for (int64_t i = 0; i < weight.elements(); ++i) weight.f32()[i] = static_cast<float>(std::sin(0.37 * i)) * 0.4f;
+    for (int i = 0; i < out; ++i) bias.f32()[i] = 0.1f * static_cast<float>(i % 7) - 0.3f;
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(std::cos(0.21 * static_cast<double>(i))) * 3.0f;
+    for (const char* name : {"reference", "onednn"}) {
+        kernels::Backend* backend = nullptr;
+        try {
+            backend = &kernels::backend_by_name(name);
+        } catch (const Error& e) {
+            std::printf("%s: %s\n", name, e.what());
+            continue;
+        }
+        kernels::LinearDesc d;
+        d.in_features = in;
+        d.out_features = out;
+        d.activation = kernels::Activation::quick_gelu;
+        d.typical_rows = rows;
+        const auto linear = backend->make_linear(d, weight, bias);
+        std::vector<float> y(static_cast<size_t>(rows) * out);
+        linear->run(x.data(), rows, y.data());
+        double worst = 0;
+        for (int r = 0; r < rows; ++r) {
+            for (int o = 0; o < out; ++o) {
+                double z = bias.f32()[o];
+                for (int i = 0; i < in; ++i) z += static_cast<double>(x[r * in + i]) * weight.f32()[o * in + i];
+                const double expected = z / (1.0 + std::exp(-1.702 * z));
+                worst = std::max(worst, std::abs(y[r * out + o] - expected) / std::max(1.0, std::abs(expected)));
+            }
+        }
+        EXPECT_LE(worst, 1e-5) << name;
+    }
+}
+
+// Every new hyperparameter goes through the model file and back.
+TEST(OpenClipModelFile, ConfigRoundTrips) {
+    const fs::path dir = mclip::testing::make_temp_dir("mclip-open-clip");
+    for (const char* name : {"openai_vit_b_32", "openai_vit_l_14", "mobileclip2_b"}) {
+        const ModelConfig& config = model_config(name);
+        ModelFileContents contents;
+        contents.config = &config;
+        contents.tensors["logit_scale"] = Tensor::zeros_f32({});
+        const fs::path path = dir / (std::string(name) + ".gguf");
+        write_model_file(path, contents);
+        const ModelConfig read = model_file_config(GgufFile::open(path));
+        const VitConfig &a = config.image.vit, &b = read.image.vit;
+        EXPECT_EQ(read.image.kind, ImageEncoderKind::vit) << name;
+        EXPECT_EQ(b.stem, a.stem) << name;
+        EXPECT_EQ(b.patch, a.patch) << name;
+        EXPECT_EQ(b.width, a.width) << name;
+        EXPECT_EQ(b.layers, a.layers) << name;
+        EXPECT_EQ(b.class_position, a.class_position) << name;
+        EXPECT_EQ(b.pre_norm, a.pre_norm) << name;
+        EXPECT_EQ(b.activation, a.activation) << name;
+        EXPECT_EQ(b.norm_eps, a.norm_eps) << name;
+        EXPECT_EQ(b.head_bias, a.head_bias) << name;
+        EXPECT_EQ(b.stem_padding, a.stem_padding) << name;
+        EXPECT_EQ(read.text.activation, config.text.activation) << name;
+        EXPECT_EQ(read.text.width, config.text.width) << name;
+        EXPECT_EQ(read.text.causal, config.text.causal) << name;
+        EXPECT_EQ(read.embed_dim, config.embed_dim) << name;
+        EXPECT_EQ(read.preprocess.interpolation, config.preprocess.interpolation) << name;
+        EXPECT_EQ(read.preprocess.mean, config.preprocess.mean) << name;
+        EXPECT_EQ(read.preprocess.std, config.preprocess.std) << name;
+    }
+    // MCi: the head bias.
+    const ModelConfig& s0 = model_config("mobileclip2_s0");
+    ModelFileContents contents;
+    contents.config = &s0;
+    contents.tensors["logit_scale"] = Tensor::zeros_f32({});
+    write_model_file(dir / "s0.gguf", contents);
+    const ModelConfig read = model_file_config(GgufFile::open(dir / "s0.gguf"));
+    EXPECT_TRUE(read.image.mci.head_bias);
+    EXPECT_FALSE(read.text.causal);
+    EXPECT_EQ(read.text.kind, TextEncoderKind::base);
+    fs::remove_all(dir);
+}
+
+// A checkpoint of the wrong layout is refused by name, not misread.
+TEST(OpenClipModelFile, MobileClipCheckpointIsNotOpenAiClip) {
+    TensorMap checkpoint;
+    checkpoint["image_encoder.model.cls_token"] = Tensor::zeros_f32({1, 1, 768});
+    checkpoint["logit_scale"] = Tensor::zeros_f32({});
+    const WeightSource source = WeightSource::from_map(checkpoint, "mobileclip_b.pt");
+    try {
+        fold_checkpoint(model_config("openai_vit_b_32"), source);
+        FAIL() << "an ml-mobileclip checkpoint folded as openai_vit_b_32";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("visual.conv1.weight"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
