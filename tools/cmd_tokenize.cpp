@@ -43,9 +43,29 @@ bool is_blank(const std::string& line) {
     return line.find_first_not_of(" \t\r\n") == std::string::npos;
 }
 
+// A request is one short text: a longer line is refused rather than buffered whole.
+constexpr size_t kMaxRequestLineBytes = 1 << 20;
+
+// The next line of `in` without its newline; false at the end of the input.
+bool read_request_line(std::istream& in, std::string& line, size_t line_number) {
+    line.clear();
+    bool any = false;
+    for (int c = in.get(); c != std::char_traits<char>::eof(); c = in.get()) {
+        any = true;
+        if (c == '\n') return true;
+        if (line.size() == kMaxRequestLineBytes) {
+            std::fflush(stdout);
+            throw mclip::Error(mclip::ErrorCode::invalid_input, "standard input, line " + std::to_string(line_number) +
+                                                                    ": longer than " + std::to_string(kMaxRequestLineBytes) + " bytes");
+        }
+        line.push_back(static_cast<char>(c));
+    }
+    return any;
+}
+
 void tokenize_jsonl(const mclip::Tokenizer& tokenizer) {
     std::string line;
-    for (size_t line_number = 1; std::getline(std::cin, line); ++line_number) {
+    for (size_t line_number = 1; read_request_line(std::cin, line, line_number); ++line_number) {
         if (is_blank(line)) continue;
         const std::string where = "standard input, line " + std::to_string(line_number);
         nlohmann::json request;

@@ -86,6 +86,13 @@ TEST(TokenizeCommand, JsonLinesErrorsNameTheLine) {
     EXPECT_NE(bad_json.exit_code, 0);
     EXPECT_NE(bad_json.err.find("line 2"), std::string::npos) << bad_json.err;
     EXPECT_NE(bad_json.err.find("JSON"), std::string::npos) << bad_json.err;
+
+    // A line over the 1 MiB request limit is refused, not buffered whole.
+    std::ofstream(input) << "{\"text\": \"a cat\"}\n{\"text\": \"" << std::string(2 << 20, 'a') << "\"}\n";
+    const auto too_long = run_command(tokenize_command(vocabulary_option(fixtures) + " --jsonl < " + shell_quote(input.string())));
+    EXPECT_NE(too_long.exit_code, 0);
+    EXPECT_NE(too_long.err.find("line 2: longer than 1048576 bytes"), std::string::npos) << too_long.err;
+    EXPECT_EQ(lines_of(too_long.out).size(), 1u);
     std::filesystem::remove_all(dir);
 }
 
