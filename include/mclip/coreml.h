@@ -64,8 +64,8 @@ struct CoreMLImportSummary {
     uint64_t output_bytes = 0;
 };
 
-// MobileCLIP Core ML packages (an image encoder and a text encoder, ML Programs) → one mclip model
-// file. Each program is mapped onto mclip's graph by its structure (docs/coreml.md); the image
+// MobileCLIP Core ML packages (an image encoder and/or a text encoder, ML Programs) → one mclip
+// model file; from one package the file holds that encoder only. Each program is mapped onto mclip's graph by its structure (docs/coreml.md); the image
 // package's scale and bias become the file's preprocessing. Core ML packages carry no logit
 // scale: the file gets MobileCLIP's trained value, 100. Throws Error(invalid_input) saying what
 // did not match; the output appears only when everything succeeded.

@@ -117,19 +117,16 @@ CoreMLImportSummary import_coreml(const std::vector<fs::path>& packages, const f
         if (slot) throw Error(ErrorCode::invalid_argument, path.string() + ": a second " + (is_image ? "image" : "text") + " encoder package");
         slot = is_image ? coreml::import_image_encoder(package) : coreml::import_text_encoder(package);
     }
-    if (!image || !text) {
-        throw Error(ErrorCode::unsupported, std::string("an mclip model file holds both encoders: give the ") + (image ? "text" : "image") +
-                                                " encoder package too (--in IMAGE.mlpackage --in TEXT.mlpackage)");
-    }
-    if (image->config.name != text->config.name) {
+    if (image && text && image->config.name != text->config.name) {
         throw Error(ErrorCode::invalid_input, "the image package is " + image->config.display_name + " but the text package " + text->config.display_name);
     }
-    ModelConfig config = image->config;
-    config.text = text->config.text;
+    // One package alone gives a file with that encoder only (embed works for it; classify needs both).
+    ModelConfig config = image ? image->config : text->config;
+    if (image && text) config.text = text->config.text;
     ModelFileContents contents;
     contents.config = &config;
-    contents.tensors = image->tensors;
-    contents.tensors.insert(text->tensors.begin(), text->tensors.end());
+    if (image) contents.tensors = image->tensors;
+    if (text) contents.tensors.insert(text->tensors.begin(), text->tensors.end());
     const float logit_scale = std::log(100.0f);
     contents.tensors["logit_scale"] = Tensor::from_f32({}, std::span<const float>(&logit_scale, 1));
     contents.storage = parse_storage_type(options.weights);
@@ -138,8 +135,8 @@ CoreMLImportSummary import_coreml(const std::vector<fs::path>& packages, const f
     contents.tokenizer = tokenizer ? &*tokenizer : nullptr;
     write_model_file(output, contents);
     summary.architecture = config.name;
-    summary.image = true;
-    summary.text = true;
+    summary.image = image.has_value();
+    summary.text = text.has_value();
     summary.tensors = contents.tensors.size() - 1;  // logit_scale is metadata
     summary.output_bytes = fs::file_size(output);
 #endif

@@ -75,8 +75,15 @@ std::unique_ptr<ClipModel> ClipModel::load(const std::filesystem::path& path, co
     // contradicts its tensors fails here, not at its first use.
     CheckingBackend checking;
     const WeightSource shapes = WeightSource::shapes_of_gguf(*model->file_);
-    make_image_encoder(model->config_, shapes, {&checking, kernels::Precision::f32});
-    make_text_encoder(model->config_, shapes, {&checking, kernels::Precision::f32});
+    auto holds = [&](const char* prefix) {
+        const auto& tensors = model->file_->tensors();
+        return std::any_of(tensors.begin(), tensors.end(), [&](const GgufTensorInfo& t) { return t.name.rfind(prefix, 0) == 0; });
+    };
+    model->has_image_ = holds("img.");
+    model->has_text_ = holds("txt.");
+    if (!model->has_image_ && !model->has_text_) throw Error(ErrorCode::invalid_input, path.string() + ": the model file holds neither encoder");
+    if (model->has_image_) make_image_encoder(model->config_, shapes, {&checking, kernels::Precision::f32});
+    if (model->has_text_) make_text_encoder(model->config_, shapes, {&checking, kernels::Precision::f32});
     model->has_tokenizer_ = mclip::has_tokenizer(*model->file_);
     model->calibration_ = options.calibration ? std::optional(*options.calibration) : read_calibration(*model->file_);
     model->configure(options);
@@ -136,11 +143,17 @@ std::unique_ptr<Encoder> ClipModel::build(const char* what, Make make) const {
 }
 
 const ImageEncoder& ClipModel::image_encoder() const {
+    if (!has_image_) throw Error(ErrorCode::unsupported, (file_ ? file_->path() : config_.name) + ": the model file holds only the text encoder");
     std::call_once(image_built_, [this] { image_ = build<ImageEncoder>("image encoder", make_image_encoder); });
     return *image_;
 }
 
 const TextEncoder& ClipModel::text_encoder() const {
+    if (!has_text_) {
+        throw Error(ErrorCode::unsupported, (file_ ? file_->path() : config_.name) +
+                                                ": the model file holds only the image encoder; text (and classify, which needs both) "
+                                                "needs a file with both encoders");
+    }
     std::call_once(text_built_, [this] { text_ = build<TextEncoder>("text encoder", make_text_encoder); });
     return *text_;
 }

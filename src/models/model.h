@@ -76,6 +76,9 @@ public:
 
     // Whether the model file embeds a tokenizer (without building it).
     bool has_tokenizer() const { return has_tokenizer_; }
+    // Whether the file holds each encoder (a file imported from one Core ML package holds one).
+    bool has_image_encoder() const { return has_image_; }
+    bool has_text_encoder() const { return has_text_; }
     // The tokenizer embedded in the model file, or null when it has none.
     const Tokenizer* tokenizer() const;
     // Tokenizes and encodes; throws Error(invalid_input) when the model has no tokenizer.
@@ -109,6 +112,7 @@ private:
     int threads_ = 1;
     float logit_scale_ = 1.0f;
     bool has_tokenizer_ = false;
+    bool has_image_ = true, has_text_ = true;
 
     // Built on first use, once (call_once retries after a build that threw).
     mutable std::once_flag image_built_, text_built_, tokenizer_built_;

@@ -152,6 +152,30 @@ TEST(CoreMLImport, ConvertWritesAModelFileThatEmbeds) {
     fs::remove_all(dir);
 }
 
+TEST(CoreMLImport, OnePackageGivesAFileWithThatEncoderOnly) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const fs::path dir = make_temp_dir("coreml_import_one");
+    const fs::path out = dir / "text_only.gguf";
+    const CommandResult result = run_command(shell_quote(mclip_executable().string()) + " convert --in " +
+                                             shell_quote((fixtures / "coreml/mobileclip_s0_text.lut8.mlpackage").string()) + " --out " +
+                                             shell_quote(out.string()));
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const auto model = ClipModel::load(out);
+    EXPECT_TRUE(model->has_text_encoder());
+    EXPECT_FALSE(model->has_image_encoder());
+    const SafetensorsFile expected = read_safetensors(fixtures / "coreml/mobileclip_s0_text.lut8.expected.safetensors");
+    const Tensor tokens = expected.tensors.at("tokens");
+    const Tensor text = model->encode_tokens(static_cast<const int32_t*>(tokens.data()), 1);
+    EXPECT_LT(distance(text.f32(), expected.tensors.at("embedding").to_f32().f32(), text.elements()).max_abs, 1e-4);
+    try {
+        model->encode_images(Tensor::zeros_f32({1, 3, 256, 256}));
+        FAIL() << "a text-only file embedded an image";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("holds only the text encoder"));
+    }
+    fs::remove_all(dir);
+}
+
 TEST(CoreMLImport, ConvertRefusesBadInputAndWritesNothing) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
     const fs::path dir = make_temp_dir("coreml_import_bad");
