@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -22,6 +23,7 @@
 #include "mclip/image.h"
 #include "mclip/preprocess.h"
 #include "mclip/tokenizer.h"
+#include "models/calibration.h"
 #include "models/encoder.h"
 #include "models/fixture_weights.h"
 #include "models/fold.h"
@@ -153,6 +155,87 @@ std::vector<OpenClipCase> parity_cases() {
 
 INSTANTIATE_TEST_SUITE_P(Models, OpenClipParity, ::testing::ValuesIn(parity_cases()),
                          [](const auto& info) { return info.param.model + "_" + info.param.backend; });
+
+// bf16 and int8 (calibrated on the fixture inputs) stay within 2e-2 and 5e-2 of the reference and
+// keep every image's top-1 prompt. Natively only where the CPU has the instructions; the
+// reference backend's emulation is slow (opt-in, MCLIP_TEST_LARGE_MODELS=1).
+struct PrecisionCase {
+    std::string model;
+    std::string backend;
+    kernels::Precision precision;
+};
+
+void PrintTo(const PrecisionCase& c, std::ostream* os) { *os << c.model << " " << kernels::to_string(c.precision) << " on " << c.backend; }
+
+std::vector<int64_t> top1_per_image(const Tensor& logits) {
+    std::vector<int64_t> best;
+    for (int64_t i = 0; i < logits.dim(0); ++i) {
+        const float* row = logits.f32() + i * logits.dim(1);
+        best.push_back(std::max_element(row, row + logits.dim(1)) - row);
+    }
+    return best;
+}
+
+class OpenClipPrecision : public ::testing::TestWithParam<PrecisionCase> {};
+
+TEST_P(OpenClipPrecision, StaysWithinTheBoundAndKeepsTop1) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const PrecisionCase& c = GetParam();
+    const double bound = c.precision == kernels::Precision::int8 ? 5e-2 : 2e-2;
+    kernels::Backend* backend = nullptr;
+    try {
+        backend = &kernels::backend_by_name(c.backend);
+    } catch (const Error& e) {
+        GTEST_SKIP() << e.what();
+    }
+    if (backend->name() == "reference" && !large_models_enabled()) {
+        GTEST_SKIP() << "the reference backend's bf16/int8 emulation is slow: set MCLIP_TEST_LARGE_MODELS=1 to run it";
+    }
+    if (backend->name() != "reference" && !backend->native(c.precision)) {
+        GTEST_SKIP() << "this CPU has no " << kernels::to_string(c.precision) << " instructions";
+    }
+    const ModelConfig& config = model_config(c.model);
+    const SafetensorsFile expected = read_safetensors(fixtures / c.model / "expected.safetensors");
+    const TensorMap checkpoint = mclip::testing::generate_fixture_checkpoint(fixtures / c.model / "weights.json");
+    const TensorMap folded = fold_checkpoint(config, WeightSource::from_map(checkpoint, c.model));
+    const WeightSource weights = WeightSource::from_map(folded, c.model + " (folded)");
+    const Tensor& input = expected.tensors.at("image.input");
+    const Tensor& tokens = expected.tensors.at("text.tokens");
+    const auto ids = mclip::testing::tokens_as_int32(tokens);
+
+    GraphOptions options{backend, c.precision};
+    std::optional<CalibratedBackend> calibrated;
+    if (c.precision == kernels::Precision::int8) {
+        const Calibration calibration = measure_input_ranges(config, weights, input, ids, "the fixture inputs");
+        ASSERT_FALSE(calibration.input_ranges.empty());
+        options.backend = &calibrated.emplace(*backend, calibration);
+    }
+    auto image_encoder = config.image.kind == ImageEncoderKind::mci ? make_mci_image_encoder(config, weights, options)
+                                                                    : make_vit_image_encoder(config, weights, options);
+    const Tensor images = image_encoder->encode(input);
+    const Tensor texts = make_text_encoder(config, weights, options)->encode(ids.data(), static_cast<int>(tokens.dim(0)));
+    const double image_error = mclip::testing::max_relative_error(images, expected.tensors.at("image.embedding"));
+    const double text_error = mclip::testing::max_relative_error(texts, expected.tensors.at("text.embedding"));
+    EXPECT_LE(image_error, bound) << c.model << " image";
+    EXPECT_LE(text_error, bound) << c.model << " text";
+    std::printf("%s %s (%s): image rel err %.3g, text rel err %.3g\n", c.model.c_str(), kernels::to_string(c.precision),
+                backend->name().c_str(), image_error, text_error);
+    EXPECT_EQ(top1_per_image(logits(images, texts, 1.0f)), top1_per_image(expected.tensors.at("logits")));
+}
+
+std::vector<PrecisionCase> precision_cases() {
+    std::vector<PrecisionCase> cases;
+    for (kernels::Precision precision : {kernels::Precision::bf16, kernels::Precision::int8}) {
+        // The reference emulation of the ViTs takes over 10 minutes on 2 cores; it runs on S0.
+        cases.push_back({"mobileclip2_s0", "reference", precision});
+        for (const char* model : {"openai_vit_b_32", "mobileclip2_s0", "mobileclip2_b"}) cases.push_back({model, "onednn", precision});
+    }
+    return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, OpenClipPrecision, ::testing::ValuesIn(precision_cases()), [](const auto& info) {
+    return info.param.model + "_" + kernels::to_string(info.param.precision) + "_" + info.param.backend;
+});
 
 // QuickGELU as a fused activation of a linear layer, on every backend, against its formula
 // (the parity runs on the reference backend are opt-in for time).
