@@ -205,8 +205,9 @@ TEST_P(OpenClipPrecision, StaysWithinTheBoundAndKeepsTop1) {
 
     GraphOptions options{backend, c.precision};
     std::optional<CalibratedBackend> calibrated;
+    Calibration calibration;  // the calibrated backend refers to it: it outlives the encoders
     if (c.precision == kernels::Precision::int8) {
-        const Calibration calibration = measure_input_ranges(config, weights, input, ids, "the fixture inputs");
+        calibration = measure_input_ranges(config, weights, input, ids, "the fixture inputs");
         ASSERT_FALSE(calibration.input_ranges.empty());
         options.backend = &calibrated.emplace(*backend, calibration);
     }
@@ -221,6 +222,10 @@ TEST_P(OpenClipPrecision, StaysWithinTheBoundAndKeepsTop1) {
     std::printf("%s %s (%s): image rel err %.3g, text rel err %.3g\n", c.model.c_str(), kernels::to_string(c.precision),
                 backend->name().c_str(), image_error, text_error);
     EXPECT_EQ(top1_per_image(logits(images, texts, 1.0f)), top1_per_image(expected.tensors.at("logits")));
+    // Every layer int8 can serve was calibrated and runs int8.
+    if (calibrated) {
+        EXPECT_EQ(calibrated->int8_layers(), static_cast<int>(calibration.input_ranges.size()));
+    }
 }
 
 std::vector<PrecisionCase> precision_cases() {
