@@ -37,7 +37,8 @@ void setup(CLI::App& app, int& exit_code) {
     for (const auto& name : mclip::architecture_names()) architectures += (architectures.empty() ? "" : ", ") + name;
     cmd->add_option("--arch", args->arch, "Architecture: " + architectures);
     cmd->add_option("--in", args->inputs,
-                    "Checkpoint (ml-mobileclip key layout), or Core ML packages: --in IMAGE.mlpackage --in TEXT.mlpackage "
+                    "Checkpoint (ml-mobileclip or open_clip key layout, .safetensors or PyTorch .pt/.bin), or Core ML packages: "
+                    "--in IMAGE.mlpackage --in TEXT.mlpackage "
                     "(--arch then comes from the programs)")
         ->required()
         ->check(CLI::ExistingPath);

@@ -93,6 +93,8 @@ struct ModelInfo {
     std::string backend;
     int threads = 0;
     std::string weights;         // storage of the weights in the file: "f32", "f16", "bf16", "q8"
+    bool has_image_encoder = true;  // a file imported from one Core ML package holds one encoder
+    bool has_text_encoder = true;
     bool has_tokenizer = false;
     bool int8_calibrated = false;
 };

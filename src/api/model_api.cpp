@@ -41,6 +41,8 @@ ModelInfo describe(const ClipModel& model) {
     info.precision = kernels::to_string(model.precision());
     info.backend = model.backend_name();
     info.threads = model.threads();
+    info.has_image_encoder = model.has_image_encoder();
+    info.has_text_encoder = model.has_text_encoder();
     info.has_tokenizer = model.has_tokenizer();
     if (const GgufFile* file = model.file()) {
         info.path = file->path();

@@ -124,6 +124,8 @@ TEST(PublicApi, DescribesTheModelFromItsFile) {
     EXPECT_EQ(info.threads, 1);
     EXPECT_EQ(info.weights, "f32");
     EXPECT_TRUE(info.has_tokenizer);
+    EXPECT_TRUE(info.has_image_encoder);
+    EXPECT_TRUE(info.has_text_encoder);
     EXPECT_NE(info.path.find("mobileclip_s0.gguf"), std::string::npos);
     EXPECT_EQ(mclip::precision_names(), (std::vector<std::string>{"f32", "bf16", "int8"}));
     bool reference_found = false;
