@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 namespace mclip::testing {
@@ -15,6 +16,9 @@ HubTestServer::HubTestServer() {
     port_ = server_.bind_to_any_port("127.0.0.1");
     if (port_ <= 0) throw std::runtime_error("test server: cannot bind a loopback port");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // httplib's stop() does nothing until the listening loop runs: a test that ends first would
+    // wait in the destructor's join forever, so the server is not handed out before it listens.
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 HubTestServer::~HubTestServer() {
