@@ -1,10 +1,11 @@
 // GGUF model files as `mclip info`, `tokenize --model` and model loading read them: the header,
 // the metadata and tensor tables, the model-file keys, the embedded tokenizer and calibration,
-// and every tensor converted to float32.
+// and every tensor converted to float32; then the report `mclip info` prints.
 #include "fuzz_support.h"
 #include "io/gguf.h"
 #include "models/calibration.h"
 #include "models/model_file.h"
+#include "mclip/model_file.h"
 
 namespace {
 
@@ -18,6 +19,7 @@ void gguf(std::span<const uint8_t> bytes) {
         mclip::fuzz::expect_clean([&] { (void)mclip::read_calibration(file); });
         (void)mclip::load_tokenizer(file);
     });
+    mclip::fuzz::expect_clean([&] { (void)mclip::inspect_model_file(path); });
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ void tokenize_request(std::string_view line) {
     nlohmann::json request;
     try {
         request = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error&) {
+    } catch (const nlohmann::json::exception&) {
         return;  // the command reports it as invalid input
     }
     if (!request.is_object() || !request.contains("text") || !request["text"].is_string()) return;

@@ -377,6 +377,45 @@ def make_regressions():
     bomb = gzip.compress(b"#version: 0.2\n" + b"a b\n" * (17 << 18), compresslevel=9, mtime=0)
     put_regression("vocabulary", "gzip_bomb.txt.gz", bomb)
 
+    # Found by scripts/fuzz.sh in CI: a number beyond double's range is nlohmann's out_of_range,
+    # not its parse_error, and escaped the handlers that caught only the latter.
+    put_regression("json", "number_overflow.json", b'{"text": "a photo", "n": 2e516}')
+
+    # A complete MobileCLIP-S0 header whose name is not UTF-8: `mclip info` printing it threw
+    # nlohmann's type_error.
+    def u32(v):
+        return 4, struct.pack("<I", v)
+
+    def u32s(*vs):
+        return 9, struct.pack("<IQ", 4, len(vs)) + struct.pack("<%dI" % len(vs), *vs)
+
+    def floats(*vs):
+        return 9, struct.pack("<IQ", 6, len(vs)) + struct.pack("<%df" % len(vs), *vs)
+
+    def string(v):
+        return 8, gguf_string(v)
+
+    def flag(v):
+        return 7, bytes([v])
+
+    header = {
+        "general.architecture": string("mobileclip"), "general.name": (8, struct.pack("<Q", 3) + b"a\xff\xfe"),
+        "mclip.format_version": u32(2), "mclip.arch": string("mobileclip_s0"), "mclip.embed_dim": u32(512),
+        "mclip.image.kind": string("mci"), "mclip.image.depths": u32s(2, 6, 10, 2),
+        "mclip.image.widths": u32s(64, 128, 256, 512), "mclip.image.mlp_ratio": u32(3), "mclip.image.head_dim": u32(32),
+        "mclip.image.mixer_kernel": u32(3), "mclip.image.ffn_kernel": u32(7), "mclip.image.downsample_kernel": u32(7),
+        "mclip.image.cpe_kernel": u32(7), "mclip.image.downsample_se": (9, struct.pack("<IQ", 7, 3) + b"\x00\x01\x01"),
+        "mclip.image.se_divisor": u32(4), "mclip.image.conv_exp_se_divisor": u32(16), "mclip.image.head_bias": flag(0),
+        "mclip.text.kind": string("mct"), "mclip.text.layers": u32(4), "mclip.text.width": u32(512),
+        "mclip.text.heads": u32(8), "mclip.text.ffn": u32(2048), "mclip.text.context_length": u32(77),
+        "mclip.text.vocab_size": u32(49408), "mclip.text.causal": flag(0), "mclip.text.activation": string("gelu"),
+        "mclip.text.mixer_kernel": u32(11), "mclip.preprocess.size": u32(256), "mclip.preprocess.resize_size": u32(256),
+        "mclip.preprocess.resize_mode": string("shorter_side"), "mclip.preprocess.interpolation": string("bilinear"),
+        "mclip.preprocess.crop": string("center"), "mclip.preprocess.mean": floats(0, 0, 0),
+        "mclip.preprocess.std": floats(1, 1, 1), "mclip.logit_scale": (6, struct.pack("<f", 2.65926)),
+    }
+    put_regression("gguf", "metadata_not_utf8.gguf", gguf_file([(k, t, v) for k, (t, v) in header.items()], []))
+
 
 if __name__ == "__main__":
     make_gguf()

@@ -79,7 +79,8 @@ int run_classify(const ClassifyArgs& args) {
                                   {"unknown", c.unknown},
                                   {"top_k", scores_json(c)}};
             if (args.jsonl) {
-                std::printf("%s\n", row.dump().c_str());
+                // File names and labels need not be UTF-8; invalid bytes print as U+FFFD.
+                std::printf("%s\n", row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
                 std::fflush(stdout);
             } else if (args.json) {
                 results.push_back(std::move(row));
@@ -92,7 +93,7 @@ int run_classify(const ClassifyArgs& args) {
             std::fprintf(stderr, "mclip: error: %s\n", e.what());
             nlohmann::json failure = {{"image", path.string()}, {"error", e.what()}};
             if (args.jsonl) {
-                std::printf("%s\n", failure.dump().c_str());
+                std::printf("%s\n", failure.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
                 std::fflush(stdout);
             }
             failures.push_back(std::move(failure));
@@ -111,7 +112,7 @@ int run_classify(const ClassifyArgs& args) {
                               {"logit_scale", model.logit_scale()},
                               {"results", results},
                               {"errors", failures}};
-        std::printf("%s\n", doc.dump(2).c_str());
+        std::printf("%s\n", doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     }
     if (!failures.empty()) {
         std::fprintf(stderr, "mclip: %zu of %zu images could not be classified\n", failures.size(), images.size());

@@ -99,7 +99,7 @@ void setup(CLI::App& app, int& exit_code) {
         }
         const mclip::ModelFileInfo info = mclip::inspect_model_file(*path);
         if (*json) {
-            std::printf("%s\n", info_json(info).dump(2).c_str());
+            std::printf("%s\n", info_json(info).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         } else {
             print_info(info);
         }

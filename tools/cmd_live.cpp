@@ -73,7 +73,7 @@ public:
     }
 
     void write(const nlohmann::json& line) {
-        const std::string text = line.dump() + "\n";
+        const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         if (to_stdout_) {
             std::fwrite(text.data(), 1, text.size(), stdout);
             std::fflush(stdout);
@@ -188,7 +188,7 @@ int run_live(const LiveArgs& args) {
     events.commit();
     const nlohmann::json summary = stats_json(live.stats(), args.source);
     print_summary(summary, args.out);
-    if (!args.stats.empty()) mclip::write_file_atomically(args.stats, summary.dump(2) + "\n");
+    if (!args.stats.empty()) mclip::write_file_atomically(args.stats, summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     if (error) std::rethrow_exception(error);
     return 0;
 }

@@ -71,7 +71,7 @@ void tokenize_jsonl(const mclip::Tokenizer& tokenizer) {
         nlohmann::json request;
         try {
             request = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 2e516
             std::fflush(stdout);
             throw mclip::Error(mclip::ErrorCode::invalid_input, where + ": not valid JSON (" + e.what() + ")");
         }

@@ -93,10 +93,10 @@ CoreMLInfo inspect_coreml(const fs::path& path) {
     if (doc.contains("metadata")) {
         const nlohmann::json user = doc["metadata"].value("userDefined", nlohmann::json::object());
         for (const auto& [key, value] : user.items()) {
-            info.user_metadata[key] = value.is_string() ? value.get<std::string>() : value.dump();
+            info.user_metadata[key] = value.is_string() ? value.get<std::string>() : value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         }
     }
-    info.json = doc.dump(1);
+    info.json = doc.dump(1, ' ', false, nlohmann::json::error_handler_t::replace);
 #endif
     return info;
 }

@@ -53,7 +53,10 @@ ModelFileInfo inspect_model_file(const std::filesystem::path& path) {
         info.calibrated_layers = calibration->input_ranges.size();
         info.calibration_source = calibration->source;
     }
-    for (const auto& [key, value] : file.metadata()) info.metadata.emplace_back(key, value_for_display(value).dump());
+    // A file's strings need not be UTF-8: invalid bytes are shown as U+FFFD rather than refused.
+    for (const auto& [key, value] : file.metadata()) {
+        info.metadata.emplace_back(key, value_for_display(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
     return info;
 }
 

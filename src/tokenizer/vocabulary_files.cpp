@@ -107,7 +107,7 @@ std::vector<std::pair<std::string, int64_t>> read_vocab_json(const std::filesyst
     nlohmann::json vocabulary;
     try {
         vocabulary = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 2e516
         throw Error(ErrorCode::invalid_input, path.string() + ": not valid JSON: " + e.what());
     }
     if (!vocabulary.is_object()) {
