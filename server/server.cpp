@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <civetweb.h>
+#include <malloc.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <list>
@@ -795,6 +797,11 @@ void Server::run(const std::optional<TlsFiles>& tls) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     // A client that goes away mid-answer must not end the process.
     signal(SIGPIPE, SIG_IGN);
+    // Every connection thread decodes images; glibc would give each its own heap arena (up to
+    // eight per core), whose freed pages stay mapped: resident memory grew 15% over a 20 s load
+    // test with arenas unbounded and under 5% with two (bench/serve_load.py, docs/server.md).
+    // An explicit MALLOC_ARENA_MAX in the environment wins.
+    if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
 
     if (tls) load_civetweb_openssl3_compat();
     mg_init_library(tls ? MG_FEATURES_TLS | MG_FEATURES_WEBSOCKET : MG_FEATURES_WEBSOCKET);
