@@ -2,7 +2,10 @@
 #include <cstdio>
 
 #include "command.h"
+#include "label_options.h"
 #include "mclip/coreml.h"
+#include "mclip/error.h"
+#include "mclip/labels.h"
 
 namespace {
 
@@ -21,10 +24,21 @@ void setup(CLI::App& app, int& exit_code) {
         ->capture_default_str()
         ->check(CLI::IsMember({"f32", "f16", "int8", "lut8", "lut4"}));
     coreml->add_option("--target", options->target, "Deployment target")->capture_default_str()->check(CLI::IsMember({"iOS16", "iOS17"}));
-    coreml->callback([model, out, options, &exit_code] {
+    auto labels = std::make_shared<mclip::tools::LabelOptions>();
+    mclip::tools::add_label_options(*coreml, *labels);
+    coreml->add_option("--template", options->templates,
+                       "Prompt template with {} for the label (repeatable; default \"a photo of a {}.\"); with labels only");
+    coreml->callback([model, out, options, labels, &exit_code] {
+        if (mclip::tools::labels_given(*labels)) options->labels = mclip::tools::gather_labels(*labels);
+        if (!options->templates.empty() && options->labels.empty()) {
+            throw mclip::Error(mclip::ErrorCode::invalid_argument, "--template needs --labels (a classifier)");
+        }
+        if (!options->templates.empty()) mclip::validate_templates(options->templates);
         mclip::export_coreml(*model, *out, *options);
-        std::fprintf(stderr, "wrote %s (%s encoder, %s compute, %s weights, %s)\n", out->c_str(), options->encoder.c_str(),
-                     options->compute.c_str(), options->weights.c_str(), options->target.c_str());
+        std::string what = options->encoder + " encoder";
+        if (!options->labels.empty()) what = "image classifier over " + std::to_string(options->labels.size()) + " labels";
+        std::fprintf(stderr, "wrote %s (%s, %s compute, %s weights, %s)\n", out->c_str(), what.c_str(), options->compute.c_str(),
+                     options->weights.c_str(), options->target.c_str());
         exit_code = 0;
     });
 }

@@ -60,8 +60,9 @@ void print_coreml_info(const mclip::CoreMLInfo& info) {
         for (const auto& feature : *list) {
             std::string shape;
             for (int64_t d : feature.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
-            std::printf("%-18s %s: %s %s [%s]", list == &info.inputs ? "input:" : "output:", feature.name.c_str(), feature.kind.c_str(),
-                        feature.dtype.c_str(), shape.c_str());
+            std::printf("%-18s %s: %s %s", list == &info.inputs ? "input:" : "output:", feature.name.c_str(), feature.kind.c_str(),
+                        feature.dtype.c_str());
+            if (feature.kind == "image" || feature.kind == "multiArray") std::printf(" [%s]", shape.c_str());
             if (feature.kind == "image") {
                 std::printf(" %s %lldx%lld", feature.color_space.c_str(), static_cast<long long>(feature.width), static_cast<long long>(feature.height));
             }

@@ -16,6 +16,10 @@ void add_label_options(CLI::App& command, LabelOptions& options) {
     command.add_option("--preset", options.preset, "Built-in label set: " + names);
 }
 
+bool labels_given(const LabelOptions& options) {
+    return !options.labels.empty() || !options.label_items.empty() || !options.labels_file.empty() || !options.preset.empty();
+}
+
 std::vector<std::string> gather_labels(const LabelOptions& options) {
     std::vector<std::string> labels = parse_label_list(options.labels);
     labels.insert(labels.end(), options.label_items.begin(), options.label_items.end());

@@ -22,6 +22,9 @@ struct LabelOptions {
 // Registers --labels, --label, --labels-file and --preset on `command`.
 void add_label_options(CLI::App& command, LabelOptions& options);
 
+// Whether any of the four options was given (for commands where labels are optional).
+bool labels_given(const LabelOptions& options);
+
 // Every label given; throws Error(invalid_argument) when there is none and warns about labels
 // given more than once.
 std::vector<std::string> gather_labels(const LabelOptions& options);

@@ -73,10 +73,16 @@ MCLIP_API CoreMLImportSummary import_coreml(const std::vector<std::filesystem::p
                                             const CoreMLImportOptions& options = {});
 
 struct CoreMLExportOptions {
-    std::string encoder = "image";  // "image" (the text encoder is not exported yet)
+    std::string encoder = "image";  // "image" or "text" (not the causal text encoder of MobileCLIP-B yet)
     std::string compute = "f16";    // "f16" or "f32": the program's compute precision
     std::string weights = "f16";    // "f32" (needs compute f32), "f16", "int8", "lut8", "lut4"
     std::string target = "iOS16";   // "iOS16" or "iOS17"
+    // With labels, the image package is a classifier: the labels' text embeddings (the template
+    // ensemble, unit length, times the logit scale) become a final linear layer and softmax over
+    // the normalized embedding, and the package declares Core ML's classifier outputs
+    // ("classLabel", "classLabel_probs"; "embedding" stays). Templates empty: default_templates().
+    std::vector<std::string> labels;
+    std::vector<std::string> templates;
 };
 
 // Writes one encoder of a model file as an ML Program package (.mlpackage) for iOS apps; the

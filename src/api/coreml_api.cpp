@@ -17,6 +17,8 @@
 #include "models/weights.h"
 #include "coreml/package.h"
 #include "models/model_file.h"
+#include "mclip/labels.h"
+#include "mclip/mclip.h"
 #include "mclip/tokenizer.h"
 #endif
 
@@ -156,6 +158,21 @@ void export_coreml(const fs::path& model_file, const fs::path& output, const Cor
     export_options.compute = options.compute;
     export_options.weights = options.weights;
     export_options.target = options.target;
+    if (!options.labels.empty()) {
+        if (options.encoder != "image") throw Error(ErrorCode::invalid_argument, "--labels makes an image classifier: it needs --encoder image");
+        // The class weights are computed in float32 whatever this CPU's fastest precision is.
+        ModelParams params;
+        params.precision = "f32";
+        const Model model = Model::load(model_file.string(), params);
+        if (!model.info().has_text_encoder || !model.info().has_tokenizer) {
+            throw Error(ErrorCode::invalid_input, model_file.string() + ": a classifier needs the text encoder and the tokenizer for its labels");
+        }
+        const LabelSet labels = model.labels(options.labels, options.templates.empty() ? default_templates() : options.templates);
+        Tensor weights = Tensor::from_f32({labels.classes.rows, labels.classes.dim}, labels.classes.values);
+        for (int64_t i = 0; i < weights.elements(); ++i) weights.f32()[i] *= model.logit_scale();
+        export_options.class_labels = labels.labels;
+        export_options.class_weights = std::move(weights);
+    }
     coreml::export_package(config, tensors, output, export_options);
 #endif
 }

@@ -453,6 +453,41 @@ void write_image_graph(MilBuilder& b, const ModelConfig& config, const TensorMap
     b.output(last, "embedding", b.compute(), {1, config.embed_dim});
 }
 
+// The classifier head over the "embedding" output, laid out as coremltools lays out a
+// classifier: probabilities in float32 into a `classify` op whose class names are a literal list
+// bound to the op (not a const), with outputs "classLabel" (a string) and "classLabel_probs" (a
+// dictionary of string to double).
+void write_classifier(MilBuilder& b, const ModelConfig& config, const ExportOptions& options) {
+    using Var = MilBuilder::Var;
+    const int64_t classes = static_cast<int64_t>(options.class_labels.size());
+    const Var embedding{"embedding", b.compute(), {1, config.embed_dim}};
+    const Var norm = b.op("reduce_l2_norm", {{"x", embedding}, {"axes", b.ints("axes", {1})}, {"keep_dims", b.boolean("keep_dims", true)}}, {1, 1});
+    const Var unit = b.op("real_div", {{"x", embedding}, {"y", norm}}, {1, config.embed_dim});
+    const Tensor& w = options.class_weights;
+    const Var logits = b.op("linear", {{"x", unit},
+                                       {"weight", b.floats("class_weights", w.shape(), std::vector<float>(w.f32(), w.f32() + w.elements()))},
+                                       {"bias", b.floats("class_bias", {classes}, std::vector<float>(classes, 0.0f))}},
+                            {1, classes});
+    Var probabilities = b.op("softmax", {{"x", logits}, {"axis", b.ints("axis", {-1}, true)}}, {1, classes});
+    if (probabilities.dtype != spec::FLOAT32) {
+        probabilities = b.op("cast", {{"x", probabilities}, {"dtype", b.text("dtype", "fp32")}}, spec::FLOAT32, {1, classes});
+    }
+
+    spec::Operation* op = b.add_op("classify", "classify");
+    MilBuilder::bind(op, "probabilities", probabilities);
+    spec::Value& names = *(*op->mutable_inputs())["classes"].add_arguments()->mutable_value();
+    auto* list_type = names.mutable_type()->mutable_listtype();
+    set_tensor_type(list_type->mutable_type(), spec::STRING, {});
+    list_type->mutable_length()->mutable_constant()->set_size(static_cast<uint64_t>(classes));
+    for (const std::string& label : options.class_labels) *names.mutable_immediatevalue()->mutable_list()->add_values() = string_value(label);
+    b.output(op, "classLabel", spec::STRING, {});
+    auto* probs = op->add_outputs();
+    probs->set_name("classLabel_probs");
+    auto* dictionary = probs->mutable_type()->mutable_dictionarytype();
+    set_tensor_type(dictionary->mutable_keytype(), spec::STRING, {});
+    set_tensor_type(dictionary->mutable_valuetype(), spec::FLOAT64, {});
+}
+
 void write_text_graph(MilBuilder& b, const ModelConfig& config, const TensorMap& tensors, bool ios17) {
     const TextEncoderConfig& t = config.text;
     Graph g{b, tensors};
@@ -515,6 +550,14 @@ void export_package(const ModelConfig& config, const TensorMap& tensors, const f
     if (!image && options.encoder != "text") throw Error(ErrorCode::invalid_argument, "--encoder must be image or text");
     if (image && config.image.kind != ImageEncoderKind::mci) throw Error(ErrorCode::unsupported, "Core ML export supports the MCi image encoders (S0, S1, S2)");
     if (!image && config.text.causal) throw Error(ErrorCode::unsupported, "Core ML export of causal text encoders (MobileCLIP-B) is not implemented");
+    const bool classifier = !options.class_labels.empty();
+    if (classifier) {
+        if (!image) throw Error(ErrorCode::invalid_argument, "--labels makes an image classifier: it needs --encoder image");
+        const Tensor& w = options.class_weights;
+        if (w.rank() != 2 || w.dim(0) != static_cast<int64_t>(options.class_labels.size()) || w.dim(1) != config.embed_dim) {
+            throw Error(ErrorCode::internal, "the class weights do not match the labels and the embedding size");
+        }
+    }
     if (options.compute != "f16" && options.compute != "f32") throw Error(ErrorCode::invalid_argument, "--compute must be f16 or f32");
     if (options.target != "iOS16" && options.target != "iOS17") throw Error(ErrorCode::invalid_argument, "--target must be iOS16 or iOS17");
     const bool ios17 = options.target == "iOS17";
@@ -541,6 +584,19 @@ void export_package(const ModelConfig& config, const TensorMap& tensors, const f
         ids->add_shape(1);
         ids->add_shape(context);
         ids->set_datatype(spec::ArrayFeatureType::INT32);
+    }
+    if (classifier) {
+        // Vision reads these two as VNClassificationObservations.
+        auto* label = description->add_output();
+        label->set_name("classLabel");
+        label->set_shortdescription("the most probable of " + std::to_string(options.class_labels.size()) + " labels");
+        label->mutable_type()->mutable_stringtype();
+        auto* probabilities = description->add_output();
+        probabilities->set_name("classLabel_probs");
+        probabilities->set_shortdescription("the probability of every label (softmax of logit scale × cosine)");
+        probabilities->mutable_type()->mutable_dictionarytype()->mutable_stringkeytype();
+        description->set_predictedfeaturename("classLabel");
+        description->set_predictedprobabilitiesname("classLabel_probs");
     }
     auto* output_desc = description->add_output();
     output_desc->set_name("embedding");
@@ -575,8 +631,13 @@ void export_package(const ModelConfig& config, const TensorMap& tensors, const f
     } else {
         write_text_graph(b, config, tensors, ios17);
     }
+    if (classifier) {
+        write_classifier(b, config, options);
+        block.add_outputs("classLabel");
+        block.add_outputs("classLabel_probs");
+        (*metadata->mutable_userdefined())["mclip.labels"] = std::to_string(options.class_labels.size());
+    }
     block.add_outputs("embedding");
-
 
     // The package is assembled in a sibling folder and renamed into place whole.
     const fs::path target = output.lexically_normal().filename().empty() ? output.lexically_normal().parent_path() : output.lexically_normal();

@@ -62,6 +62,12 @@ public:
 
     const spec::Block& block() const { return block_; }
 
+    // The op whose output is `name`, or nullptr for an input or an unknown name.
+    const spec::Operation* producer(const std::string& name) const {
+        const auto found = producer_.find(name);
+        return found == producer_.end() ? nullptr : found->second;
+    }
+
 private:
     const Package& package_;
     const spec::Block& block_;
@@ -411,7 +417,17 @@ ImportedEncoder import_image_encoder(const Package& package) {
         }
     }
     const Program program(package);
-    const std::vector<Layer> layers = collect_layers(program, preprocessing, false);
+    // A classifier (as `mclip export coreml --labels` and coremltools write them) ends in a
+    // linear layer of class weights feeding softmax and `classify`: the encoder is what precedes it.
+    std::set<const spec::Operation*> skipped = preprocessing;
+    for (const auto& op : program.block().operations()) {
+        if (op.type() != "classify") continue;
+        const spec::Operation* step = program.producer(program.binding(op, "probabilities"));
+        for (int depth = 0; step && step->type() != "linear" && depth < 8; ++depth) step = program.producer(program.binding(*step, "x"));
+        if (!step) throw Error(ErrorCode::invalid_input, package.root.string() + ": the classifier's probabilities come from no linear layer");
+        skipped.insert(step);
+    }
+    const std::vector<Layer> layers = collect_layers(program, skipped, false);
     std::string errors;
     for (const ModelConfig& config : model_configs()) {
         if (config.image.kind != ImageEncoderKind::mci || config.image_size() != image.width()) continue;

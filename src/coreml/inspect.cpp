@@ -82,6 +82,9 @@ json numbers_json(const RawValue& raw) {
 }
 
 std::string dtype_of(const spec::ValueType& type) {
+    if (type.has_dictionarytype()) {
+        return "dict(" + dtype_of(type.dictionarytype().keytype()) + " -> " + dtype_of(type.dictionarytype().valuetype()) + ")";
+    }
     return type.has_tensortype() ? mil_dtype_name(type.tensortype().datatype()) : std::string("?");
 }
 

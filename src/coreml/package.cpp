@@ -83,6 +83,8 @@ const std::set<std::string>& known_ops() {
         // recurrent, random, image, control flow, state
         "gru", "lstm", "rnn", "random_bernoulli", "random_categorical", "random_normal", "random_uniform", "cond", "while_loop",
         "make_list", "list_length", "list_read", "list_write", "list_gather", "list_scatter", "read_state", "coreml_update_state",
+        // classifier outputs
+        "classify",
     };
     return ops;
 }
