@@ -19,6 +19,16 @@ const std::vector<RegisteredModel> kModels = {
     // MobileCLIP-B trained longer (LT): the same architecture as B, other weights.
     {"mobileclip-b-lt", "mobileclip_b",
      {"apple/MobileCLIP-B-LT", "mobileclip_blt.pt", "670844f7a886dd6eff7a9285adfc53f3d3c889c03bfc8354010cb5c6bf27441a"}},
+    // open_clip's layout, from the repositories open_clip's pretrained table names (hf_hub); no
+    // digest of these could be confirmed (docs/download.md).
+    {"mobileclip-s2-openclip", "mobileclip_s2_openclip", {"timm/MobileCLIP-S2-OpenCLIP", "open_clip_model.safetensors", ""}},
+    {"mobileclip2-s0", "mobileclip2_s0", {"timm/MobileCLIP2-S0-OpenCLIP", "open_clip_model.safetensors", ""}},
+    {"mobileclip2-s2", "mobileclip2_s2", {"timm/MobileCLIP2-S2-OpenCLIP", "open_clip_model.safetensors", ""}},
+    {"mobileclip2-b", "mobileclip2_b", {"timm/MobileCLIP2-B-OpenCLIP", "open_clip_model.safetensors", ""}},
+    {"mobileclip2-l-14", "mobileclip2_l_14", {"timm/MobileCLIP2-L-14-OpenCLIP", "open_clip_model.safetensors", ""}},
+    {"openai-vit-b-32", "openai_vit_b_32", {"timm/vit_base_patch32_clip_224.openai", "open_clip_model.safetensors", ""}},
+    {"openai-vit-b-16", "openai_vit_b_16", {"timm/vit_base_patch16_clip_224.openai", "open_clip_model.safetensors", ""}},
+    {"openai-vit-l-14", "openai_vit_l_14", {"timm/vit_large_patch14_clip_224.openai", "open_clip_model.safetensors", ""}},
 };
 
 // OpenAI's CLIP vocabulary from OpenAI's own Hugging Face repository. These are plain Git files,

@@ -611,38 +611,50 @@ TEST_F(DownloadTest, OfficialVocabularyPairIsPinnedFetchedAndTokenizesLikeTheTru
     EXPECT_GT(compared, 100u);
 }
 
-TEST_F(DownloadTest, DownloadsAndConvertsTheS0CheckpointWithTheOfficialVocabulary) {
-    MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const fs::path checkpoint_file = dir_ / "fixture.safetensors";
-    mclip::write_safetensors(checkpoint_file,
-                             mclip::testing::generate_fixture_checkpoint(fixtures / "mobileclip_s0" / "weights.json"));
+// Serves a fixture checkpoint (random weights, as safetensors) under a registered model's hub name
+// with the official vocabulary pair, downloads and converts it through the API, and checks the
+// model file with the command. The fixture is not the published file, so the registry entry is
+// used with the fixture's digest pinned instead.
+void download_and_convert(const fs::path& dir, const fs::path& weights_json, const std::string& name, const std::string& arch,
+                          const fs::path& fixtures) {
+    const fs::path checkpoint_file = dir / "fixture.safetensors";
+    mclip::write_safetensors(checkpoint_file, mclip::testing::generate_fixture_checkpoint(weights_json));
     const std::string checkpoint = slurp(checkpoint_file);
     fs::remove(checkpoint_file);
 
     HubTestServer server;
-    // The fixture checkpoint (random weights, served as safetensors under Apple's name) is not
-    // Apple's file, so the registry's S0 entry is used with the fixture's digest pinned instead.
-    mclip::RegisteredModel model = *mclip::find_registered_model("mobileclip-s0");
+    mclip::RegisteredModel model = *mclip::find_registered_model(name);
     model.checkpoint.sha256 = sha256_of(checkpoint);
     server.add(model.checkpoint.repo, model.checkpoint.path, {checkpoint, sha256_of(checkpoint), "", 0});
     serve_vocabulary(server, hugging_face_vocabulary(fixtures / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz"));
 
     mclip::ModelDownloadOptions options;
-    options.cache_dir = dir_ / "cache";
+    options.cache_dir = dir / "cache";
     options.hub = local_options(server);
     const mclip::DownloadedModel downloaded = mclip::download_model(model, options);
-    const fs::path model_file = options.cache_dir / "models" / "mobileclip_s0.gguf";
+    const fs::path model_file = options.cache_dir / "models" / (arch + ".gguf");
     EXPECT_EQ(downloaded.model_file, model_file);
     EXPECT_EQ(downloaded.vocabulary, options.cache_dir / "hub/openai/clip-vit-base-patch32/main/vocab.json");
     ASSERT_TRUE(fs::exists(model_file));
 
     const auto info = run_command(mclip_command() + " info " + shell_quote(model_file.string()));
     ASSERT_EQ(info.exit_code, 0) << info.err;
-    EXPECT_NE(info.out.find("mobileclip_s0"), std::string::npos) << info.out;
+    EXPECT_NE(info.out.find(arch), std::string::npos) << info.out;
     // The model file carries the tokenizer built from the fetched pair (golden ids from cases.jsonl).
     const auto tokens = run_command(mclip_command() + " tokenize --model " + shell_quote(model_file.string()) + " 'a photo of a cat'");
     ASSERT_EQ(tokens.exit_code, 0) << tokens.err;
     EXPECT_EQ(tokens.out, "49406 320 1125 539 320 2368 49407\n");
+}
+
+TEST_F(DownloadTest, DownloadsAndConvertsTheS0CheckpointWithTheOfficialVocabulary) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    download_and_convert(dir_, fixtures / "mobileclip_s0" / "weights.json", "mobileclip-s0", "mobileclip_s0", fixtures);
+}
+
+// An open_clip-layout model: open_clip's safetensors file from a timm repository.
+TEST_F(DownloadTest, DownloadsAndConvertsAnOpenClipCheckpoint) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    download_and_convert(dir_, fixtures / "openai_vit_b_32" / "weights.json", "openai-vit-b-32", "openai_vit_b_32", fixtures);
 }
 
 }  // namespace
