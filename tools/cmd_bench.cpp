@@ -1,5 +1,5 @@
 // `mclip bench`: latency, throughput and peak memory of the encoders, measured after warm-up;
-// with --profile, the time per operator type.
+// with --profile, the time per operator type; with --peak, the machine's multiply-add peak.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -30,6 +30,7 @@ struct BenchArgs {
     int iterations = 20;
     bool json = false;
     bool profile = false;
+    bool peak = false;
 };
 
 double peak_resident_mib() {
@@ -178,6 +179,35 @@ nlohmann::json bench_input_stage(const BenchArgs& args) {
     return result;
 }
 
+// `--peak`: the machine's multiply-add peak per precision on the chosen threads.
+nlohmann::json bench_peak(const BenchArgs& args) {
+    nlohmann::json rates = nlohmann::json::array();
+    for (const mclip::PeakRate& rate : mclip::measure_peak(args.model.threads)) {
+        nlohmann::json entry = {{"precision", rate.precision}, {"available", rate.available}, {"threads", rate.threads}};
+        if (rate.available) {
+            entry["instructions"] = rate.instructions;
+            entry["gmac_per_s"] = rate.gmac_per_second;
+            entry["gmac_per_s_per_thread"] = rate.gmac_per_second / rate.threads;
+        } else {
+            entry["reason"] = rate.reason;
+        }
+        rates.push_back(entry);
+    }
+    return {{"peak", rates}};
+}
+
+void print_peak(const nlohmann::json& result) {
+    for (const auto& rate : result["peak"]) {
+        if (rate["available"].get<bool>()) {
+            std::printf("%-5s %8.1f GMAC/s on %d threads (%.1f per thread, %s)\n", rate["precision"].get<std::string>().c_str(),
+                        rate["gmac_per_s"].get<double>(), rate["threads"].get<int>(), rate["gmac_per_s_per_thread"].get<double>(),
+                        rate["instructions"].get<std::string>().c_str());
+        } else {
+            std::printf("%-5s not available: %s\n", rate["precision"].get<std::string>().c_str(), rate["reason"].get<std::string>().c_str());
+        }
+    }
+}
+
 void setup(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<BenchArgs>();
     auto* cmd = app.add_subcommand("bench", "Measure encoder latency, throughput and memory");
@@ -191,7 +221,20 @@ void setup(CLI::App& app, int& exit_code) {
     cmd->add_option("--iterations", args->iterations, "Timed runs")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_flag("--json", args->json, "Print one JSON document");
     cmd->add_flag("--profile", args->profile, "Also report the time per operator type");
+    cmd->add_flag("--peak", args->peak,
+                  "Measure this machine's multiply-add peak (float32 FMA; bf16 and int8 dot products where the CPU has them) "
+                  "on --threads threads instead of an encoder");
     cmd->callback([args, &exit_code] {
+        if (args->peak) {
+            const nlohmann::json result = bench_peak(*args);
+            if (args->json) {
+                std::printf("%s\n", result.dump(2).c_str());
+            } else {
+                print_peak(result);
+            }
+            exit_code = 0;
+            return;
+        }
         if (args->encoder == "tokenizer" || args->encoder == "preprocess") {
             const nlohmann::json result = bench_input_stage(*args);
             std::printf("%s\n", result.dump(args->json ? 2 : -1).c_str());

@@ -57,6 +57,20 @@ struct BackendInfo {
 };
 MCLIP_API std::vector<BackendInfo> backends();
 
+// This machine's peak multiply-add rate on `threads` threads (0: one per core), measured by
+// register-only loops for about `seconds` each: float32 FMA, and the bf16 and int8 dot products
+// (AVX512-BF16 vdpbf16ps, AVX512-VNNI vpdpbusd) where the CPU has them. Benchmarks divide an
+// encoder's multiply-adds by these to say what fraction of the machine they use.
+struct PeakRate {
+    std::string precision;     // "f32", "bf16", "int8"
+    bool available = false;    // false: the CPU lacks the instructions (see reason)
+    std::string instructions;  // what the loop ran: "AVX512F FMA", "AVX2 FMA", "AVX512-BF16", "AVX512-VNNI"
+    std::string reason;        // why not available
+    int threads = 0;
+    double gmac_per_second = 0;  // all threads together
+};
+MCLIP_API std::vector<PeakRate> measure_peak(int threads = 0, double seconds = 0.3);
+
 // Progress of a download (a model requested by name the first time): bytes so far and the total
 // (0 when the server does not say).
 struct DownloadProgress {

@@ -3,12 +3,16 @@
 #include "mclip/mclip.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
 #include <cmath>
 
 #include "api/model_access.h"
 #include "common/error.h"
 #include "image/frame_convert.h"
 #include "kernels/kernels.h"
+#include "kernels/peak.h"
 #include "kernels/profile.h"
 #include "models/calibration.h"
 #include "models/model.h"
@@ -207,6 +211,68 @@ Classification Model::classify(std::span<const float> image_embedding, const Lab
 Classification Model::classify_file(const std::string& path, const LabelSet& labels, int top_k, float threshold) const {
     const Embeddings image = embed_image_files({path});
     return classify(image.row(0), labels, top_k, threshold);
+}
+
+namespace {
+
+// Runs `loop` on `threads` threads at once for about `seconds`; multiply-adds per second.
+double peak_rate(const kernels::PeakLoop& loop, int threads, double seconds) {
+    using clock = std::chrono::steady_clock;
+    // Rounds per thread for the wanted time, from a short timing on this thread.
+    uint64_t rounds = 1 << 14;
+    for (;;) {
+        const auto start = clock::now();
+        loop.run(rounds);
+        const double took = std::chrono::duration<double>(clock::now() - start).count();
+        if (took > 0.02) {
+            rounds = static_cast<uint64_t>(static_cast<double>(rounds) * seconds / took) + 1;
+            break;
+        }
+        rounds *= 2;
+    }
+    std::atomic<int> ready{0};
+    std::atomic<bool> go{false};
+    std::vector<uint64_t> done(threads, 0);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            ++ready;
+            while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+            done[t] = loop.run(rounds);
+        });
+    }
+    while (ready.load() < threads) std::this_thread::yield();
+    const auto start = clock::now();
+    go.store(true, std::memory_order_release);
+    for (auto& w : workers) w.join();
+    const double took = std::chrono::duration<double>(clock::now() - start).count();
+    uint64_t total = 0;
+    for (uint64_t d : done) total += d;
+    return static_cast<double>(total) / took;
+}
+
+}  // namespace
+
+std::vector<PeakRate> measure_peak(int threads, double seconds) {
+    threads = kernels::resolve_thread_count(threads);
+    if (!(seconds > 0 && seconds <= 60)) throw Error(ErrorCode::invalid_argument, "peak: seconds must be in (0, 60]");
+    std::vector<PeakRate> rates;
+    const std::pair<const char*, kernels::PeakLoop> loops[] = {
+        {"f32", kernels::f32_peak_loop()}, {"bf16", kernels::bf16_peak_loop()}, {"int8", kernels::int8_peak_loop()}};
+    for (const auto& [precision, loop] : loops) {
+        PeakRate rate;
+        rate.precision = precision;
+        rate.threads = threads;
+        rate.instructions = loop.instructions;
+        rate.available = loop.run != nullptr;
+        if (!rate.available) {
+            rate.reason = "this CPU has no " + loop.missing;
+        } else {
+            rate.gmac_per_second = peak_rate(loop, threads, seconds) / 1e9;
+        }
+        rates.push_back(rate);
+    }
+    return rates;
 }
 
 void profile_set_enabled(bool enabled) { kernels::set_profiling(enabled); }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include "mclip/mclip.h"
 #include "support/fixtures.h"
@@ -253,4 +254,33 @@ TEST(PublicApi, LogSinkReceivesMessages) {
     mclip::log_message(mclip::LogLevel::debug, "below the level");
     mclip::log_set_sink(nullptr);
     EXPECT_EQ(seen, std::vector<std::string>{"from the test"});
+}
+
+// The peak loops: one rate per precision, available exactly where the CPU has the instructions,
+// and within what the vector width allows (a miscounted loop would be off by a large factor).
+TEST(PublicApi, PeakRatesFollowTheCpu) {
+    const std::vector<mclip::PeakRate> rates = mclip::measure_peak(1, 0.05);
+    ASSERT_EQ(rates.size(), 3u);
+    const std::map<std::string, bool> has = {
+        {"f32", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")},
+        {"bf16", __builtin_cpu_supports("avx512bf16")},
+        {"int8", __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")}};
+    // Multiply-adds per cycle of one core at most: two pipes of 16 float32 lanes, doubled for
+    // bf16 pairs and doubled again for int8 quads; clocks up to 6 GHz.
+    const std::map<std::string, double> most = {{"f32", 32 * 6.0}, {"bf16", 64 * 6.0}, {"int8", 128 * 6.0}};
+    for (const mclip::PeakRate& rate : rates) {
+        SCOPED_TRACE(rate.precision);
+        EXPECT_EQ(rate.available, has.at(rate.precision));
+        EXPECT_EQ(rate.threads, 1);
+        if (rate.available) {
+            EXPECT_FALSE(rate.instructions.empty());
+            EXPECT_GT(rate.gmac_per_second, 1.0);
+            EXPECT_LT(rate.gmac_per_second, most.at(rate.precision));
+        } else {
+            EXPECT_NE(rate.reason.find("this CPU has no"), std::string::npos) << rate.reason;
+            EXPECT_EQ(rate.gmac_per_second, 0.0);
+        }
+    }
+    EXPECT_THROW(mclip::measure_peak(1, 0), mclip::Error);
+    EXPECT_THROW(mclip::measure_peak(-1), mclip::Error);
 }
