@@ -74,7 +74,7 @@ CoreMLInfo inspect_coreml(const fs::path& path) {
     info.quantization = doc.value("quantization", "");
     info.model_type = doc.value("modelType", "");
     info.specification_version = doc.value("specificationVersion", 0);
-    if (doc.contains("program")) info.opset = doc["program"].value("opset", "");
+    info.opset = doc.contains("program") ? doc["program"].value("opset", "") : doc.value("opset", "");  // package / compiled
     if (doc.contains("compute_precision")) info.compute_precision = doc["compute_precision"].value("summary", "");
     if (doc.contains("computePrecision")) info.compute_precision = doc.value("computePrecision", "");
     if (doc.contains("weight_storage")) info.weight_storage = doc["weight_storage"].value("summary", "");

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <regex>
 #include <set>
 
 #include "common/error.h"
@@ -393,6 +395,44 @@ json inspect_package(const fs::path& path) {
     return doc;
 }
 
+// model.mil, the compiled program as text: `func main<ios16>(...) {` then one statement per
+// line, `TYPE NAME = OP(ARGS)[ATTRIBUTES];`. Gives the opset and the op histogram, for compiled
+// models whose metadata.json predates mlProgramOperationTypeHistogram.
+struct MilText {
+    std::string opset;
+    std::map<std::string, int64_t> ops;
+};
+
+constexpr uintmax_t kMaxMilTextBytes = 64ull << 20;
+
+MilText read_mil_text(const fs::path& path) {
+    std::error_code ec;
+    const uintmax_t size = fs::file_size(path, ec);
+    if (ec) throw Error(ErrorCode::io, path.string() + ": cannot read (" + ec.message() + ")");
+    if (size > kMaxMilTextBytes) {
+        throw Error(ErrorCode::invalid_input, path.string() + ": " + std::to_string(size) + " bytes, more than the 64 MiB a program's text may take");
+    }
+    std::ifstream in(path);
+    if (!in) throw Error(ErrorCode::io, path.string() + ": cannot open");
+    static const std::regex function(R"(^\s*func\s+main<([A-Za-z0-9_]+)>)");
+    static const std::regex statement(R"(^\s*\S.*?\s[A-Za-z_][A-Za-z0-9_]*\s*=\s*([a-z_][a-z0-9_]*)\s*\()");
+    MilText mil;
+    bool in_main = false;
+    std::string line;
+    std::smatch match;
+    while (std::getline(in, line)) {
+        if (std::regex_search(line, match, function)) {
+            mil.opset = match[1];
+            in_main = true;
+            continue;
+        }
+        if (!in_main) continue;
+        if (line.find("} ->") != std::string::npos) break;  // the end of main's block
+        if (std::regex_search(line, match, statement)) ++mil.ops[match[1]];
+    }
+    return mil;
+}
+
 // A compiled model: metadata.json (an array of one object) says what the package said.
 json inspect_compiled(const fs::path& path) {
     const fs::path metadata_path = path / "metadata.json";
@@ -425,6 +465,11 @@ json inspect_compiled(const fs::path& path) {
     doc["inputs"] = meta.value("inputSchema", json::array());
     doc["outputs"] = meta.value("outputSchema", json::array());
     if (meta.contains("availability")) doc["availability"] = meta["availability"];
+    if (fs::exists(path / "model.mil")) {
+        const MilText mil = read_mil_text(path / "model.mil");
+        if (!mil.opset.empty()) doc["opset"] = mil.opset;
+        if (doc["ops"].empty()) doc["ops"] = mil.ops;
+    }
     const std::string storage = meta.value("storagePrecision", "");
     std::string quantization = storage;
     const auto palettized = storage.find("Palettized (");

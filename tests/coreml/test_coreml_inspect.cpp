@@ -273,6 +273,35 @@ TEST(CoreMLCompiled, MetadataJsonIsReported) {
     EXPECT_THAT(inspect_error(dir), HasSubstr("expected a JSON array"));
 }
 
+// Without the histogram in metadata.json (older compilers), the ops are counted in model.mil,
+// which also gives the opset. Written here in the text format coremlc produces.
+TEST(CoreMLCompiled, ModelMilGivesTheOpsetAndTheOps) {
+    const fs::path dir = make_temp_dir("coreml_mlmodelc_mil") / "Tiny.mlmodelc";
+    fs::create_directories(dir);
+    write_bytes(dir / "metadata.json", R"json([{"specificationVersion": 7, "modelType": {"name": "MLModelType_mlProgram"},
+      "storagePrecision": "Float16", "inputSchema": [], "outputSchema": []}])json");
+    write_bytes(dir / "model.mil", R"mil(program(1.0)
+[buildInfo = dict<tensor<string, []>, tensor<string, []>>({{"coremlc-version", "1436.100.10"}})]
+{
+    func main<ios16>(tensor<fp32, [1, 3, 32, 32]> image) {
+            tensor<fp32, []> image__scaled___y_0 = const()[name = tensor<string, []>("image__scaled___y_0"), val = tensor<fp32, []>(0x1.010102p-8)];
+            tensor<fp32, [1, 3, 32, 32]> image__scaled__ = mul(x = image, y = image__scaled___y_0)[name = tensor<string, []>("image__scaled__")];
+            tensor<fp16, [1, 8, 16, 16]> conv_0 = conv(x = cast_1, weight = w_0, strides = s, pad_type = p, groups = g)[name = tensor<string, []>("conv_0")];
+            tensor<fp16, [1, 8, 16, 16]> conv_1 = conv(x = conv_0, weight = w_1, strides = s, pad_type = p, groups = g)[name = tensor<string, []>("conv_1")];
+            tensor<fp16, [1, 4, 16, 16]> a, tensor<fp16, [1, 4, 16, 16]> b = split(x = conv_1, num_splits = n, axis = c)[name = tensor<string, []>("split_0")];
+    } -> (conv_1);
+}
+)mil");
+    const nlohmann::json doc = coreml::inspect(dir);
+    EXPECT_EQ(doc["opset"], "ios16");
+    EXPECT_EQ(doc["ops"]["const"], 1);
+    EXPECT_EQ(doc["ops"]["mul"], 1);
+    EXPECT_EQ(doc["ops"]["conv"], 2);
+    EXPECT_EQ(doc["ops"]["split"], 1);
+    EXPECT_EQ(doc["ops"].size(), 4u);
+    EXPECT_EQ(doc["quantization"], "fp16");
+}
+
 TEST(CoreMLTool, InfoJsonOnPackage) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
     const fs::path package = fixtures / "coreml" / "tiny.lut4.mlpackage";
