@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <vector>
 
 #include "common/error.h"
 
@@ -47,9 +48,9 @@ std::string read_file(const std::filesystem::path& path, uint64_t max_bytes) {
     if (!in) throw_system_error(path.string(), "cannot open");
     // Read in chunks rather than by the size stat() reports: pipes and /proc files have none.
     std::string text;
-    char chunk[1 << 16];
-    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-        text.append(chunk, static_cast<size_t>(in.gcount()));
+    std::vector<char> chunk(1 << 16);  // on the heap: callers' threads may have small stacks (a server's)
+    while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) || in.gcount() > 0) {
+        text.append(chunk.data(), static_cast<size_t>(in.gcount()));
         if (text.size() > max_bytes) {
             throw Error(ErrorCode::invalid_input, path.string() + ": larger than " + std::to_string(max_bytes) + " bytes, too large for this kind of file");
         }

@@ -48,7 +48,10 @@ public:
         packet_ = av_packet_alloc();
         if (!packet_) throw Error(ErrorCode::internal, "out of memory opening " + spec_);
         OpenFailure failure;
-        if (!open_input(failure)) throw Error(failure.code, spec_ + ": " + failure.message);
+        if (!open_input(failure)) {
+            av_packet_free(&packet_);  // no destructor runs for a constructor that throws
+            throw Error(failure.code, spec_ + ": " + failure.message);
+        }
     }
 
     ~FfmpegSource() override {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <vector>
 
 #include "common/error.h"
 
@@ -111,9 +112,9 @@ std::vector<std::string> read_label_file(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error(ErrorCode::io, path.string() + ": cannot open label file");
     std::string text;
-    char chunk[1 << 16];
-    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-        text.append(chunk, static_cast<size_t>(in.gcount()));
+    std::vector<char> chunk(1 << 16);  // on the heap: callers' threads may have small stacks (a server's)
+    while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) || in.gcount() > 0) {
+        text.append(chunk.data(), static_cast<size_t>(in.gcount()));
         if (text.size() > kMaxLabelFileBytes) {
             throw Error(ErrorCode::invalid_input, path.string() + ": larger than " + std::to_string(kMaxLabelFileBytes) +
                                                       " bytes, too large for a label file");
