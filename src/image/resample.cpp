@@ -12,6 +12,7 @@
 #endif
 
 #include "common/error.h"
+#include "common/target_clones.h"
 
 namespace mclip::image_detail {
 
@@ -35,7 +36,7 @@ double bicubic_filter(double x) {
 
 // The vertical pass's loop is compiled for several instruction sets and picked at load time:
 // 32-bit multiplies of widened bytes vectorize well with AVX2 and AVX-512 but poorly with SSE2.
-#define MCLIP_RESAMPLE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define MCLIP_RESAMPLE_CLONES MCLIP_TARGET_CLONES("avx512f", "avx2", "default")
 
 inline uint8_t clip_to_byte(int32_t sum) {
     const int32_t v = sum >> kWeightBits;  // arithmetic shift; sums may be negative with bicubic

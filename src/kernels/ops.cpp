@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/target_clones.h"
 #include "kernels/profile.h"
 #include "kernels/reference/gemm.h"
 
@@ -18,7 +19,7 @@ namespace {
 constexpr int64_t kParallelThreshold = 1 << 17;
 
 // Inner loops are compiled for several instruction sets and picked at run time (see gemm.h).
-#define MCLIP_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+#define MCLIP_VECTOR_CLONES MCLIP_TARGET_CLONES("avx512f", "avx2,fma", "default")
 
 [[gnu::always_inline]] inline uint16_t round_to_bf16(float f) {
     uint32_t x;

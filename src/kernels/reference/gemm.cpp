@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/target_clones.h"
+
 namespace mclip::kernels::reference {
 namespace {
 
@@ -57,7 +59,7 @@ template <int Rows>
     }
 }
 
-__attribute__((target_clones("avx512f", "avx2,fma", "default")))
+MCLIP_TARGET_CLONES("avx512f", "avx2,fma", "default")
 void gemm_tile(int64_t rows, int64_t cols, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                int64_t ldc, bool accumulate) {
     if (cols < kTileCols) {

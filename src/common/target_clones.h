@@ -1,0 +1,13 @@
+// Functions compiled for several instruction sets, the best picked by the dynamic loader (GCC's
+// target_clones: an ifunc whose resolver asks the CPU). Plain functions
+// - under ThreadSanitizer, which instruments the resolvers: the loader runs them before the
+//   sanitizer's runtime is up, and the process crashes before main;
+// - with clang (14), which gives the resolvers of internal functions external linkage, so that
+//   libmclip.so would export them (tests/install/check_exports.sh).
+#pragma once
+
+#if defined(__SANITIZE_THREAD__) || defined(__clang__)
+#define MCLIP_TARGET_CLONES(...)
+#else
+#define MCLIP_TARGET_CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
+#endif
