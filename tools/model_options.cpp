@@ -35,7 +35,7 @@ CLI::Option* add_model_options(CLI::App& command, ModelOptions& options, const s
                        "Compute precision: " + joined(names) + ", or auto (the fastest within the accuracy bounds on this CPU)")
         ->capture_default_str()
         ->check(CLI::IsMember(precisions));
-    command.add_option("--threads", options.threads, "Threads (0: one per core)")->check(CLI::NonNegativeNumber);
+    command.add_option("--threads", options.threads, "Threads (0: $OMP_NUM_THREADS when set, else one per core)")->check(CLI::NonNegativeNumber);
     return model;
 }
 

@@ -57,7 +57,7 @@ struct BackendInfo {
 };
 MCLIP_API std::vector<BackendInfo> backends();
 
-// This machine's peak multiply-add rate on `threads` threads (0: one per core), measured by
+// This machine's peak multiply-add rate on `threads` threads (0: as for a model), measured by
 // register-only loops for about `seconds` each: float32 FMA, and the bf16 and int8 dot products
 // (AVX512-BF16 vdpbf16ps, AVX512-VNNI vpdpbusd) where the CPU has them. Benchmarks divide an
 // encoder's multiply-adds by these to say what fraction of the machine they use.
@@ -82,7 +82,7 @@ using DownloadProgressCallback = std::function<void(const DownloadProgress&)>;
 
 struct ModelParams {
     std::string backend = "auto";  // "auto" (fastest available), or a name from backends()
-    int threads = 0;               // 0: one per core
+    int threads = 0;               // 0: $OMP_NUM_THREADS when set, else one per core
     // Compute precision: "auto" (the fastest within the accuracy bounds: int8 for model files
     // calibrated for it, within 5e-2 of float32, on CPUs with AVX512-VNNI and AVX512-BF16 or AMX;
     // else bf16, within 2e-2, on CPUs with AVX512-BF16 or AMX; else f32), or a precision_names().

@@ -81,7 +81,7 @@ typedef struct mclip_labels mclip_labels;
 
 typedef struct mclip_model_params {
     const char* backend;   /* "auto" (default) or a backend's name */
-    int threads;           /* 0 (default): one per core */
+    int threads;           /* 0 (default): $OMP_NUM_THREADS when set, else one per core */
     const char* precision; /* "auto" (default), "f32", "bf16" or "int8" */
 } mclip_model_params;
 

@@ -135,7 +135,7 @@ def load(path_or_name, precision: str = "auto", threads=None, backend: str = "au
 
     precision: "auto" (the fastest within the accuracy bounds on this CPU: int8, bf16 or f32),
         "f32", "bf16" or "int8".
-    threads: threads per call (None or 0: one per core). Each call to the model uses this many;
+    threads: threads per call (None or 0: $OMP_NUM_THREADS when set, else one per core). Each call to the model uses this many;
         k Python threads calling at once use up to k x threads cores.
     backend: "auto", "onednn" or "reference".
     """

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "common/error.h"
 #include "kernels/kernels.h"
@@ -173,7 +174,15 @@ Precision fastest_precision(const Backend& backend) {
 
 int resolve_thread_count(int requested) {
     if (requested < 0) throw Error(ErrorCode::invalid_argument, "thread count must be 0 (one per core) or more, not " + std::to_string(requested));
-    return requested > 0 ? requested : omp_get_num_procs();
+    if (requested > 0) return requested;
+    // OMP_NUM_THREADS, when set, is the default, as in PyTorch and ONNX Runtime (its first value:
+    // the variable may list one count per nesting level).
+    if (const char* env = std::getenv("OMP_NUM_THREADS"); env && *env) {
+        char* end = nullptr;
+        const long count = std::strtol(env, &end, 10);
+        if (end != env && count >= 1 && count <= 4096 && (*end == '\0' || *end == ',')) return static_cast<int>(count);
+    }
+    return omp_get_num_procs();
 }
 
 int num_threads() { return omp_get_max_threads(); }

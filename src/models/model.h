@@ -20,7 +20,7 @@ namespace mclip {
 
 struct ModelLoadOptions {
     std::string backend = "auto";  // "auto", "reference", "onednn"
-    int threads = 0;               // threads per call; 0: one per core (resolved at load)
+    int threads = 0;               // threads per call; 0: $OMP_NUM_THREADS when set, else one per core (resolved at load)
     // Precision of the convolutions and projections; bf16 needs AVX512-BF16 or AMX with oneDNN,
     // int8 also AVX512-VNNI and a calibration.
     kernels::Precision precision = kernels::Precision::f32;

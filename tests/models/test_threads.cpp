@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -157,6 +158,18 @@ TEST_F(ModelThreads, ConcurrentCallsOnOneModelMatchSerialCalls) {
         ASSERT_EQ(text_results[i].shape(), serial_text.shape()) << "caller " << i;
         EXPECT_EQ(std::memcmp(text_results[i].data(), serial_text.data(), serial_text.bytes()), 0) << "caller " << i;
     }
+}
+
+TEST_F(ModelThreads, DefaultCountFollowsOmpNumThreads) {
+    const char* saved = std::getenv("OMP_NUM_THREADS");
+    const std::string previous = saved ? saved : "";
+    setenv("OMP_NUM_THREADS", "1,1", 1);
+    EXPECT_EQ(ClipModel::load(s0_path(), ModelLoadOptions{})->threads(), 1);
+    setenv("OMP_NUM_THREADS", "not a number", 1);
+    EXPECT_EQ(ClipModel::load(s0_path(), ModelLoadOptions{})->threads(), omp_get_num_procs());
+    unsetenv("OMP_NUM_THREADS");
+    EXPECT_EQ(ClipModel::load(s0_path(), ModelLoadOptions{})->threads(), omp_get_num_procs());
+    if (saved) setenv("OMP_NUM_THREADS", previous.c_str(), 1);
 }
 
 TEST_F(ModelThreads, NegativeCountIsRefused) {
