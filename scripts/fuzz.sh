@@ -6,37 +6,25 @@
 #
 # Exits non-zero when a harness finds a crash, a sanitizer report, a leak, a timeout (an input
 # taking over 10 s) or memory over 2 GiB; the input is saved under
-# $MCLIP_FUZZ_BUILD/artifacts/<harness>/ and the command to reproduce it is printed. Keep it as a
+# $MCLIP_ASAN_BUILD/artifacts/<harness>/ and the command to reproduce it is printed. Keep it as a
 # regression test: copy it to tests/regressions/<harness>/ (the normal test suite replays it).
-# Environment: MCLIP_FUZZ_BUILD (build folder, default build-fuzz), MCLIP_FIXTURES (the reference
+# Environment: MCLIP_ASAN_BUILD (build folder, default build-asan, shared with
+# scripts/sanitize.sh asan: see scripts/asan-build.sh), MCLIP_FIXTURES (the reference
 # fixtures, default ../shared/fixtures: checkpoints and the CLIP vocabulary join the seeds).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-30}"
 shift || true
-build="${MCLIP_FUZZ_BUILD:-$root/build-fuzz}"
+build="${MCLIP_ASAN_BUILD:-$root/build-asan}"
 fixtures="${MCLIP_FIXTURES:-$root/../shared/fixtures}"
 all_harnesses=(gguf safetensors npy pytorch_checkpoint image tokenizer json vocabulary labels server_request)
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=("${all_harnesses[@]}")
 
-if ! command -v clang++-14 >/dev/null || [ ! -d /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux ]; then
-  echo "fuzz: needs clang-14 and libclang-rt-14-dev (scripts/install-deps.sh installs them)" >&2
-  exit 2
-fi
-
 started=$(date +%s)
-flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
-if [ ! -f "$build/build.ninja" ]; then
-  launcher=()
-  if command -v ccache >/dev/null; then
-    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  fi
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 "${launcher[@]}" \
-    "-DCMAKE_C_FLAGS=$flags" "-DCMAKE_CXX_FLAGS=$flags" \
-    -DMCLIP_FUZZ=ON -DMCLIP_BUILD_TESTS=OFF -DMCLIP_BUILD_TOOLS=OFF -DMCLIP_BUILD_BENCH=OFF >/dev/null
-fi
+# shellcheck source=scripts/asan-build.sh
+. "$root/scripts/asan-build.sh"
+configure_asan_build "$root" "$build"
 cmake --build "$build" --target $(printf 'fuzz_%s ' "${harnesses[@]}") -- -j"$(nproc)" >&2
 built=$(date +%s)
 echo "fuzz: built the harnesses in $((built - started)) s" >&2

