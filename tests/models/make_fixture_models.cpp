@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "io/safetensors.h"
 #include "models/fixture_weights.h"
@@ -20,12 +22,14 @@ int main(int argc, char** argv) {
     }
     const fs::path out_dir = mclip::testing::test_models_dir();
     fs::create_directories(out_dir);
-    const char* models[] = {"mobileclip_s0", "mobileclip_s1", "mobileclip_s2", "mobileclip_b"};
+    // The test set-up converts the four MobileCLIP models; `make_fixture_models NAME` converts
+    // the one fixture NAME (any architecture with a fixture folder, for benchmarks).
+    std::vector<std::string> models = {"mobileclip_s0", "mobileclip_s1", "mobileclip_s2", "mobileclip_b"};
+    if (argc > 1) models = {argv[1]};
     const fs::path vocab = *fixtures / "tokenizer" / "bpe_simple_vocab_16e6.txt.gz";
-    for (const char* model : models) {
-        if (argc > 1 && std::string(argv[1]) != model) continue;
-        const fs::path checkpoint = out_dir / (std::string(model) + ".safetensors");
-        const fs::path gguf = out_dir / (std::string(model) + ".gguf");
+    for (const std::string& model : models) {
+        const fs::path checkpoint = out_dir / (model + ".safetensors");
+        const fs::path gguf = out_dir / (model + ".gguf");
         const fs::path weights = *fixtures / model / "weights.json";
         // Rebuild only when the weights spec or the converter changed since the last run.
         if (fs::exists(gguf) && fs::last_write_time(gguf) > fs::last_write_time(weights) &&
