@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <thread>
 #include <cmath>
+#include <thread>
 
 #include "api/model_access.h"
 #include "common/error.h"
