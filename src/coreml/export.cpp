@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -305,9 +306,10 @@ struct Graph {
         return b.op("linear", {{"x", x}, {"weight", b.weight(what + "_weight", w)}, {"bias", vector(what + "_bias", name + ".bias", w.dim(0))}}, shape);
     }
 
-    // Multi-head self-attention over a token sequence [n, T, C] (no mask): qkv, heads of head_dim,
-    // softmax(q·kᵀ/√d)·v, output projection.
-    Var mhsa(const Var& seq, const std::string& qkv_name, const std::string& proj_name, int64_t head_dim) {
+    // Multi-head self-attention over a token sequence [n, T, C]: qkv, heads of head_dim,
+    // softmax(q·kᵀ/√d + mask)·v, output projection. `mask` ([1, 1, T, T], added to the scores)
+    // may be null.
+    Var mhsa(const Var& seq, const std::string& qkv_name, const std::string& proj_name, int64_t head_dim, const Var* mask = nullptr) {
         const int64_t n = seq.shape[0], tokens = seq.shape[1], c = seq.shape[2], heads = c / head_dim;
         Var qkv = linear(seq, qkv_name, qkv_name);
         qkv = b.op("reshape",
@@ -329,6 +331,7 @@ struct Graph {
         const Var q = b.op("mul", {{"x", parts[0]}, {"y", b.floats("scale", {}, {1.0f / std::sqrt(static_cast<float>(head_dim))})}}, parts[0].shape);
         Var scores = b.op("matmul", {{"x", q}, {"y", parts[1]}, {"transpose_x", b.boolean("transpose_x", false)}, {"transpose_y", b.boolean("transpose_y", true)}},
                           {n, heads, tokens, tokens});
+        if (mask) scores = b.op("add", {{"x", scores}, {"y", *mask}}, scores.shape);
         scores = b.op("softmax", {{"x", scores}, {"axis", b.ints("axis", {-1}, true)}}, scores.shape);
         Var out = b.op("matmul", {{"x", scores}, {"y", parts[2]}, {"transpose_x", b.boolean("transpose_x", false)}, {"transpose_y", b.boolean("transpose_y", false)}},
                        {n, heads, tokens, head_dim});
@@ -504,6 +507,17 @@ void write_text_graph(MilBuilder& b, const ModelConfig& config, const TensorMap&
     x = g.add(x, b.floats("positional_embedding", {1, length, c}, std::vector<float>(pos.f32(), pos.f32() + pos.elements())));
     const bool mct = t.kind == TextEncoderKind::mct;
     const int modules = mct ? t.layers + 2 : t.layers;
+    // A causal encoder (MobileCLIP-B) masks later positions: one [1, 1, T, T] const, 0 on and
+    // below the diagonal and −10⁴ above it (far below any score, and finite in fp16), added to
+    // every layer's attention scores.
+    std::optional<Var> mask;
+    if (t.causal) {
+        std::vector<float> values(static_cast<size_t>(length * length), 0.0f);
+        for (int64_t r = 0; r < length; ++r) {
+            for (int64_t k = r + 1; k < length; ++k) values[static_cast<size_t>(r * length + k)] = -1e4f;
+        }
+        mask = b.floats("causal_mask", {1, 1, length, length}, values);
+    }
     for (int i = 0; i < modules; ++i) {
         const std::string prefix = p + "transformer." + std::to_string(i);
         if (mct && (i == 0 || i == modules - 1)) {
@@ -517,7 +531,7 @@ void write_text_graph(MilBuilder& b, const ModelConfig& config, const TensorMap&
             continue;
         }
         Var h = g.layer_norm(x, prefix + ".pre_norm_mha.0");
-        x = g.add(x, g.mhsa(h, prefix + ".pre_norm_mha.1.qkv_proj", prefix + ".pre_norm_mha.1.out_proj", c / t.heads));
+        x = g.add(x, g.mhsa(h, prefix + ".pre_norm_mha.1.qkv_proj", prefix + ".pre_norm_mha.1.out_proj", c / t.heads, mask ? &*mask : nullptr));
         h = g.layer_norm(x, prefix + ".pre_norm_ffn.0");
         h = g.gelu(g.linear(h, prefix + ".pre_norm_ffn.1", prefix + ".pre_norm_ffn.1"));
         x = g.add(x, g.linear(h, prefix + ".pre_norm_ffn.4", prefix + ".pre_norm_ffn.4"));
@@ -549,7 +563,9 @@ void export_package(const ModelConfig& config, const TensorMap& tensors, const f
     const bool image = options.encoder == "image";
     if (!image && options.encoder != "text") throw Error(ErrorCode::invalid_argument, "--encoder must be image or text");
     if (image && config.image.kind != ImageEncoderKind::mci) throw Error(ErrorCode::unsupported, "Core ML export supports the MCi image encoders (S0, S1, S2)");
-    if (!image && config.text.causal) throw Error(ErrorCode::unsupported, "Core ML export of causal text encoders (MobileCLIP-B) is not implemented");
+    if (!image && config.text.activation != MlpActivation::gelu) {
+        throw Error(ErrorCode::unsupported, "Core ML export of QuickGELU text encoders (OpenAI CLIP) is not implemented");
+    }
     const bool classifier = !options.class_labels.empty();
     if (classifier) {
         if (!image) throw Error(ErrorCode::invalid_argument, "--labels makes an image classifier: it needs --encoder image");

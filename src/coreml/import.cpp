@@ -373,10 +373,21 @@ ImportedEncoder import_text_encoder(const Package& package) {
     }
     const int64_t context = description.input(0).type().multiarraytype().shape(1);
     const Program program(package);
-    const std::vector<Layer> layers = collect_layers(program, {}, true);
+    // A causal encoder adds a [.., T, T] mask to its attention scores: that add carries no weights,
+    // and says which architectures can match.
+    std::set<const spec::Operation*> masks;
+    for (const auto& op : program.block().operations()) {
+        if (op.type() != "add") continue;
+        const Tensor y = program.constant(op, "y");
+        if (y.rank() >= 2 && y.dim(y.rank() - 1) == context && y.dim(y.rank() - 2) == context) masks.insert(&op);
+    }
+    const bool causal = !masks.empty();
+    const std::vector<Layer> layers = collect_layers(program, masks, true);
     std::string errors;
     for (const ModelConfig& config : model_configs()) {
-        if (config.text.context != context) continue;
+        // The weights cannot tell GELU from QuickGELU (OpenAI CLIP); the programs mclip and
+        // coremltools write for MobileCLIP use `gelu`.
+        if (config.text.context != context || config.text.causal != causal || config.text.activation != MlpActivation::gelu) continue;
         try {
             ImportedEncoder result;
             result.tensors = map_text(config, layers);
@@ -387,7 +398,8 @@ ImportedEncoder import_text_encoder(const Package& package) {
         }
     }
     throw Error(ErrorCode::invalid_input, package.root.string() + ": the program is not a MobileCLIP text encoder mclip knows (context " +
-                                              std::to_string(context) + "):" + (errors.empty() ? std::string("\n  no architecture has this context length") : errors));
+                                              std::to_string(context) + (causal ? ", causal" : "") + "):" +
+                                              (errors.empty() ? std::string("\n  no architecture has this context length and mask") : errors));
 }
 
 ImportedEncoder import_image_encoder(const Package& package) {

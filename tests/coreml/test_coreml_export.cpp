@@ -12,12 +12,16 @@
 #include "common/error.h"
 #include "coreml/export.h"
 #include "coreml/import.h"
+#include "coreml/package.h"
+#include "io/gguf.h"
 #include "io/safetensors.h"
+#include "models/model_file.h"
 #include "models/encoder.h"
 #include "support/fixtures.h"
 
 using namespace mclip;
 using namespace mclip::testing;
+namespace spec = mclip::coreml::spec;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
@@ -142,6 +146,68 @@ TEST(CoreMLExportText, RoundTripOfTheS0TextEncoder) {
         std::printf("text round trip %s weights: normalized max |diff| %.3g, raw relative %.3g\n", weights, worst, relative_distance(got, want));
         EXPECT_LT(worst, std::string(weights) == "f16" ? 1e-2 : 3e-2);
     }
+    fs::remove_all(dir);
+}
+
+// MobileCLIP-B's text encoder is causal: the package carries one [1, 1, 77, 77] mask added to every
+// layer's attention scores, and the importer recognizes it (and so the architecture).
+TEST(CoreMLExportText, CausalTextEncoderOfMobileClipB) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const GgufFile file = GgufFile::open(test_models_dir() / "mobileclip_b.gguf");
+    const ModelConfig config = model_file_config(file);
+    ASSERT_TRUE(config.text.causal);
+    const WeightSource source = WeightSource::from_gguf(file);
+    TensorMap tensors;
+    for (const auto& info : file.tensors()) {
+        if (info.name.rfind("txt.", 0) == 0) tensors[info.name] = source.get_any_shape(info.name);
+    }
+    const fs::path dir = make_temp_dir("coreml_export_causal");
+    const fs::path out = dir / "BText.mlpackage";
+    coreml::ExportOptions options;
+    options.encoder = "text";
+    options.compute = "f32";
+    options.weights = "f32";
+    coreml::export_package(config, tensors, out, options);
+
+    const coreml::Package package = coreml::read_package(out);
+    const spec::Block& block = coreml::main_block(package.model);
+    int masked = 0;
+    std::string mask_name;
+    for (const auto& op : block.operations()) {
+        if (op.type() != "add") continue;
+        const std::string y = op.inputs().at("y").arguments(0).name();
+        if (y.find("causal_mask") == std::string::npos) continue;
+        ++masked;
+        mask_name = y;
+    }
+    EXPECT_EQ(masked, config.text.layers) << "one masked score sum per layer";
+    for (const auto& op : block.operations()) {
+        if (op.type() != "const" || op.outputs(0).name() != mask_name) continue;
+        const Tensor mask = coreml::dense_constant(package, op);
+        ASSERT_EQ(mask.shape(), (Shape{1, 1, 77, 77}));
+        for (int r = 0; r < 77; ++r) {
+            for (int k = 0; k < 77; ++k) {
+                const float v = mask.f32()[r * 77 + k];
+                if (k <= r) {
+                    ASSERT_EQ(v, 0.0f) << r << "," << k;
+                } else {
+                    ASSERT_LE(v, -1e4f) << r << "," << k;
+                }
+            }
+        }
+    }
+
+    const coreml::ImportedEncoder back = coreml::import_text_encoder(package);
+    EXPECT_EQ(back.config.name, "mobileclip_b");
+    EXPECT_TRUE(back.config.text.causal);
+    const SafetensorsFile expected = read_safetensors(fixtures / "coreml/mobileclip_s0_text.lut8.expected.safetensors");
+    const Tensor tokens = expected.tensors.at("tokens");
+    const auto encode = [&](const ModelConfig& c, const WeightSource& w) {
+        return make_text_encoder(c, w, GraphOptions{})->encode(static_cast<const int32_t*>(tokens.data()), static_cast<int>(tokens.dim(0)));
+    };
+    const Tensor want = encode(config, source);
+    const Tensor got = encode(back.config, WeightSource::from_map(back.tensors, "package"));
+    EXPECT_LT(normalized_max_diff(got, want), 1e-5) << "f32 round trip of the causal encoder";
     fs::remove_all(dir);
 }
 
