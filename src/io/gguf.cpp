@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "common/error.h"
 #include "mclip/atomic_file.h"
@@ -325,6 +326,20 @@ std::vector<std::string> GgufFile::get_string_array(const std::string& key) cons
     const auto& v = lookup(metadata_, path_, key);
     if (v.type != GgufType::array || v.array_type != GgufType::string) wrong_type(path_, key, "an array of strings");
     return v.value.get<std::vector<std::string>>();
+}
+
+std::vector<int64_t> GgufFile::get_int_array(const std::string& key) const {
+    const auto& v = lookup(metadata_, path_, key);
+    if (v.type != GgufType::array) wrong_type(path_, key, "an array of integers");
+    std::vector<int64_t> values;
+    for (const nlohmann::json& e : v.value) {
+        // A u64 beyond int64's range would wrap: refused like any other non-integer.
+        if (!e.is_number_integer() || (e.is_number_unsigned() && e.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))) {
+            wrong_type(path_, key, "an array of integers");
+        }
+        values.push_back(e.get<int64_t>());
+    }
+    return values;
 }
 
 std::vector<double> GgufFile::get_float_array(const std::string& key) const {

@@ -75,6 +75,7 @@ public:
     int64_t get_int(const std::string& key) const;
     double get_float(const std::string& key) const;
     std::vector<std::string> get_string_array(const std::string& key) const;
+    std::vector<int64_t> get_int_array(const std::string& key) const;
     std::vector<double> get_float_array(const std::string& key) const;
     std::string get_string_or(const std::string& key, const std::string& fallback) const;
 

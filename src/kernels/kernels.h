@@ -60,6 +60,11 @@ struct ConvDesc {
     int typical_batch = 1, typical_h = 0, typical_w = 0;
     std::string name{};       // the layer's weight name: identifies it in calibration data and logs
     float input_range = 0;    // largest |x| seen on calibration data (int8); 0: not calibrated
+    // int8 only, empty for none: SmoothQuant's factor s_c per input channel. The layer quantizes
+    // x_c / s_c and multiplies it by W[:, c]·s_c, the same product, with the input's outlier
+    // channels moved into the weights, which have a step per output channel. input_range is
+    // then the range of x / s.
+    std::vector<float> input_smoothing{};
 
     int output_h(int h) const { return (h + 2 * pad_h - kernel_h) / stride_h + 1; }
     int output_w(int w) const { return (w + 2 * pad_w - kernel_w) / stride_w + 1; }
@@ -99,6 +104,7 @@ struct LinearDesc {
     int typical_rows = 0;  // the row count usually seen; backends prepare for it at creation
     std::string name{};     // as ConvDesc
     float input_range = 0;  // as ConvDesc
+    std::vector<float> input_smoothing{};  // as ConvDesc
 };
 
 // Whether a layer asked for int8 can use it: 8-bit products pay in dense convolutions with at

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/error.h"
 #include "common/target_clones.h"
 #include "kernels/profile.h"
 #include "kernels/reference/gemm.h"
@@ -255,6 +256,19 @@ RowQuantized quantize_rows_s8(const float* w, int64_t rows, int64_t cols) {
         for (int64_t c = 0; c < cols; ++c) q.values[r * cols + c] = quantize_s8(row[c], inverse);
     }
     return q;
+}
+
+Tensor smooth_input_channels(const Tensor& weight, const std::vector<float>& smoothing) {
+    Tensor smoothed = weight.to_f32().clone();
+    const int64_t channels = weight.dim(1);
+    if (static_cast<int64_t>(smoothing.size()) != channels) {
+        throw Error(ErrorCode::internal, "smoothing factors for " + std::to_string(smoothing.size()) + " input channels, the weights have " +
+                                             std::to_string(channels));
+    }
+    const int64_t inner = weight.elements() / weight.dim(0) / channels;  // kernel positions per channel
+    float* w = smoothed.f32();
+    for (int64_t i = 0; i < smoothed.elements(); ++i) w[i] *= smoothing[(i / inner) % channels];
+    return smoothed;
 }
 
 void add_inplace(float* y, const float* x, int64_t count) { add_vector(y, x, count); }

@@ -27,6 +27,9 @@ struct RowQuantized {
     std::vector<float> steps;    // [rows]
 };
 RowQuantized quantize_rows_s8(const float* w, int64_t rows, int64_t cols);
+// Weights [out, in, ...] (float32) with each input channel c multiplied by smoothing[c]: the
+// weight side of ConvDesc::input_smoothing.
+Tensor smooth_input_channels(const Tensor& weight, const std::vector<float>& smoothing);
 
 // y += x, element-wise.
 void add_inplace(float* y, const float* x, int64_t count);

@@ -15,21 +15,23 @@ namespace {
 constexpr const char* kLayersKey = "mclip.calibration.layers";
 constexpr const char* kRangesKey = "mclip.calibration.input_ranges";
 constexpr const char* kSourceKey = "mclip.calibration.source";
+constexpr const char* kChannelCountsKey = "mclip.calibration.channel_counts";
+constexpr const char* kChannelRangesKey = "mclip.calibration.channel_ranges";
 
-// Layer name → largest |input| seen so far.
-using RangeMap = std::map<std::string, float>;
+// Layer name → largest |input| seen so far in each input channel.
+using RangeMap = std::map<std::string, std::vector<float>>;
 
-void record(RangeMap& ranges, const std::string& name, const void* x, int64_t count, DType type) {
-    float largest = 0;
-    if (type == DType::bf16) {
-        const auto* v = static_cast<const uint16_t*>(x);
-        for (int64_t i = 0; i < count; ++i) largest = std::max(largest, std::fabs(bf16_to_f32(v[i])));
-    } else {
-        const auto* v = static_cast<const float*>(x);
-        for (int64_t i = 0; i < count; ++i) largest = std::max(largest, std::fabs(v[i]));
+// x holds rows of `channels` values (NHWC positions, or matrix rows).
+void record(RangeMap& ranges, const std::string& name, const void* x, int64_t count, int channels, DType type) {
+    std::vector<float>& largest = ranges[name];
+    largest.resize(channels, 0.0f);
+    for (int64_t row = 0; row < count / channels; ++row) {
+        for (int c = 0; c < channels; ++c) {
+            const int64_t i = row * channels + c;
+            const float v = type == DType::bf16 ? bf16_to_f32(static_cast<const uint16_t*>(x)[i]) : static_cast<const float*>(x)[i];
+            largest[c] = std::max(largest[c], std::fabs(v));
+        }
     }
-    float& range = ranges[name];
-    range = std::max(range, largest);
 }
 
 class RecordingConv2d final : public kernels::Conv2d {
@@ -39,7 +41,7 @@ public:
 
 protected:
     void execute(const void* x, int n, int h, int w, void* y) const override {
-        record(ranges_, desc_.name, x, static_cast<int64_t>(n) * h * w * desc_.in_channels, desc_.input);
+        record(ranges_, desc_.name, x, static_cast<int64_t>(n) * h * w * desc_.in_channels, desc_.in_channels, desc_.input);
         inner_->run(x, n, h, w, y);
     }
 
@@ -55,7 +57,7 @@ public:
 
 protected:
     void execute(const void* x, int rows, void* y) const override {
-        record(ranges_, desc_.name, x, static_cast<int64_t>(rows) * desc_.in_features, desc_.input);
+        record(ranges_, desc_.name, x, static_cast<int64_t>(rows) * desc_.in_features, desc_.in_features, desc_.input);
         inner_->run(x, rows, y);
     }
 
@@ -100,31 +102,61 @@ private:
 
 void write_calibration(GgufWriter& writer, const Calibration& calibration) {
     std::vector<std::string> layers;
-    std::vector<float> ranges;
+    std::vector<float> ranges, channel_ranges;
+    std::vector<int32_t> channel_counts;
     for (const auto& [name, range] : calibration.input_ranges) {
         layers.push_back(name);
         ranges.push_back(range);
+        const auto channels = calibration.channel_ranges.find(name);
+        const bool known = channels != calibration.channel_ranges.end();
+        channel_counts.push_back(known ? static_cast<int32_t>(channels->second.size()) : 0);
+        if (known) channel_ranges.insert(channel_ranges.end(), channels->second.begin(), channels->second.end());
     }
     writer.set_string_array(kLayersKey, layers);
     writer.set_f32_array(kRangesKey, ranges);
+    writer.set_i32_array(kChannelCountsKey, channel_counts);
+    writer.set_f32_array(kChannelRangesKey, channel_ranges);
     writer.set_string(kSourceKey, calibration.source);
 }
 
 std::optional<Calibration> read_calibration(const GgufFile& file) {
     if (!file.has(kLayersKey)) return std::nullopt;
+    auto refuse = [&](const std::string& what) { throw Error(ErrorCode::invalid_input, file.path() + ": " + what); };
     const std::vector<std::string> layers = file.get_string_array(kLayersKey);
     const std::vector<double> ranges = file.get_float_array(kRangesKey);
     if (layers.size() != ranges.size()) {
-        throw Error(ErrorCode::invalid_input, file.path() + ": " + kLayersKey + " has " + std::to_string(layers.size()) +
-                                                  " entries but " + kRangesKey + " has " + std::to_string(ranges.size()));
+        refuse(std::string(kLayersKey) + " has " + std::to_string(layers.size()) + " entries but " + kRangesKey + " has " +
+               std::to_string(ranges.size()));
     }
+    auto check_range = [&](double range, const std::string& what) {
+        if (!(range > 0) || !std::isfinite(range)) refuse(what + " is " + std::to_string(range) + " (must be positive and finite)");
+    };
     Calibration calibration;
     for (size_t i = 0; i < layers.size(); ++i) {
-        if (!(ranges[i] > 0) || !std::isfinite(ranges[i])) {
-            throw Error(ErrorCode::invalid_input, file.path() + ": calibrated input range of " + layers[i] + " is " +
-                                                      std::to_string(ranges[i]) + " (must be positive and finite)");
-        }
+        check_range(ranges[i], "calibrated input range of " + layers[i]);
         calibration.input_ranges[layers[i]] = static_cast<float>(ranges[i]);
+    }
+    // Per-channel ranges: files calibrated before them have none (their int8 layers run unsmoothed).
+    if (file.has(kChannelCountsKey)) {
+        const std::vector<int64_t> counts = file.get_int_array(kChannelCountsKey);
+        const std::vector<double> channel_ranges = file.get_float_array(kChannelRangesKey);
+        if (counts.size() != layers.size()) {
+            refuse(std::string(kChannelCountsKey) + " has " + std::to_string(counts.size()) + " entries for " + std::to_string(layers.size()) + " layers");
+        }
+        size_t at = 0;
+        for (size_t i = 0; i < layers.size(); ++i) {
+            if (counts[i] < 0 || static_cast<uint64_t>(counts[i]) > channel_ranges.size() - at) {
+                refuse(std::string(kChannelRangesKey) + " is shorter than " + kChannelCountsKey + " says");
+            }
+            if (counts[i] == 0) continue;
+            std::vector<float>& channels = calibration.channel_ranges[layers[i]];
+            for (int64_t c = 0; c < counts[i]; ++c, ++at) {
+                // A channel that was all zeros has range 0; it keeps factor 1.
+                if (channel_ranges[at] != 0) check_range(channel_ranges[at], "a calibrated channel range of " + layers[i]);
+                channels.push_back(static_cast<float>(channel_ranges[at]));
+            }
+        }
+        if (at != channel_ranges.size()) refuse(std::string(kChannelRangesKey) + " is longer than " + kChannelCountsKey + " says");
     }
     calibration.source = file.get_string_or(kSourceKey, "");
     return calibration;
@@ -164,21 +196,56 @@ Calibration measure_input_ranges(const ModelConfig& config, const WeightSource& 
     }
     progress.finish();
     // A layer whose input was all zeros has no usable range; it runs bf16.
-    for (const auto& [name, largest] : ranges) {
-        if (largest > 0) calibration.input_ranges[name] = largest;
+    for (const auto& [name, channels] : ranges) {
+        const float largest = *std::max_element(channels.begin(), channels.end());
+        if (largest <= 0) continue;
+        calibration.input_ranges[name] = largest;
+        calibration.channel_ranges[name] = channels;
     }
     return calibration;
 }
 
-float CalibratedBackend::range_of(const std::string& name) const {
-    const auto it = calibration_.input_ranges.find(name);
-    return it == calibration_.input_ranges.end() ? 0.0f : it->second;
+std::vector<float> smoothing_factors(const std::vector<float>& channel_ranges, const Tensor& weight) {
+    const Tensor w = weight.to_f32();
+    const int64_t channels = w.dim(1);
+    if (static_cast<int64_t>(channel_ranges.size()) != channels) {
+        throw Error(ErrorCode::invalid_input, "calibration data for " + std::to_string(channel_ranges.size()) +
+                                                  " input channels where the layer has " + std::to_string(channels));
+    }
+    const int64_t inner = w.elements() / w.dim(0) / channels;
+    std::vector<float> weight_ranges(channels, 0.0f);
+    for (int64_t i = 0; i < w.elements(); ++i) {
+        float& range = weight_ranges[(i / inner) % channels];
+        range = std::max(range, std::fabs(w.f32()[i]));
+    }
+    std::vector<float> factors(channels, 1.0f);
+    for (int64_t c = 0; c < channels; ++c) {
+        if (channel_ranges[c] > 0 && weight_ranges[c] > 0) factors[c] = std::sqrt(channel_ranges[c] / weight_ranges[c]);
+    }
+    return factors;
 }
+
+namespace {
+
+// Fills in a layer's calibrated range and, where the layer runs int8 and its channels were
+// measured, its smoothing factors and the range of the smoothed input.
+template <typename Desc>
+void calibrate(Desc& d, const Calibration& calibration, const Tensor& weight) {
+    const auto range = calibration.input_ranges.find(d.name);
+    d.input_range = range == calibration.input_ranges.end() ? 0.0f : range->second;
+    const auto channels = calibration.channel_ranges.find(d.name);
+    if (kernels::compute_precision(d) != kernels::Precision::int8 || channels == calibration.channel_ranges.end()) return;
+    d.input_smoothing = smoothing_factors(channels->second, weight);
+    d.input_range = 0;
+    for (size_t c = 0; c < channels->second.size(); ++c) d.input_range = std::max(d.input_range, channels->second[c] / d.input_smoothing[c]);
+}
+
+}  // namespace
 
 std::unique_ptr<kernels::Conv2d> CalibratedBackend::make_conv2d(const kernels::ConvDesc& desc, const Tensor& weight,
                                                                 const Tensor& bias) {
     kernels::ConvDesc d = desc;
-    d.input_range = range_of(d.name);
+    calibrate(d, calibration_, weight);
     ++layers_;
     if (kernels::compute_precision(d) == kernels::Precision::int8) ++int8_layers_;
     return base_.make_conv2d(d, weight, bias);
@@ -187,7 +254,7 @@ std::unique_ptr<kernels::Conv2d> CalibratedBackend::make_conv2d(const kernels::C
 std::unique_ptr<kernels::Linear> CalibratedBackend::make_linear(const kernels::LinearDesc& desc, const Tensor& weight,
                                                                 const Tensor& bias) {
     kernels::LinearDesc d = desc;
-    d.input_range = range_of(d.name);
+    calibrate(d, calibration_, weight);
     ++layers_;
     if (kernels::compute_precision(d) == kernels::Precision::int8) ++int8_layers_;
     return base_.make_linear(d, weight, bias);

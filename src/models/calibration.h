@@ -1,9 +1,16 @@
 // int8 calibration: the range of each int8-capable layer's input (kernels.h, Precision::int8),
 // measured by running the float32 graphs over real images and prompts, stored in the model file.
 //
-//   mclip.calibration.layers        layer names (the weight names without ".weight")
-//   mclip.calibration.input_ranges  largest |input| of each, float32, same order
-//   mclip.calibration.source        what the ranges were measured on, for people
+//   mclip.calibration.layers          layer names (the weight names without ".weight")
+//   mclip.calibration.input_ranges    largest |input| of each, float32, same order
+//   mclip.calibration.channel_counts  input channels of each (int32, same order; 0: not measured)
+//   mclip.calibration.channel_ranges  largest |input| per input channel, all layers' concatenated
+//   mclip.calibration.source          what the ranges were measured on, for people
+//
+// The per-channel ranges give SmoothQuant's factors (kernels::ConvDesc::input_smoothing):
+// s_c = sqrt(max|x_c| / max|W[:, c]|) balances each input channel's range against its weights'
+// (α = 1/2 in the SmoothQuant paper), so a few outlier channels no longer set the step of the
+// whole input. Files calibrated before the per-channel keys run unsmoothed.
 #pragma once
 
 #include <map>
@@ -23,9 +30,14 @@ class GgufFile;
 class GgufWriter;
 
 struct Calibration {
-    std::map<std::string, float> input_ranges;  // layer name → largest |input| seen
+    std::map<std::string, float> input_ranges;                 // layer name → largest |input| seen
+    std::map<std::string, std::vector<float>> channel_ranges;  // layer name → the same per input channel
     std::string source;
 };
+
+// SmoothQuant's factor per input channel of a layer with weights [out, in, ...] whose inputs
+// reached channel_ranges (1 where a channel or its weights are all zero).
+std::vector<float> smoothing_factors(const std::vector<float>& channel_ranges, const Tensor& weight);
 
 void write_calibration(GgufWriter& writer, const Calibration& calibration);
 // The calibration stored in a model file, or nullopt when it has none.
@@ -36,8 +48,8 @@ std::optional<Calibration> read_calibration(const GgufFile& file);
 Calibration measure_input_ranges(const ModelConfig& config, const WeightSource& weights, const Tensor& images,
                                  const std::vector<int32_t>& tokens, std::string source);
 
-// A backend that builds layers on `base` with their calibrated input ranges filled in; int8
-// layers without one run bf16 (compute_precision).
+// A backend that builds layers on `base` with their calibrated input ranges and smoothing
+// factors filled in; int8 layers without a range run bf16 (compute_precision).
 class CalibratedBackend final : public kernels::Backend {
 public:
     CalibratedBackend(kernels::Backend& base, const Calibration& calibration) : base_(base), calibration_(calibration) {}
@@ -53,8 +65,6 @@ public:
     int layers() const { return layers_; }
 
 private:
-    float range_of(const std::string& name) const;
-
     kernels::Backend& base_;
     const Calibration& calibration_;
     int int8_layers_ = 0;

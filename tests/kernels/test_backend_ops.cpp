@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <ostream>
 #include <random>
 #include <string>
@@ -106,6 +107,13 @@ double activate(Activation a, double v) {
     if (a == Activation::gelu) return gelu(v);
     if (a == Activation::relu) return std::max(v, 0.0);
     return v;
+}
+
+// SmoothQuant-style factors in [0.5, 2] for `channels` input channels (ConvDesc::input_smoothing).
+std::vector<float> smoothing_for(int channels) {
+    std::vector<float> factors;
+    for (float v : random_values(channels, 1.0f, 41)) factors.push_back(std::exp2(v));  // v in [-1, 1]
+    return factors;
 }
 
 struct ConvCase {
@@ -305,6 +313,14 @@ TEST_P(BackendConvOp, MatchesReferenceInInt8) {
             }
         }
     }
+    if (!int8) return;
+    // Smoothed: x_c / s_c against W[:, c]·s_c, the same product; |x / s| ≤ 2 with s in [0.5, 2].
+    d.input = d.output = DType::f32;
+    d.input_smoothing = smoothing_for(c.in);
+    d.input_range = 2.0f;
+    const auto smoothed = run_conv(*backend, d, c, r);
+    EXPECT_LE(relative_error(smoothed, exact), 3e-2) << "smoothed";
+    EXPECT_LE(relative_error(smoothed, run_conv(kernels::reference_backend(), d, c, r)), 1e-3) << "smoothed";
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, BackendConvOp, ::testing::Combine(::testing::ValuesIn(backend_names()), ::testing::ValuesIn(conv_cases())),
@@ -443,8 +459,46 @@ TEST_P(LinearOp, Int8MatchesEmulationAndStaysNearTheExactProduct) {
             const auto emulated = run_linear(kernels::reference_backend(), d, c, r);
             EXPECT_LE(relative_error(run_linear(*backend, d, c, r), emulated), output == DType::bf16 ? 8e-3 : 1e-3)
                 << "int8 " << to_string(input) << "->" << to_string(output);
+            d.input_smoothing = smoothing_for(c.in);
+            d.input_range = 2.0f;
+            const auto smoothed = run_linear(*backend, d, c, r);
+            EXPECT_LE(relative_error(smoothed, exact), 3e-2) << "smoothed " << to_string(input) << "->" << to_string(output);
+            EXPECT_LE(relative_error(smoothed, run_linear(kernels::reference_backend(), d, c, r)), output == DType::bf16 ? 8e-3 : 1e-3)
+                << "smoothed int8 " << to_string(input) << "->" << to_string(output);
+            d.input_smoothing.clear();
         }
     }
+}
+
+// What smoothing is for: one input channel 50× the others sets the int8 step of the whole input
+// and drowns the rest; divided by its factor (weights multiplied by it), the step fits them all.
+// The reference backend's emulation computes exactly what int8 hardware does.
+TEST(Int8Smoothing, ShrinksTheErrorOfAnOutlierChannel) {
+    const LinearCase c{"outlier_channel", 64, 96, 32, Activation::none, false};
+    LinearRun r = make_linear_inputs(c);
+    for (int row = 0; row < c.rows; ++row) r.x[static_cast<size_t>(row) * c.in] *= 50.0f;
+    const auto exact = naive_linear(c, r.x, r.w, r.b, r.y0);
+    kernels::LinearDesc d;
+    d.in_features = c.in;
+    d.out_features = c.out;
+    d.precision = Precision::int8;
+    d.input_range = 50.0f;
+    const double plain = relative_error(run_linear(kernels::reference_backend(), d, c, r), exact);
+    // s_c = sqrt(max|x_c| / max|W[:, c]|), as calibration computes it.
+    std::vector<float> factors(c.in);
+    d.input_range = 0;
+    for (int ch = 0; ch < c.in; ++ch) {
+        float x_max = 0, w_max = 0;
+        for (int row = 0; row < c.rows; ++row) x_max = std::max(x_max, std::fabs(r.x[static_cast<size_t>(row) * c.in + ch]));
+        for (int o = 0; o < c.out; ++o) w_max = std::max(w_max, std::fabs(r.w.f32()[static_cast<size_t>(o) * c.in + ch]));
+        factors[ch] = std::sqrt(x_max / w_max);
+        d.input_range = std::max(d.input_range, x_max / factors[ch]);
+    }
+    d.input_smoothing = factors;
+    const double smoothed = relative_error(run_linear(kernels::reference_backend(), d, c, r), exact);
+    std::printf("int8 error with an outlier channel: %.3g plain, %.3g smoothed\n", plain, smoothed);
+    EXPECT_LT(smoothed, plain / 3);
+    EXPECT_LE(smoothed, 2e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, LinearOp,

@@ -2,6 +2,7 @@
 // from `mclip convert --calibrate` to int8 embeddings and classification.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -51,6 +52,28 @@ TEST(Calibration, MeasuresTheLayersInt8ServesAndNoOthers) {
     // S0: 2 + 6 + 10 + 2 ConvFFNs (fc1, fc2), 2 attention blocks (qkv, proj), and in the text
     // encoder 2 ConvFFNs and 4 transformer layers (4 projections each).
     EXPECT_EQ(c.input_ranges.size(), 20u * 2 + 2 * 2 + 2 * 2 + 4 * 4);
+    // Each layer's input also per channel (for the smoothing factors): the layer's largest is theirs.
+    ASSERT_EQ(c.channel_ranges.size(), c.input_ranges.size());
+    EXPECT_EQ(c.channel_ranges.at("img.network.0.0.ffn.fc1").size(), 64u);
+    EXPECT_EQ(c.channel_ranges.at("img.network.0.0.ffn.fc2").size(), 3u * 64);
+    EXPECT_EQ(c.channel_ranges.at("txt.transformer.2.pre_norm_mha.1.out_proj").size(), 512u);
+    for (const auto& [name, channels] : c.channel_ranges) {
+        EXPECT_EQ(*std::max_element(channels.begin(), channels.end()), c.input_ranges.at(name)) << name;
+    }
+}
+
+TEST(Calibration, SmoothingBalancesEachChannelAgainstItsWeights) {
+    // s_c = sqrt(max|x_c| / max|W[:, c]|); channels without input or weights keep 1.
+    const std::vector<float> values{0.5f, -2.0f, 0.0f, 1.0f,  //
+                                    -0.25f, 1.0f, 0.0f, 0.0f};
+    const Tensor weight = Tensor::from_f32({2, 4, 1, 1}, values);
+    const std::vector<float> factors = smoothing_factors({8.0f, 2.0f, 3.0f, 0.0f}, weight);
+    ASSERT_EQ(factors.size(), 4u);
+    EXPECT_FLOAT_EQ(factors[0], 4.0f);  // sqrt(8 / 0.5)
+    EXPECT_FLOAT_EQ(factors[1], 1.0f);  // sqrt(2 / 2)
+    EXPECT_FLOAT_EQ(factors[2], 1.0f);  // all-zero weights
+    EXPECT_FLOAT_EQ(factors[3], 1.0f);  // an input that was always 0
+    EXPECT_THROW(smoothing_factors({1.0f, 2.0f}, weight), Error);
 }
 
 class CalibrationFile : public ::testing::Test {
@@ -61,7 +84,9 @@ protected:
 };
 
 TEST_F(CalibrationFile, RoundTripsThroughGguf) {
-    const Calibration original{{{"img.a", 0.25f}, {"txt.b", 17.5f}}, "2 images, 3 prompts"};
+    const Calibration original{{{"img.a", 0.25f}, {"txt.b", 17.5f}, {"txt.c", 3.0f}},
+                               {{"img.a", {0.25f, 0.125f, 0.0f}}, {"txt.b", {17.5f, 1.0f}}},
+                               "2 images, 3 prompts"};
     GgufWriter writer;
     write_calibration(writer, original);
     writer.write(dir_ / "c.gguf");
@@ -69,6 +94,7 @@ TEST_F(CalibrationFile, RoundTripsThroughGguf) {
     const std::optional<Calibration> read = read_calibration(file);
     ASSERT_TRUE(read);
     EXPECT_EQ(read->input_ranges, original.input_ranges);
+    EXPECT_EQ(read->channel_ranges, original.channel_ranges);
     EXPECT_EQ(read->source, original.source);
 
     GgufWriter none;
@@ -93,6 +119,27 @@ TEST_F(CalibrationFile, RefusesInconsistentEntries) {
     refused({"a", "b"}, {1.0f}, "has 2 entries but");
     refused({"a"}, {-1.0f}, "input range of a");
     refused({"a"}, {NAN}, "input range of a");
+
+    const auto refused_channels = [&](const std::vector<int32_t>& counts, const std::vector<float>& ranges, const std::string& message) {
+        GgufWriter writer;
+        writer.set_string_array("mclip.calibration.layers", {"a", "b"});
+        writer.set_f32_array("mclip.calibration.input_ranges", {1.0f, 2.0f});
+        writer.set_i32_array("mclip.calibration.channel_counts", counts);
+        writer.set_f32_array("mclip.calibration.channel_ranges", ranges);
+        writer.write(dir_ / "bad.gguf");
+        try {
+            read_calibration(GgufFile::open(dir_ / "bad.gguf"));
+            ADD_FAILURE() << "accepted: " << message;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+        }
+    };
+    refused_channels({2}, {1.0f, 0.5f}, "channel_counts has 1 entries for 2 layers");
+    refused_channels({2, 2}, {1.0f, 0.5f, 2.0f}, "shorter than");
+    refused_channels({1, 1}, {1.0f, 0.5f, 2.0f}, "longer than");
+    refused_channels({-1, 1}, {1.0f}, "shorter than");
+    refused_channels({1, 1}, {1.0f, -2.0f}, "channel range of b");
+    refused_channels({1, 1}, {1.0f, INFINITY}, "channel range of b");
 }
 
 TEST(CalibrationModel, Int8NeedsACalibrationAndAutoPrefersIt) {
@@ -110,7 +157,7 @@ TEST(CalibrationModel, Int8NeedsACalibrationAndAutoPrefersIt) {
     ModelLoadOptions fastest;
     fastest.fastest_precision = true;
     EXPECT_EQ(ClipModel::load(plain, fastest)->precision(), kernels::fastest_precision(kernels::default_backend()));
-    const Calibration calibration{{{"img.network.0.0.ffn.fc1", 1.0f}}, "test"};
+    const Calibration calibration{{{"img.network.0.0.ffn.fc1", 1.0f}}, {}, "test"};
     fastest.calibration = &calibration;
     EXPECT_EQ(ClipModel::load(plain, fastest)->precision(), kernels::Precision::int8);
 }

@@ -96,6 +96,14 @@ dnnl::post_ops make_post_ops(Activation activation, bool accumulate) {
 // A float32 copy of a weight tensor (converted when it is stored narrower), or a view of it.
 Tensor f32_view(const Tensor& t) { return t.dtype() == DType::f32 ? t : t.to_f32(); }
 
+// The weights a layer computes with, as float32: smoothed per input channel in int8 (ConvDesc::
+// input_smoothing), a view of `weight` otherwise.
+template <typename Desc>
+Tensor layer_weights(const Tensor& weight, const Desc& desc, Precision precision) {
+    if (precision == Precision::int8 && !desc.input_smoothing.empty()) return smooth_input_channels(weight, desc.input_smoothing);
+    return f32_view(weight);
+}
+
 // How one input shape runs: the primitive and the conversions around it.
 struct Plan {
     dnnl::primitive primitive;
@@ -208,12 +216,21 @@ void run_plan(const Plan& plan, const memory& bias, const void* x, void* y, DTyp
 }
 
 // Fills in the input conversion of a plan whose primitive reads src_md while x is `user_type`;
-// an s8 input is quantized with steps of input_step.
-void plan_input(Plan& plan, const memory::dims& dims, tag layout, dt user_type, float input_step) {
+// an s8 input is quantized with steps of input_step, each channel (dimension 1) first divided by
+// its smoothing factor when there are any.
+void plan_input(Plan& plan, const memory::dims& dims, tag layout, dt user_type, float input_step, const std::vector<float>& smoothing) {
     plan.user_src_md = memory::desc(dims, user_type, layout);
     if (user_type == plan.src_md.data_type()) return;
     dnnl::primitive_attr attr = with_user_scratchpad();
-    if (plan.src_md.data_type() == dt::s8) attr.set_output_scales(0, {1.0f / input_step});
+    if (plan.src_md.data_type() == dt::s8) {
+        if (smoothing.empty()) {
+            attr.set_output_scales(0, {1.0f / input_step});
+        } else {
+            std::vector<float> scales;
+            for (float s : smoothing) scales.push_back(1.0f / (input_step * s));
+            attr.set_output_scales(1 << 1, scales);
+        }
+    }
     const dnnl::reorder::primitive_desc pd(cpu_engine(), plan.user_src_md, cpu_engine(), plan.src_md, attr);
     plan.to_compute_type = dnnl::reorder(pd);
     plan.to_compute_type_scratchpad_md = pd.scratchpad_desc();
@@ -226,7 +243,7 @@ public:
           multiplier_(desc.depthwise() ? desc.out_channels / desc.in_channels : 1),
           separate_gelu_(gelu_after_kernel(precision_, desc.activation, desc.accumulate)),
           kernel_desc_(expanded(desc, multiplier_)),
-          weights_(plain_weight_md(kernel_desc_), f32_view(weight), bias, desc.out_channels, precision_, input_step_),
+          weights_(plain_weight_md(kernel_desc_), layer_weights(weight, desc, precision_), bias, desc.out_channels, precision_, input_step_),
           bias_(memory::desc({desc.out_channels}, dt::f32, tag::x), cpu_engine(), const_cast<float*>(weights_.bias())) {
         if (desc.typical_h > 0 && desc.typical_w > 0) {
             plan(desc.typical_batch, desc.typical_h, desc.typical_w);
@@ -314,7 +331,7 @@ private:
         p.src_md = pd->src_desc();
         p.dst_md = pd->dst_desc();
         p.output_count = static_cast<int64_t>(n) * desc_.output_h(h) * desc_.output_w(w) * desc_.out_channels;
-        plan_input(p, {n, kernel_desc_.in_channels, h, w}, tag::nhwc, to_dnnl(desc_.input), input_step_);
+        plan_input(p, {n, kernel_desc_.in_channels, h, w}, tag::nhwc, to_dnnl(desc_.input), input_step_, desc_.input_smoothing);
         log_debug("oneDNN conv " + desc_.name + " " + to_string(precision_) + " " + std::to_string(desc_.in_channels) + "->" + std::to_string(desc_.out_channels) + " " +
                   std::to_string(desc_.kernel_h) + "x" + std::to_string(desc_.kernel_w) + "/" + std::to_string(desc_.stride_h) +
                   " g" + std::to_string(desc_.groups) + " on " + std::to_string(n) + "x" + std::to_string(h) + "x" +
@@ -346,8 +363,8 @@ public:
     // nn.Linear stores W [out, in]; matmul wants B [in, out]: the same memory read as "ba".
     OnednnLinear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias)
         : Linear(desc), precision_(compute_precision(desc)), input_step_(int8_step(desc.input_range)),
-          weights_(memory::desc({desc.in_features, desc.out_features}, dt::f32, tag::ba), f32_view(weight), bias, desc.out_features,
-                   precision_, input_step_),
+          weights_(memory::desc({desc.in_features, desc.out_features}, dt::f32, tag::ba), layer_weights(weight, desc, precision_), bias,
+                   desc.out_features, precision_, input_step_),
           bias_(memory::desc({1, desc.out_features}, dt::f32, tag::ab), cpu_engine(), const_cast<float*>(weights_.bias())) {
         if (desc.typical_rows > 0) {
             plan(desc.typical_rows);
@@ -390,7 +407,7 @@ private:
         p.src_md = pd->src_desc();
         p.dst_md = pd->dst_desc();
         p.output_count = static_cast<int64_t>(rows) * desc_.out_features;
-        plan_input(p, {rows, desc_.in_features}, tag::ab, to_dnnl(desc_.input), input_step_);
+        plan_input(p, {rows, desc_.in_features}, tag::ab, to_dnnl(desc_.input), input_step_, desc_.input_smoothing);
         log_debug("oneDNN matmul " + desc_.name + " " + to_string(precision_) + " " + std::to_string(rows) + "x" + std::to_string(desc_.in_features) + "->" +
                   std::to_string(desc_.out_features) + ": " + pd->impl_info_str() + (p.staged_output ? " (staged output)" : ""));
         return plans_.emplace(key, std::move(p)).first->second;

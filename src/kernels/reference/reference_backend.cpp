@@ -28,10 +28,12 @@ void apply_activation(Activation activation, float* y, int64_t count) {
 
 float round_through_bf16(float v) { return mclip::bf16_to_f32(mclip::f32_to_bf16(v)); }
 
-// Weights (rows: output channels) or a bias as float32 values of the layer's precision.
-std::vector<float> copy_f32(const Tensor& t, Precision precision) {
+// Weights (rows: output channels) or a bias as float32 values of the layer's precision; int8
+// weights smoothed per input channel first (ConvDesc::input_smoothing).
+std::vector<float> copy_f32(const Tensor& t, Precision precision, const std::vector<float>& smoothing = {}) {
     if (t.empty()) return {};
-    const Tensor f = t.dtype() == DType::f32 ? t : t.to_f32();
+    const bool smooth = precision == Precision::int8 && !smoothing.empty();
+    const Tensor f = smooth ? smooth_input_channels(t, smoothing) : t.dtype() == DType::f32 ? t : t.to_f32();
     std::vector<float> values(f.f32(), f.f32() + f.elements());
     if (precision == Precision::bf16) {
         for (float& v : values) v = round_through_bf16(v);
@@ -44,8 +46,10 @@ std::vector<float> copy_f32(const Tensor& t, Precision precision) {
 }
 
 // The layer's input as float32 values of the layer's precision: widened from bf16, rounded to
-// bf16 or to int8 steps of `range` when the layer computes so, or x itself.
-const float* input_as_f32(const void* x, int64_t count, DType type, Precision precision, float range, std::vector<float>& scratch) {
+// bf16 or to int8 steps of `range` when the layer computes so (channel c of the `channels` first
+// divided by smoothing[c] when given), or x itself.
+const float* input_as_f32(const void* x, int64_t count, DType type, Precision precision, float range, const std::vector<float>& smoothing,
+                          int64_t channels, std::vector<float>& scratch) {
     if (type == DType::f32 && precision == Precision::f32) return static_cast<const float*>(x);
     scratch.resize(count);
     if (type == DType::bf16) {
@@ -57,7 +61,14 @@ const float* input_as_f32(const void* x, int64_t count, DType type, Precision pr
         for (float& v : scratch) v = round_through_bf16(v);
     } else if (precision == Precision::int8) {
         const float step = int8_step(range), inverse = 1.0f / step;
-        for (float& v : scratch) v = quantize_s8(v, inverse) * step;
+        if (smoothing.empty()) {
+            for (float& v : scratch) v = quantize_s8(v, inverse) * step;
+        } else {
+            // As oneDNN's quantizing reorder: one multiplier per channel, 1 / (step · s_c).
+            std::vector<float> inverses;
+            for (float s : smoothing) inverses.push_back(1.0f / (step * s));
+            for (int64_t i = 0; i < count; ++i) scratch[i] = quantize_s8(scratch[i], inverses[i % channels]) * step;
+        }
     }
     return scratch.data();
 }
@@ -68,7 +79,7 @@ public:
     // operand [kh·kw·in_g, out_g] whose rows follow the im2col column order (p, q, channel).
     ReferenceConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias)
         : Conv2d(desc), precision_(compute_precision(desc)), bias_(copy_f32(bias, Precision::f32)) {
-        const std::vector<float> w = copy_f32(weight, precision_);
+        const std::vector<float> w = copy_f32(weight, precision_, desc.input_smoothing);
         const int kh = desc.kernel_h, kw = desc.kernel_w, out = desc.out_channels;
         const int in_g = desc.in_channels / desc.groups, out_g = out / desc.groups;
         weight_.resize(w.size());
@@ -96,7 +107,7 @@ protected:
         const int64_t in_count = static_cast<int64_t>(n) * h * w * desc_.in_channels;
         const int64_t out_count = static_cast<int64_t>(n) * oh * ow * desc_.out_channels;
         thread_local std::vector<float> input_scratch, output_scratch;
-        const float* xf = input_as_f32(x, in_count, desc_.input, precision_, desc_.input_range, input_scratch);
+        const float* xf = input_as_f32(x, in_count, desc_.input, precision_, desc_.input_range, desc_.input_smoothing, desc_.in_channels, input_scratch);
         float* result = static_cast<float*>(y);
         if (desc_.output != DType::f32 || desc_.accumulate) {
             output_scratch.resize(out_count);
@@ -208,7 +219,7 @@ public:
     // Stores Wᵀ [in, out] so the GEMM streams contiguous rows of it.
     ReferenceLinear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias)
         : Linear(desc), precision_(compute_precision(desc)), bias_(copy_f32(bias, Precision::f32)) {
-        const std::vector<float> w = copy_f32(weight, precision_);
+        const std::vector<float> w = copy_f32(weight, precision_, desc.input_smoothing);
         transposed_.resize(w.size());
         for (int o = 0; o < desc.out_features; ++o) {
             for (int i = 0; i < desc.in_features; ++i) {
@@ -222,7 +233,7 @@ protected:
         const int64_t in = desc_.in_features, out = desc_.out_features;
         const int64_t count = rows * out;
         thread_local std::vector<float> input_scratch, output_scratch;
-        const float* xf = input_as_f32(x, rows * in, desc_.input, precision_, desc_.input_range, input_scratch);
+        const float* xf = input_as_f32(x, rows * in, desc_.input, precision_, desc_.input_range, desc_.input_smoothing, in, input_scratch);
         float* result = static_cast<float*>(y);
         if (desc_.output != DType::f32 || desc_.accumulate) {
             output_scratch.resize(count);
@@ -256,7 +267,7 @@ protected:
         const int64_t in_count = static_cast<int64_t>(n) * length * 3 * width;
         thread_local std::vector<float> input_scratch, output_scratch;
         const Precision precision = desc_.precision == Precision::f32 ? Precision::f32 : Precision::bf16;
-        const float* q = input_as_f32(qkv, in_count, desc_.input, precision, 0, input_scratch);
+        const float* q = input_as_f32(qkv, in_count, desc_.input, precision, 0, {}, 1, input_scratch);
         const int64_t out_count = static_cast<int64_t>(n) * length * width;
         output_scratch.resize(out_count);
         for (int b = 0; b < n; ++b) {
