@@ -422,24 +422,24 @@ void write_image_graph(MilBuilder& b, const ModelConfig& config, const TensorMap
     x = g.gelu(g.conv(x, p + "patch_embed.0", 2, 1));
     x = g.gelu(g.conv(x, p + "patch_embed.1", 2, c0));
     x = g.gelu(g.conv(x, p + "patch_embed.2", 1, 1));
-    for (int s = 0; s < 4; ++s) {
+    for (int s = 0; s < m.stages(); ++s) {
         const int c = m.widths[s];
-        const int index = s == 3 ? 7 : 2 * s;
-        if (s == 3) x = g.conv(x, p + "network.6", 1, c);
+        const bool attention = m.attention_stage(s);
+        if (attention) x = g.conv(x, p + "network." + std::to_string(m.cpe_index(s)), 1, c);
         for (int i = 0; i < m.depths[s]; ++i) {
-            const std::string block_name = p + "network." + std::to_string(index) + "." + std::to_string(i);
-            x = s < 3 ? g.conv(x, block_name + ".token_mixer", 1, c) : g.attention(x, block_name, m.head_dim);
+            const std::string block_name = p + "network." + std::to_string(m.stage_index(s)) + "." + std::to_string(i);
+            x = attention ? g.attention(x, block_name, m.head_dim) : g.conv(x, block_name + ".token_mixer", 1, c);
             x = g.conv_ffn(x, block_name + ".ffn", c);
         }
-        if (s < 3) {
-            const std::string proj = p + "network." + std::to_string(2 * s + 1) + ".proj";
+        if (s + 1 < m.stages()) {
+            const std::string proj = p + "network." + std::to_string(m.downsample_index(s)) + ".proj";
             x = g.conv(x, proj + ".0", 2, c);
             if (m.downsample_se[s]) x = g.squeeze_excite(x, proj + ".0.se");
             x = g.gelu(x);
             x = g.gelu(g.conv(x, proj + ".1", 1, 1));
         }
     }
-    const int c3 = m.widths[3];
+    const int c3 = m.last_width();
     x = g.conv(x, p + "conv_exp", 1, c3);
     x = g.gelu(g.squeeze_excite(x, p + "conv_exp.se"));
     x = b.op("reduce_mean", {{"x", x}, {"axes", b.ints("axes", {2, 3})}, {"keep_dims", b.boolean("keep_dims", false)}}, {1, 2 * c3});
@@ -563,6 +563,9 @@ void export_package(const ModelConfig& config, const TensorMap& tensors, const f
     const bool image = options.encoder == "image";
     if (!image && options.encoder != "text") throw Error(ErrorCode::invalid_argument, "--encoder must be image or text");
     if (image && config.image.kind != ImageEncoderKind::mci) throw Error(ErrorCode::unsupported, "Core ML export supports the MCi image encoders (S0, S1, S2)");
+    if (image && config.image.mci.attention_norm == MciAttentionNorm::layer_norm) {
+        throw Error(ErrorCode::unsupported, "Core ML export of MCi image encoders with LayerNorm attention (MobileCLIP2-S3/S4) is not implemented");
+    }
     if (!image && config.text.activation != MlpActivation::gelu) {
         throw Error(ErrorCode::unsupported, "Core ML export of QuickGELU text encoders (OpenAI CLIP) is not implemented");
     }

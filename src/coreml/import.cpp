@@ -204,18 +204,18 @@ TensorMap map_mci(const ModelConfig& config, const std::vector<Layer>& layers) {
     put(out, p + "patch_embed.0", match.next("conv", "stem conv 0", {c0, 3, 3, 3}), c0);
     put(out, p + "patch_embed.1", match.next("conv", "stem conv 1", {c0, 1, 3, 3}, c0), c0);
     put(out, p + "patch_embed.2", match.next("conv", "stem conv 2", {c0, c0, 1, 1}), c0);
-    for (int s = 0; s < 4; ++s) {
+    for (int s = 0; s < m.stages(); ++s) {
         const int c = m.widths[s];
         const int hidden = m.mlp_ratio * c;
-        const int index = s == 3 ? 7 : 2 * s;
-        if (s == 3) {
+        const bool attention = m.attention_stage(s);
+        if (attention) {
             const int k = m.cpe_kernel;
-            put(out, p + "network.6", match.next("conv", "RepCPE conv", {c, 1, k, k}, c), c);
+            put(out, p + "network." + std::to_string(m.cpe_index(s)), match.next("conv", "RepCPE conv", {c, 1, k, k}, c), c);
         }
         for (int b = 0; b < m.depths[s]; ++b) {
-            const std::string block = p + "network." + std::to_string(index) + "." + std::to_string(b);
+            const std::string block = p + "network." + std::to_string(m.stage_index(s)) + "." + std::to_string(b);
             const std::string what = "stage " + std::to_string(s) + " block " + std::to_string(b);
-            if (s < 3) {
+            if (!attention) {
                 const int k = m.mixer_kernel;
                 put(out, block + ".token_mixer", match.next("conv", what + " RepMixer conv", {c, 1, k, k}, c), c);
             } else {
@@ -264,10 +264,10 @@ TensorMap map_mci(const ModelConfig& config, const std::vector<Layer>& layers) {
             put(out, block + ".ffn.fc1", match.next("conv", what + " ConvFFN fc1", {hidden, c, 1, 1}), hidden);
             put(out, block + ".ffn.fc2", match.next("conv", what + " ConvFFN fc2", {c, hidden, 1, 1}), c);
         }
-        if (s < 3) {
+        if (s + 1 < m.stages()) {
             const int cout = m.widths[s + 1];
             const int k = m.downsample_kernel;
-            const std::string proj = p + "network." + std::to_string(2 * s + 1) + ".proj";
+            const std::string proj = p + "network." + std::to_string(m.downsample_index(s)) + ".proj";
             const std::string what = "PatchEmbed " + std::to_string(s);
             put(out, proj + ".0", match.next("conv", what + " large-kernel conv", {cout, 1, k, k}, c), cout);
             if (m.downsample_se[s]) {
@@ -278,7 +278,7 @@ TensorMap map_mci(const ModelConfig& config, const std::vector<Layer>& layers) {
             put(out, proj + ".1", match.next("conv", what + " 1×1 conv", {cout, cout, 1, 1}), cout);
         }
     }
-    const int c3 = m.widths[3];
+    const int c3 = m.last_width();
     const int c_exp = 2 * c3;
     const int r = c_exp / m.conv_exp_se_divisor;
     put(out, p + "conv_exp", match.next("conv", "conv_exp", {c_exp, 1, 3, 3}, c3), c_exp);
@@ -443,6 +443,8 @@ ImportedEncoder import_image_encoder(const Package& package) {
     std::string errors;
     for (const ModelConfig& config : model_configs()) {
         if (config.image.kind != ImageEncoderKind::mci || config.image_size() != image.width()) continue;
+        // MCi3/MCi4's LayerNorm attention has no importer (nor exporter) yet.
+        if (config.image.mci.attention_norm != MciAttentionNorm::batch_norm) continue;
         try {
             result.tensors = map_mci(config, layers);
             result.config = config;

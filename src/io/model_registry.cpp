@@ -24,6 +24,8 @@ const std::vector<RegisteredModel> kModels = {
     {"mobileclip-s2-openclip", "mobileclip_s2_openclip", {"timm/MobileCLIP-S2-OpenCLIP", "open_clip_model.safetensors", ""}},
     {"mobileclip2-s0", "mobileclip2_s0", {"timm/MobileCLIP2-S0-OpenCLIP", "open_clip_model.safetensors", ""}},
     {"mobileclip2-s2", "mobileclip2_s2", {"timm/MobileCLIP2-S2-OpenCLIP", "open_clip_model.safetensors", ""}},
+    {"mobileclip2-s3", "mobileclip2_s3", {"timm/MobileCLIP2-S3-OpenCLIP", "open_clip_model.safetensors", ""}},
+    {"mobileclip2-s4", "mobileclip2_s4", {"timm/MobileCLIP2-S4-OpenCLIP", "open_clip_model.safetensors", ""}},
     {"mobileclip2-b", "mobileclip2_b", {"timm/MobileCLIP2-B-OpenCLIP", "open_clip_model.safetensors", ""}},
     {"mobileclip2-l-14", "mobileclip2_l_14", {"timm/MobileCLIP2-L-14-OpenCLIP", "open_clip_model.safetensors", ""}},
     {"openai-vit-b-32", "openai_vit_b_32", {"timm/vit_base_patch32_clip_224.openai", "open_clip_model.safetensors", ""}},

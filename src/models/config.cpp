@@ -1,5 +1,7 @@
 #include "models/config.h"
 
+#include <array>
+
 #include "common/error.h"
 
 namespace mclip {
@@ -8,6 +10,7 @@ const char* to_string(ImageEncoderKind kind) { return kind == ImageEncoderKind::
 const char* to_string(TextEncoderKind kind) { return kind == TextEncoderKind::mct ? "mct" : "base"; }
 const char* to_string(MlpActivation activation) { return activation == MlpActivation::quick_gelu ? "quick_gelu" : "gelu"; }
 const char* to_string(VitStem stem) { return stem == VitStem::patch ? "patch" : "conv3"; }
+const char* to_string(MciAttentionNorm norm) { return norm == MciAttentionNorm::layer_norm ? "layer_norm" : "batch_norm"; }
 
 MlpActivation mlp_activation_from_name(std::string_view name) {
     if (name == "gelu") return MlpActivation::gelu;
@@ -21,9 +24,25 @@ VitStem vit_stem_from_name(std::string_view name) {
     throw Error(ErrorCode::invalid_argument, "unknown ViT stem '" + std::string(name) + "' (expected conv3 or patch)");
 }
 
+MciAttentionNorm mci_attention_norm_from_name(std::string_view name) {
+    if (name == "batch_norm") return MciAttentionNorm::batch_norm;
+    if (name == "layer_norm") return MciAttentionNorm::layer_norm;
+    throw Error(ErrorCode::invalid_argument, "unknown attention norm '" + std::string(name) + "' (expected batch_norm or layer_norm)");
+}
+
+int MciConfig::cpe_index(int s) const {
+    int index = 0;
+    for (int i = 0; i < s; ++i) index += (attention_stage(i) ? 1 : 0) + 1 + (i + 1 < stages() ? 1 : 0);
+    return index;
+}
+
+int MciConfig::stage_index(int s) const { return cpe_index(s) + (attention_stage(s) ? 1 : 0); }
+
+int MciConfig::downsample_index(int s) const { return stage_index(s) + 1; }
+
 namespace {
 
-ModelConfig mobileclip_mci(std::string name, std::string display, std::array<int, 4> depths, std::array<int, 4> widths,
+ModelConfig mobileclip_mci(std::string name, std::string display, std::vector<int> depths, std::vector<int> widths,
                            TextEncoderConfig text) {
     ModelConfig c;
     c.name = std::move(name);
@@ -93,10 +112,29 @@ ModelConfig openai_vit(std::string name, std::string display, int patch, int wid
 
 // MobileCLIP2-S0/S2 and MobileCLIP-S2 as open_clip ships them: timm's FastViT MCi with a Linear
 // head, the standard bidirectional text transformer; no normalization.
-ModelConfig open_clip_mci(std::string name, std::string display, std::array<int, 4> depths, std::array<int, 4> widths) {
-    ModelConfig c = mobileclip_mci(std::move(name), std::move(display), depths, widths, text_open_clip(512, false, MlpActivation::gelu));
+ModelConfig open_clip_mci(std::string name, std::string display, std::vector<int> depths, std::vector<int> widths) {
+    ModelConfig c = mobileclip_mci(std::move(name), std::move(display), std::move(depths), std::move(widths),
+                                   text_open_clip(512, false, MlpActivation::gelu));
     c.layout = CheckpointLayout::open_clip;
     c.image.mci.head_bias = true;
+    return c;
+}
+
+// MobileCLIP2-S3/S4: timm's fastvit_mci3 / mci4, five stages with attention (LayerNorm) in the
+// last two, no squeeze-excite in the PatchEmbeds, no 1×1 branch in the stem, MLP ratio 4;
+// 768-wide bidirectional text, OpenAI mean/std.
+ModelConfig open_clip_mci_large(std::string name, std::string display, std::vector<int> depths, std::vector<int> widths) {
+    ModelConfig c = open_clip_mci(std::move(name), std::move(display), std::move(depths), std::move(widths));
+    MciConfig& m = c.image.mci;
+    m.attention_stages = 2;
+    m.attention_norm = MciAttentionNorm::layer_norm;
+    m.mlp_ratio = 4;
+    m.downsample_se.assign(m.stages() - 1, false);
+    m.stem_scale_branch = false;
+    c.text = text_open_clip(768, false, MlpActivation::gelu);
+    c.embed_dim = 768;
+    c.preprocess.mean = kOpenAiMean;
+    c.preprocess.std = kOpenAiStd;
     return c;
 }
 
@@ -144,6 +182,8 @@ std::vector<ModelConfig> build_table() {
     table.push_back(open_clip_mci("mobileclip2_s0", "MobileCLIP2-S0", {2, 6, 10, 2}, {64, 128, 256, 512}));
     table.push_back(open_clip_mci("mobileclip2_s2", "MobileCLIP2-S2", {4, 12, 24, 4}, {80, 160, 320, 640}));
     table.push_back(mobileclip2_b());
+    table.push_back(open_clip_mci_large("mobileclip2_s3", "MobileCLIP2-S3", {2, 12, 24, 4, 2}, {96, 192, 384, 768, 1536}));
+    table.push_back(open_clip_mci_large("mobileclip2_s4", "MobileCLIP2-S4", {2, 12, 24, 4, 4}, {128, 256, 512, 1024, 2048}));
     table.push_back(mobileclip2_l_14());
     table.push_back(open_clip_mci("mobileclip_s2_openclip", "MobileCLIP-S2 (open_clip)", {4, 12, 24, 4}, {80, 160, 320, 640}));
     return table;

@@ -3,7 +3,6 @@
 // converter its defaults (and files of format 1 the keys they lack).
 #pragma once
 
-#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,30 +22,52 @@ enum class VitStem { conv3, patch };
 // The key names of the training-form checkpoint the converter reads: Apple's ml-mobileclip
 // (image_encoder.*, text_encoder.*) or open_clip's state_dict (visual.*, transformer.* / text.*).
 enum class CheckpointLayout { ml_mobileclip, open_clip };
+// How the attention stages of an MCi encoder normalize their input: BatchNorm (folded into qkv
+// by the converter) in MCi0–MCi2, LayerNorm over the channels of each position in MCi3/MCi4.
+enum class MciAttentionNorm { batch_norm, layer_norm };
 
 const char* to_string(ImageEncoderKind kind);
 const char* to_string(TextEncoderKind kind);
 const char* to_string(MlpActivation activation);
 const char* to_string(VitStem stem);
+const char* to_string(MciAttentionNorm norm);
 // Throw Error(invalid_argument) for an unknown name.
 MlpActivation mlp_activation_from_name(std::string_view name);
 VitStem vit_stem_from_name(std::string_view name);
+MciAttentionNorm mci_attention_norm_from_name(std::string_view name);
 
-// MCi (FastViT-style) image encoders of MobileCLIP S0/S1/S2.
+// MCi (FastViT-style) image encoders: MobileCLIP S0/S1/S2, MobileCLIP2 S0/S2 (four stages, the
+// last one attention) and MobileCLIP2 S3/S4 (five stages, the last two attention).
 struct MciConfig {
-    std::array<int, 4> depths{};  // blocks per stage; stages 1–3 RepMixer, stage 4 attention
-    std::array<int, 4> widths{};  // channels per stage
+    std::vector<int> depths;      // blocks per stage: RepMixer stages, then the attention stages
+    std::vector<int> widths;      // channels per stage
+    int attention_stages = 1;     // how many of the last stages use attention (each after a RepCPE)
+    MciAttentionNorm attention_norm = MciAttentionNorm::batch_norm;
+    float norm_eps = 1e-5f;       // of the attention stages' LayerNorm
     int mlp_ratio = 3;            // ConvFFN hidden = mlp_ratio · width
-    int head_dim = 32;            // attention head width in stage 4
+    int head_dim = 32;            // attention head width
     int mixer_kernel = 3;         // RepMixer depthwise kernel
     int ffn_kernel = 7;           // ConvFFN depthwise kernel
     int downsample_kernel = 7;    // PatchEmbed large kernel (small kernel 3 is folded into it)
     int cpe_kernel = 7;           // RepCPE kernel
-    // Whether the PatchEmbed into stage i+1 (i = 0, 1, 2) has a squeeze-excite block.
-    std::array<bool, 3> downsample_se{false, true, true};
+    // Whether the PatchEmbed after stage s (into stage s+1) has a squeeze-excite block.
+    std::vector<bool> downsample_se{false, true, true};
     int se_divisor = 4;           // PatchEmbed SE width = width / se_divisor
-    int conv_exp_se_divisor = 16; // conv_exp SE width = 2·width[3] / 16
+    int conv_exp_se_divisor = 16; // conv_exp SE width = 2·width[last] / 16
     bool head_bias = false;       // the projection after the pool has a bias (timm's head)
+    // Converter only (the model file holds the folded stem): the stem's two 3×3 MobileOne
+    // blocks have a 1×1 scale branch (not in timm's MCi3/MCi4 stem).
+    bool stem_scale_branch = true;
+
+    int stages() const { return static_cast<int>(depths.size()); }
+    int last_width() const { return widths.back(); }
+    bool attention_stage(int s) const { return s >= stages() - attention_stages; }
+    // Positions in ml-mobileclip's `network` list, which the inference-form names keep: each
+    // stage's blocks, preceded by its RepCPE (attention stages) and followed by the PatchEmbed
+    // into the next stage (all but the last). Four stages: 0, 1, 2, 3, 4, 5, RepCPE 6, 7.
+    int stage_index(int s) const;
+    int cpe_index(int s) const;
+    int downsample_index(int s) const;
 };
 
 // ViT image encoders: MobileCLIP-B's (the defaults) and CLIP's (patch stem, class position,

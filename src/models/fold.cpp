@@ -12,14 +12,13 @@ void replace_all(std::string& text, const std::string& from, const std::string& 
     for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
 }
 
-// timm's FastViT MCi (visual.trunk.*, as open_clip stores MobileCLIP2-S0/S2 and MobileCLIP-S2)
+// timm's FastViT MCi (visual.trunk.*, as open_clip stores MobileCLIP2 S0/S2/S3/S4 and MobileCLIP-S2)
 // has the modules of ml-mobileclip's MCi under other names; this gives each tensor its
-// ml-mobileclip name (image_encoder.model.*) so one fold serves both. timm's head is a Linear
-// ([E, C], with bias); it becomes head.proj [C, E] and head.bias.
-TensorMap timm_fastvit_as_mobileclip(const WeightSource& checkpoint) {
-    static const std::regex downsample(R"(^stages\.([1-3])\.downsample\.)");
-    static const std::regex attention_blocks(R"(^stages\.3\.blocks\.)");
-    static const std::regex blocks(R"(^stages\.([0-2])\.blocks\.)");
+// ml-mobileclip name (image_encoder.model.*) so one fold serves both. timm's stages.S splits into
+// network entries (MciConfig::stage_index and friends); its head is a Linear ([E, C], with bias)
+// that becomes head.proj [C, E] and head.bias.
+TensorMap timm_fastvit_as_mobileclip(const MciConfig& mci, const WeightSource& checkpoint) {
+    static const std::regex stage_part(R"(^stages\.(\d+)\.(downsample|pos_emb\.pos_enc|blocks)\.)");
     const std::string trunk = "visual.trunk.";
     TensorMap out;
     for (const std::string& name : checkpoint.names()) {
@@ -46,14 +45,20 @@ TensorMap timm_fastvit_as_mobileclip(const WeightSource& checkpoint) {
         std::smatch m;
         if (n.starts_with("stem.")) {
             n = "patch_embed." + n.substr(5);
-        } else if (std::regex_search(n, m, downsample)) {
-            n = "network." + std::to_string(2 * std::stoi(m[1]) - 1) + "." + m.suffix().str();
-        } else if (n.starts_with("stages.3.pos_emb.pos_enc.")) {
-            n = "network.6.pe." + n.substr(std::string("stages.3.pos_emb.pos_enc.").size());
-        } else if (std::regex_search(n, m, attention_blocks)) {
-            n = "network.7." + m.suffix().str();
-        } else if (std::regex_search(n, m, blocks)) {
-            n = "network." + std::to_string(2 * std::stoi(m[1])) + "." + m.suffix().str();
+        } else if (std::regex_search(n, m, stage_part)) {
+            // Stage numbers beyond the architecture's keep a name no fold reads: the check for
+            // unused tensors then reports them.
+            const int s = std::stoi(m[1].str().substr(0, 3));
+            const std::string part = m[2];
+            if (s < mci.stages()) {
+                if (part == "blocks") {
+                    n = "network." + std::to_string(mci.stage_index(s)) + "." + m.suffix().str();
+                } else if (part == "downsample" && s > 0) {
+                    n = "network." + std::to_string(mci.downsample_index(s - 1)) + "." + m.suffix().str();
+                } else if (part != "downsample" && mci.attention_stage(s)) {
+                    n = "network." + std::to_string(mci.cpe_index(s)) + ".pe." + m.suffix().str();
+                }
+            }
         } else if (n.starts_with("final_conv.")) {
             n = "conv_exp." + n.substr(11);
             replace_all(n, ".se.fc1.", ".se.reduce.");
@@ -80,7 +85,7 @@ TensorMap finish_fold(const ModelConfig& config, const WeightSource& checkpoint,
 
 TensorMap fold_checkpoint(const ModelConfig& config, const WeightSource& original) {
     if (config.layout == CheckpointLayout::open_clip && config.image.kind == ImageEncoderKind::mci) {
-        const TensorMap renamed = timm_fastvit_as_mobileclip(original);
+        const TensorMap renamed = timm_fastvit_as_mobileclip(config.image.mci, original);
         const WeightSource source = WeightSource::from_map(renamed, original.description());
         TensorMap out;
         fold_mci_image(config, source, out);

@@ -56,7 +56,10 @@ constexpr const char* kCenterCrop = "center";
 // Tensors under this size gain nothing from narrower storage and keep full precision.
 constexpr int64_t kMinQuantizedElements = 4096;
 
-std::vector<int32_t> as_i32(const std::array<int, 4>& a) { return {a[0], a[1], a[2], a[3]}; }
+// The most stages an MCi encoder may declare (timm's have 4 or 5).
+constexpr size_t kMaxMciStages = 8;
+
+std::vector<int32_t> as_i32(const std::vector<int>& a) { return {a.begin(), a.end()}; }
 
 void write_config(GgufWriter& w, const ModelConfig& c) {
     w.set_string("mclip.arch", c.name);
@@ -77,6 +80,9 @@ void write_config(GgufWriter& w, const ModelConfig& c) {
         w.set_u32("mclip.image.se_divisor", static_cast<uint32_t>(m.se_divisor));
         w.set_u32("mclip.image.conv_exp_se_divisor", static_cast<uint32_t>(m.conv_exp_se_divisor));
         w.set_bool("mclip.image.head_bias", m.head_bias);
+        w.set_u32("mclip.image.attention_stages", static_cast<uint32_t>(m.attention_stages));
+        w.set_string("mclip.image.attention_norm", to_string(m.attention_norm));
+        w.set_f32("mclip.image.norm_eps", m.norm_eps);
     } else {
         const VitConfig& v = c.image.vit;
         w.set_u32("mclip.image.width", static_cast<uint32_t>(v.width));
@@ -162,6 +168,26 @@ public:
         return out;
     }
 
+    // A list of min_size to max_size integers or booleans.
+    template <typename T>
+    std::vector<T> list(const std::string& key, const std::vector<T>& fallback, size_t min_size, size_t max_size) const {
+        const nlohmann::json* v = find(key);
+        if (!v) return fallback;
+        const std::string what = std::is_same_v<T, bool> ? " booleans" : " integers";
+        const std::string expected = "an array of " + std::to_string(min_size) + " to " + std::to_string(max_size) + what;
+        if (!v->is_array() || v->size() < min_size || v->size() > max_size) wrong_type(key, expected);
+        std::vector<T> out;
+        for (const nlohmann::json& e : *v) {
+            if (std::is_same_v<T, bool> ? !e.is_boolean() : !e.is_number_integer()) wrong_type(key, expected);
+            if constexpr (!std::is_same_v<T, bool>) {
+                const int64_t value = e.get<int64_t>();
+                if (value < 1 || value > (1 << 16)) fail(key + " holds " + std::to_string(value) + ", outside [1, 65536]");
+            }
+            out.push_back(e.get<T>());
+        }
+        return out;
+    }
+
     double real(const std::string& key, double fallback, double low, double high) const {
         const nlohmann::json* v = find(key);
         if (!v) return fallback;
@@ -206,13 +232,11 @@ ModelConfig read_config(const GgufFile& file, const ModelConfig* defaults) {
         c.image.kind = ImageEncoderKind::mci;
         const MciConfig& d = fallback.image.mci;
         MciConfig& m = c.image.mci;
-        m.depths = r.array("mclip.image.depths", d.depths);
-        m.widths = r.array("mclip.image.widths", d.widths);
-        for (size_t s = 0; s < 4; ++s) {
-            if (m.depths[s] < 1 || m.depths[s] > 1024 || m.widths[s] < 1 || m.widths[s] > (1 << 16)) {
-                r.fail("mclip.image.depths / widths hold an implausible stage (" + std::to_string(m.depths[s]) + " blocks of " +
-                       std::to_string(m.widths[s]) + " channels)");
-            }
+        m.depths = r.list("mclip.image.depths", d.depths, 2, kMaxMciStages);
+        if (m.depths.size() < 2) r.fail("mclip.image.depths is missing");
+        m.widths = r.list("mclip.image.widths", d.widths, m.depths.size(), m.depths.size());
+        for (size_t s = 0; s < m.depths.size(); ++s) {
+            if (m.depths[s] > 1024) r.fail("mclip.image.depths holds an implausible stage of " + std::to_string(m.depths[s]) + " blocks");
         }
         m.mlp_ratio = r.dimension("mclip.image.mlp_ratio", d.mlp_ratio);
         m.head_dim = r.dimension("mclip.image.head_dim", d.head_dim);
@@ -220,11 +244,28 @@ ModelConfig read_config(const GgufFile& file, const ModelConfig* defaults) {
         m.ffn_kernel = r.integer("mclip.image.ffn_kernel", d.ffn_kernel, 1, 63);
         m.downsample_kernel = r.integer("mclip.image.downsample_kernel", d.downsample_kernel, 3, 63);
         m.cpe_kernel = r.integer("mclip.image.cpe_kernel", d.cpe_kernel, 1, 63);
-        m.downsample_se = r.array("mclip.image.downsample_se", d.downsample_se);
+        m.downsample_se = r.list("mclip.image.downsample_se", d.downsample_se, m.depths.size() - 1, m.depths.size() - 1);
         m.se_divisor = r.dimension("mclip.image.se_divisor", d.se_divisor);
         m.conv_exp_se_divisor = r.dimension("mclip.image.conv_exp_se_divisor", d.conv_exp_se_divisor);
+        if (m.widths.size() != m.depths.size() || m.downsample_se.size() + 1 != m.depths.size()) {
+            r.fail("mclip.image.depths, widths and downsample_se do not describe the same stages");
+        }
         m.head_bias = r.present("mclip.image.head_bias") ? r.boolean("mclip.image.head_bias", false) : d.head_bias;
-        if (m.widths[3] % m.head_dim != 0) r.fail("mclip.image.head_dim " + std::to_string(m.head_dim) + " does not divide the width " + std::to_string(m.widths[3]));
+        m.attention_stages = r.present("mclip.image.attention_stages")
+                                 ? r.integer("mclip.image.attention_stages", 1, 1, static_cast<int>(m.depths.size()))
+                                 : d.attention_stages;
+        try {
+            m.attention_norm = r.present("mclip.image.attention_norm") ? mci_attention_norm_from_name(r.string("mclip.image.attention_norm", ""))
+                                                                       : d.attention_norm;
+        } catch (const Error& e) {
+            r.fail(e.what());
+        }
+        m.norm_eps = r.present("mclip.image.norm_eps") ? static_cast<float>(r.real("mclip.image.norm_eps", 0, 1e-12, 1e-1)) : d.norm_eps;
+        for (int s = 0; s < m.stages(); ++s) {
+            if (m.attention_stage(s) && m.widths[s] % m.head_dim != 0) {
+                r.fail("mclip.image.head_dim " + std::to_string(m.head_dim) + " does not divide the width " + std::to_string(m.widths[s]));
+            }
+        }
     } else if (image_kind == "vit") {
         c.image.kind = ImageEncoderKind::vit;
         const VitConfig& d = fallback.image.vit;

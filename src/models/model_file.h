@@ -7,10 +7,11 @@
 //   general.alignment      64
 //   mclip.format_version   2                        mclip.arch          "mobileclip_s0" (config table name)
 //   mclip.embed_dim        512                      mclip.logit_scale   log value, as trained
-//   mclip.image.*          kind; MCi: depths[4], widths[4], mlp_ratio, head_dim, mixer_kernel,
-//                          ffn_kernel, downsample_kernel, cpe_kernel, downsample_se[3] (bool),
-//                          se_divisor, conv_exp_se_divisor; ViT: width, layers, heads, ffn,
-//                          stem_width, patch
+//   mclip.image.*          kind; MCi: depths[S], widths[S] (S stages, 4 or 5), mlp_ratio, head_dim,
+//                          mixer_kernel, ffn_kernel, downsample_kernel, cpe_kernel,
+//                          downsample_se[S-1] (bool), se_divisor, conv_exp_se_divisor, head_bias,
+//                          attention_stages, attention_norm ("batch_norm"/"layer_norm"), norm_eps;
+//                          ViT: width, layers, heads, ffn, stem_width, patch
 //   mclip.text.*           kind, layers, width, heads, ffn, context_length, vocab_size, causal,
 //                          mixer_kernel
 //   mclip.preprocess.*     size (the image encoder's input side), resize_size, resize_mode

@@ -172,6 +172,8 @@ void rewrite_model_file(const fs::path& from, const fs::path& to,
 
 GgufValue u32_value(uint32_t v) { return {GgufType::u32, GgufType::u32, v}; }
 GgufValue f32_array(std::vector<float> v) { return {GgufType::array, GgufType::f32, v}; }
+GgufValue i32_array(std::vector<int32_t> v) { return {GgufType::array, GgufType::i32, v}; }
+GgufValue string_value(const std::string& v) { return {GgufType::string, GgufType::u32, v}; }
 
 // The model file, not the config table, decides how a model runs.
 class ModelFileMetadata : public ::testing::Test {
@@ -196,7 +198,8 @@ TEST_F(ModelFileMetadata, FileIsFormatTwoWithEveryKey) {
     EXPECT_EQ(file.get_int("mclip.format_version"), 2);
     for (const char* key : {"mclip.image.mixer_kernel", "mclip.image.ffn_kernel", "mclip.image.downsample_kernel",
                             "mclip.image.cpe_kernel", "mclip.image.downsample_se", "mclip.image.se_divisor",
-                            "mclip.image.conv_exp_se_divisor", "mclip.text.mixer_kernel", "mclip.preprocess.resize_size",
+                            "mclip.image.conv_exp_se_divisor", "mclip.image.attention_stages", "mclip.image.attention_norm",
+                            "mclip.image.norm_eps", "mclip.text.mixer_kernel", "mclip.preprocess.resize_size",
                             "mclip.preprocess.resize_mode", "mclip.preprocess.interpolation"}) {
         EXPECT_TRUE(file.has(key)) << key;
     }
@@ -245,7 +248,8 @@ TEST_F(ModelFileMetadata, FormatOneFileLoadsWithTheSameEmbeddings) {
     rewrite_model_file(model_path("mobileclip_s0"), v1, [](auto& metadata) {
         for (const char* key : {"mclip.image.mixer_kernel", "mclip.image.ffn_kernel", "mclip.image.downsample_kernel",
                                 "mclip.image.cpe_kernel", "mclip.image.downsample_se", "mclip.image.se_divisor",
-                                "mclip.image.conv_exp_se_divisor", "mclip.text.mixer_kernel", "mclip.preprocess.resize_size",
+                                "mclip.image.conv_exp_se_divisor", "mclip.image.attention_stages", "mclip.image.attention_norm",
+                                "mclip.image.norm_eps", "mclip.text.mixer_kernel", "mclip.preprocess.resize_size",
                                 "mclip.preprocess.resize_mode", "mclip.preprocess.interpolation"}) {
             ASSERT_EQ(metadata.erase(key), 1u) << key;
         }
@@ -271,6 +275,27 @@ TEST_F(ModelFileMetadata, FormatOneFileLoadsWithTheSameEmbeddings) {
     const fs::path photo = fixtures_ / "images" / "coffee.png";
     const Tensor pixels_a = current->load_images({photo}), pixels_b = old->load_images({photo});
     EXPECT_EQ(std::memcmp(pixels_a.data(), pixels_b.data(), pixels_a.bytes()), 0);
+}
+
+TEST_F(ModelFileMetadata, FormatTwoFileWithoutTheStageKeysLoadsAsFourStages) {
+    // Format 2 files written before MobileCLIP2-S3/S4 lack the MCi attention keys; they mean one
+    // BatchNorm attention stage.
+    const fs::path earlier = dir_ / "earlier.gguf";
+    rewrite_model_file(model_path("mobileclip_s0"), earlier, [](auto& metadata) {
+        for (const char* key : {"mclip.image.attention_stages", "mclip.image.attention_norm", "mclip.image.norm_eps"}) {
+            ASSERT_EQ(metadata.erase(key), 1u) << key;
+        }
+    });
+    const auto current = ClipModel::load(model_path("mobileclip_s0"));
+    const auto old = ClipModel::load(earlier);
+    const MciConfig& m = old->config().image.mci;
+    EXPECT_EQ(m.stages(), 4);
+    EXPECT_EQ(m.attention_stages, 1);
+    EXPECT_EQ(m.attention_norm, MciAttentionNorm::batch_norm);
+    const SafetensorsFile expected = read_safetensors(fixtures_ / "mobileclip_s0" / "expected.safetensors");
+    const Tensor& images = expected.tensors.at("image.input");
+    const Tensor a = current->encode_images(images), b = old->encode_images(images);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.bytes()), 0);
 }
 
 // Loading `edited` fails with an Error whose message holds `message_part`.
@@ -305,6 +330,18 @@ TEST_F(ModelFileMetadata, MissingOrDamagedKeysAreRefused) {
     rewrite_model_file(model_path("mobileclip_s0"), edited,
                        [](auto& metadata) { metadata["mclip.text.context_length"] = u32_value(4000000000u); });
     expect_load_refused(edited, "mclip.text.context_length is 4000000000, outside");
+    rewrite_model_file(model_path("mobileclip_s0"), edited,
+                       [](auto& metadata) { metadata["mclip.image.depths"] = i32_array({2, 6, 10, 2, 2}); });
+    expect_load_refused(edited, "mclip.image.widths is not an array of 5 to 5 integers");
+    rewrite_model_file(model_path("mobileclip_s0"), edited,
+                       [](auto& metadata) { metadata["mclip.image.depths"] = i32_array({2, 2, 2, 2, 2, 2, 2, 2, 2}); });
+    expect_load_refused(edited, "mclip.image.depths is not an array of 2 to 8 integers");
+    rewrite_model_file(model_path("mobileclip_s0"), edited,
+                       [](auto& metadata) { metadata["mclip.image.attention_stages"] = u32_value(5); });
+    expect_load_refused(edited, "mclip.image.attention_stages is 5, outside [1, 4]");
+    rewrite_model_file(model_path("mobileclip_s0"), edited,
+                       [](auto& metadata) { metadata["mclip.image.attention_norm"] = string_value("group_norm"); });
+    expect_load_refused(edited, "unknown attention norm 'group_norm'");
 }
 
 class ConvertRefuses : public ::testing::Test {
