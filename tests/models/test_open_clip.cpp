@@ -234,10 +234,12 @@ std::vector<PrecisionCase> precision_cases() {
     std::vector<PrecisionCase> cases;
     for (kernels::Precision precision : {kernels::Precision::bf16, kernels::Precision::int8}) {
         // The reference emulation of the ViTs takes over 10 minutes on 2 cores; it runs on the MCi
-        // towers: S0, and S3 for the LayerNorm attention stages. S3 in int8 (35 s) runs in every
-        // run: it checks the per-channel smoothing without which it misses the bound (1.6e-1).
+        // towers (S0, S2; S3 and S4 for the LayerNorm attention stages). S3 in int8 (35 s) runs in
+        // every run: it checks the per-channel smoothing without which it misses the bound (1.6e-1).
         cases.push_back({"mobileclip2_s0", "reference", precision, true});
         cases.push_back({"mobileclip2_s3", "reference", precision, precision != kernels::Precision::int8});
+        cases.push_back({"mobileclip2_s2", "reference", precision, true});
+        cases.push_back({"mobileclip2_s4", "reference", precision, true});
         for (const char* model : {"openai_vit_b_32", "mobileclip2_s0", "mobileclip2_b", "mobileclip2_s3"}) cases.push_back({model, "onednn", precision});
     }
     return cases;
