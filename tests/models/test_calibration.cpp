@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -104,10 +105,10 @@ TEST_F(CalibrationFile, RoundTripsThroughGguf) {
 }
 
 TEST_F(CalibrationFile, RefusesInconsistentEntries) {
-    const auto refused = [&](const std::vector<std::string>& layers, const std::vector<float>& ranges, const std::string& message) {
+    // read_calibration of a file whose calibration keys `fill` writes fails, naming `message`.
+    const auto refused_file = [&](const std::function<void(GgufWriter&)>& fill, const std::string& message) {
         GgufWriter writer;
-        writer.set_string_array("mclip.calibration.layers", layers);
-        writer.set_f32_array("mclip.calibration.input_ranges", ranges);
+        fill(writer);
         writer.write(dir_ / "bad.gguf");
         try {
             read_calibration(GgufFile::open(dir_ / "bad.gguf"));
@@ -116,23 +117,27 @@ TEST_F(CalibrationFile, RefusesInconsistentEntries) {
             EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
         }
     };
+    const auto refused = [&](const std::vector<std::string>& layers, const std::vector<float>& ranges, const std::string& message) {
+        refused_file(
+            [&](GgufWriter& writer) {
+                writer.set_string_array("mclip.calibration.layers", layers);
+                writer.set_f32_array("mclip.calibration.input_ranges", ranges);
+            },
+            message);
+    };
     refused({"a", "b"}, {1.0f}, "has 2 entries but");
     refused({"a"}, {-1.0f}, "input range of a");
     refused({"a"}, {NAN}, "input range of a");
 
     const auto refused_channels = [&](const std::vector<int32_t>& counts, const std::vector<float>& ranges, const std::string& message) {
-        GgufWriter writer;
-        writer.set_string_array("mclip.calibration.layers", {"a", "b"});
-        writer.set_f32_array("mclip.calibration.input_ranges", {1.0f, 2.0f});
-        writer.set_i32_array("mclip.calibration.channel_counts", counts);
-        writer.set_f32_array("mclip.calibration.channel_ranges", ranges);
-        writer.write(dir_ / "bad.gguf");
-        try {
-            read_calibration(GgufFile::open(dir_ / "bad.gguf"));
-            ADD_FAILURE() << "accepted: " << message;
-        } catch (const Error& e) {
-            EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
-        }
+        refused_file(
+            [&](GgufWriter& writer) {
+                writer.set_string_array("mclip.calibration.layers", {"a", "b"});
+                writer.set_f32_array("mclip.calibration.input_ranges", {1.0f, 2.0f});
+                writer.set_i32_array("mclip.calibration.channel_counts", counts);
+                writer.set_f32_array("mclip.calibration.channel_ranges", ranges);
+            },
+            message);
     };
     refused_channels({2}, {1.0f, 0.5f}, "channel_counts has 1 entries for 2 layers");
     refused_channels({2, 2}, {1.0f, 0.5f, 2.0f}, "shorter than");

@@ -288,17 +288,22 @@ TEST(QuickGelu, LinearActivationMatchesFormula) {
     }
 }
 
+// The configuration a model file written with `config` (and no weights) reads back as.
+ModelConfig through_model_file(const ModelConfig& config, const fs::path& dir) {
+    ModelFileContents contents;
+    contents.config = &config;
+    contents.tensors["logit_scale"] = Tensor::zeros_f32({});
+    const fs::path path = dir / (config.name + ".gguf");
+    write_model_file(path, contents);
+    return model_file_config(GgufFile::open(path));
+}
+
 // Every new hyperparameter goes through the model file and back.
 TEST(OpenClipModelFile, ConfigRoundTrips) {
     const fs::path dir = mclip::testing::make_temp_dir("mclip-open-clip");
     for (const char* name : {"openai_vit_b_32", "openai_vit_l_14", "mobileclip2_b"}) {
         const ModelConfig& config = model_config(name);
-        ModelFileContents contents;
-        contents.config = &config;
-        contents.tensors["logit_scale"] = Tensor::zeros_f32({});
-        const fs::path path = dir / (std::string(name) + ".gguf");
-        write_model_file(path, contents);
-        const ModelConfig read = model_file_config(GgufFile::open(path));
+        const ModelConfig read = through_model_file(config, dir);
         const VitConfig &a = config.image.vit, &b = read.image.vit;
         EXPECT_EQ(read.image.kind, ImageEncoderKind::vit) << name;
         EXPECT_EQ(b.stem, a.stem) << name;
@@ -322,12 +327,7 @@ TEST(OpenClipModelFile, ConfigRoundTrips) {
     // MCi: the head bias; the five stages of S3/S4 and their LayerNorm attention.
     for (const char* name : {"mobileclip2_s0", "mobileclip2_s4"}) {
         const ModelConfig& config = model_config(name);
-        ModelFileContents contents;
-        contents.config = &config;
-        contents.tensors["logit_scale"] = Tensor::zeros_f32({});
-        const fs::path path = dir / (std::string(name) + ".gguf");
-        write_model_file(path, contents);
-        const ModelConfig read = model_file_config(GgufFile::open(path));
+        const ModelConfig read = through_model_file(config, dir);
         const MciConfig &a = config.image.mci, &b = read.image.mci;
         EXPECT_TRUE(b.head_bias) << name;
         EXPECT_EQ(b.depths, a.depths) << name;
