@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "models/reparam.h"
 
 namespace mclip::coreml {
 
@@ -219,14 +220,14 @@ TensorMap map_mci(const ModelConfig& config, const std::vector<Layer>& layers) {
                 const int k = m.mixer_kernel;
                 put(out, block + ".token_mixer", match.next("conv", what + " RepMixer conv", {c, 1, k, k}, c), c);
             } else {
-                // BN(x) = t ⊙ x + u folds into qkv: W' = W·diag(t), b' = W·u + b; λ1 scales proj.
-                // Programs written from folded weights (mclip's export) have neither op.
-                std::vector<float> t(c, 1.0f), u(c, 0.0f);
+                // BN(x) = t ⊙ x + u folds into qkv; λ1 scales proj. Programs written from folded
+                // weights (mclip's export) have neither op.
+                BatchNormAffine norm{std::vector<float>(c, 1.0f), std::vector<float>(c, 0.0f)};
                 if (match.peek() == "batch_norm") {
                     const Layer& bn = match.next("batch_norm", what + " attention norm", {c});
                     for (int i = 0; i < c; ++i) {
-                        t[i] = bn.gamma.f32()[i] / std::sqrt(bn.variance.f32()[i] + bn.epsilon);
-                        u[i] = bn.beta.f32()[i] - bn.mean.f32()[i] * t[i];
+                        norm.scale[i] = bn.gamma.f32()[i] / std::sqrt(bn.variance.f32()[i] + bn.epsilon);
+                        norm.shift[i] = bn.beta.f32()[i] - bn.mean.f32()[i] * norm.scale[i];
                     }
                 }
                 const Layer& qkv = match.next("linear", what + " qkv", {3 * c, c});
@@ -236,28 +237,13 @@ TensorMap map_mci(const ModelConfig& config, const std::vector<Layer>& layers) {
                     const Layer& scale = match.next("scale", what + " layer scale", {c, 1, 1});
                     for (int i = 0; i < c; ++i) lambda[i] = scale.weight.f32()[i];
                 }
-                Tensor weight = Tensor::zeros_f32({3 * c, c});
-                Tensor bias = bias_or_zeros(qkv, 3 * c).clone();
-                for (int o = 0; o < 3 * c; ++o) {
-                    double acc = 0;
-                    for (int i = 0; i < c; ++i) {
-                        const float w = qkv.weight.f32()[static_cast<int64_t>(o) * c + i];
-                        weight.f32()[static_cast<int64_t>(o) * c + i] = w * t[i];
-                        acc += static_cast<double>(w) * u[i];
-                    }
-                    bias.f32()[o] += static_cast<float>(acc);
-                }
-                out[block + ".qkv.weight"] = weight;
-                out[block + ".qkv.bias"] = bias;
-                Tensor pw = proj.weight.clone();
-                Tensor pb = bias_or_zeros(proj, c).clone();
-                for (int o = 0; o < c; ++o) {
-                    const float l = lambda[o];
-                    for (int i = 0; i < c; ++i) pw.f32()[static_cast<int64_t>(o) * c + i] *= l;
-                    pb.f32()[o] *= l;
-                }
-                out[block + ".proj.weight"] = pw;
-                out[block + ".proj.bias"] = pb;
+                const FoldedConv folded_qkv = fold_input_affine(qkv.weight, qkv.bias, norm);
+                out[block + ".qkv.weight"] = folded_qkv.weight;
+                out[block + ".qkv.bias"] = folded_qkv.bias;
+                FoldedConv folded_proj{proj.weight.clone(), bias_or_zeros(proj, c).clone()};
+                scale_folded(folded_proj, lambda);
+                out[block + ".proj.weight"] = folded_proj.weight;
+                out[block + ".proj.bias"] = folded_proj.bias;
             }
             const int kf = m.ffn_kernel;
             put(out, block + ".ffn.dw", match.next("conv", what + " ConvFFN depthwise conv", {c, 1, kf, kf}, c), c);

@@ -59,8 +59,8 @@ void fold_repmixer(const MciConfig& m, const WeightSource& ck, const std::string
     put_conv(out, infer + ".token_mixer", mixed);
 }
 
-// Attention block: x + λ1 ⊙ proj(MHSA(norm(x))). A BatchNorm norm(x) = t ⊙ x + s folds into qkv
-// as W' = W·diag(t), b' = W·s; a LayerNorm is kept. λ1 scales proj's rows and bias.
+// Attention block: x + λ1 ⊙ proj(MHSA(norm(x))). A BatchNorm norm folds into qkv; a LayerNorm is
+// kept. λ1 scales proj's rows and bias.
 void fold_attention(const MciConfig& m, const WeightSource& ck, const std::string& train, const std::string& infer, int c,
                     TensorMap& out) {
     const Tensor qkv = ck.get(train + ".token_mixer.qkv.weight", {3 * c, c});
@@ -70,20 +70,7 @@ void fold_attention(const MciConfig& m, const WeightSource& ck, const std::strin
         out[infer + ".qkv.weight"] = qkv.clone();
         out[infer + ".qkv.bias"] = Tensor::zeros_f32({3 * c});
     } else {
-        const BatchNormAffine bn = read_batch_norm(ck, train + ".norm", c);
-        Tensor weight = Tensor::zeros_f32({3 * c, c});
-        Tensor bias = Tensor::zeros_f32({3 * c});
-        for (int o = 0; o < 3 * c; ++o) {
-            double acc = 0;
-            for (int i = 0; i < c; ++i) {
-                const float w = qkv.f32()[static_cast<int64_t>(o) * c + i];
-                weight.f32()[static_cast<int64_t>(o) * c + i] = w * bn.scale[i];
-                acc += static_cast<double>(w) * bn.shift[i];
-            }
-            bias.f32()[o] = static_cast<float>(acc);
-        }
-        out[infer + ".qkv.weight"] = weight;
-        out[infer + ".qkv.bias"] = bias;
+        put_conv(out, infer + ".qkv", fold_input_affine(qkv, Tensor(), read_batch_norm(ck, train + ".norm", c)));
     }
     const std::vector<float> lambda1 = read_channel_vector(ck, train + ".layer_scale_1", c);
     FoldedConv proj{ck.get(train + ".token_mixer.proj.weight", {c, c}).clone(), ck.get(train + ".token_mixer.proj.bias", {c}).clone()};

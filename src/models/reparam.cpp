@@ -82,6 +82,21 @@ void scale_folded(FoldedConv& conv, const std::vector<float>& per_channel) {
     }
 }
 
+FoldedConv fold_input_affine(const Tensor& weight, const Tensor& bias, const BatchNormAffine& input) {
+    const int64_t out = weight.dim(0), in = weight.dim(1);
+    FoldedConv folded{Tensor::zeros_f32({out, in}), bias.empty() ? Tensor::zeros_f32({out}) : bias.clone()};
+    for (int64_t o = 0; o < out; ++o) {
+        double shifted = 0;
+        for (int64_t i = 0; i < in; ++i) {
+            const float w = weight.f32()[o * in + i];
+            folded.weight.f32()[o * in + i] = w * input.scale[i];
+            shifted += static_cast<double>(w) * input.shift[i];
+        }
+        folded.bias.f32()[o] += static_cast<float>(shifted);
+    }
+    return folded;
+}
+
 FoldedConv fold_mobileone(const WeightSource& source, const std::string& prefix, const MobileOneDesc& d) {
     const int in_per_group = d.in_channels / d.groups;
     const Shape kernel_shape{d.out_channels, in_per_group, d.kernel_h, d.kernel_w};

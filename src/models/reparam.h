@@ -38,6 +38,10 @@ Tensor identity_kernel(int channels, int in_per_group, int kh, int kw);
 void add_folded(FoldedConv& into, const FoldedConv& other);
 // Multiplies each output channel's weights and bias by per_channel[o] (layer scales).
 void scale_folded(FoldedConv& conv, const std::vector<float>& per_channel);
+// A linear layer [out, in] applied after a per-channel affine map of its input (a BatchNorm),
+// W·(scale ⊙ x + shift) + b, as one layer: W' = W·diag(scale), b' = W·shift + b (an empty bias
+// is 0).
+FoldedConv fold_input_affine(const Tensor& weight, const Tensor& bias, const BatchNormAffine& input);
 
 // The branches of a MobileOne block (§2.1) as the architecture defines them.
 struct MobileOneDesc {
