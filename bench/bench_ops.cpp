@@ -8,10 +8,13 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "kernels/avx2/depthwise_conv.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 
@@ -78,7 +81,7 @@ const ConvCase kConvCases[] = {
     {"conv_depthwise", "text_mixer_512_1x11_77", 512, 512, 1, 11, 1, 512, 1, 77, Activation::none, false},
 };
 
-void bench_conv(benchmark::State& state, Variant variant, ConvCase c) {
+kernels::ConvDesc conv_desc(const ConvCase& c, Precision precision) {
     kernels::ConvDesc d;
     d.in_channels = c.in;
     d.out_channels = c.out;
@@ -90,12 +93,18 @@ void bench_conv(benchmark::State& state, Variant variant, ConvCase c) {
     d.groups = c.groups;
     d.activation = c.activation;
     d.accumulate = c.accumulate;
-    d.precision = variant.precision;
+    d.precision = precision;
     d.input_range = 1.0f;  // the inputs are uniform in [-1, 1]
     d.typical_h = c.h;
     d.typical_w = c.w;
-    const auto conv = variant.backend->make_conv2d(d, random_tensor({c.out, c.in / c.groups, c.kh, c.kw}, 0.1f, 1),
-                                                   random_tensor({c.out}, 0.1f, 2));
+    return d;
+}
+
+using ConvFactory = std::function<std::unique_ptr<kernels::Conv2d>(const kernels::ConvDesc&, const Tensor&, const Tensor&)>;
+
+void bench_conv(benchmark::State& state, ConvFactory make, Precision precision, ConvCase c) {
+    const kernels::ConvDesc d = conv_desc(c, precision);
+    const auto conv = make(d, random_tensor({c.out, c.in / c.groups, c.kh, c.kw}, 0.1f, 1), random_tensor({c.out}, 0.1f, 2));
     const Tensor x = random_tensor({c.h, c.w, c.in}, 1.0f, 3);
     Tensor y = random_tensor({d.output_h(c.h), d.output_w(c.w), c.out}, 1.0f, 4);
     for (auto _ : state) {
@@ -193,7 +202,10 @@ void bench_channel_scale(benchmark::State& state, int spatial, int channels) {
 void register_all() {
     for (const Variant& v : variants()) {
         for (const ConvCase& c : kConvCases) {
-            benchmark::RegisterBenchmark((std::string(c.family) + "/" + v.name() + "/" + c.label).c_str(), bench_conv, v, c)
+            const ConvFactory make = [backend = v.backend](const kernels::ConvDesc& d, const Tensor& w, const Tensor& b) {
+                return backend->make_conv2d(d, w, b);
+            };
+            benchmark::RegisterBenchmark((std::string(c.family) + "/" + v.name() + "/" + c.label).c_str(), bench_conv, make, v.precision, c)
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
         }
@@ -207,6 +219,14 @@ void register_all() {
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
         }
+    }
+    // The hand-written AVX2 depthwise kernel on every depthwise shape it takes, beside oneDNN's.
+    for (const ConvCase& c : kConvCases) {
+        if (!kernels::avx2::cpu_supported() || !kernels::avx2::handles_depthwise(conv_desc(c, Precision::f32))) continue;
+        benchmark::RegisterBenchmark((std::string(c.family) + "/avx2/f32/" + c.label).c_str(), bench_conv, kernels::avx2::make_depthwise_conv2d,
+                                     Precision::f32, c)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
     }
     benchmark::RegisterBenchmark("layer_norm/77x512", bench_layer_norm, 77, 512)->Unit(benchmark::kMicrosecond)->UseRealTime();
     benchmark::RegisterBenchmark("channel_scale_gelu/32x32x256", bench_channel_scale, 32 * 32, 256)

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "kernels/avx2/depthwise_conv.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 
@@ -106,6 +107,7 @@ double gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 double activate(Activation a, double v) {
     if (a == Activation::gelu) return gelu(v);
     if (a == Activation::relu) return std::max(v, 0.0);
+    if (a == Activation::quick_gelu) return v / (1.0 + std::exp(-1.702 * v));
     return v;
 }
 
@@ -135,6 +137,7 @@ std::vector<ConvCase> conv_cases() {
         {"depthwise_3x3_odd", 3, 13, 13, 9, 11, 3, 3, 1, 13, Activation::none, false},
         {"depthwise_7x7_residual", 1, 24, 24, 8, 8, 7, 7, 1, 24, Activation::none, true},
         {"depthwise_1x11_sequence", 2, 32, 32, 1, 77, 1, 11, 1, 32, Activation::none, false},
+        {"depthwise_1x11_odd_gelu_residual", 1, 13, 13, 1, 21, 1, 11, 1, 13, Activation::gelu, true},
         {"depthwise_multiplier2_7x7_stride2", 2, 16, 32, 13, 12, 7, 7, 2, 16, Activation::gelu, false},
         {"depthwise_multiplier2_3x3_odd", 1, 5, 10, 6, 6, 3, 3, 1, 5, Activation::none, false},
         {"depthwise_stride2_gelu_batch3", 3, 16, 16, 10, 9, 3, 3, 2, 16, Activation::gelu, true},
@@ -224,6 +227,31 @@ TEST_P(ConvOp, ReferenceMatchesNaiveConvolution) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvOp, ::testing::ValuesIn(conv_cases()), [](const auto& info) { return info.param.name; });
+
+// The hand-written AVX2 depthwise kernel on its own, on every depthwise case it takes (the
+// oneDNN backend uses it only for some shapes, and only below AVX-512).
+class Avx2DepthwiseConv : public ::testing::TestWithParam<ConvCase> {};
+
+std::vector<ConvCase> avx2_depthwise_cases() {
+    std::vector<ConvCase> cases;
+    for (const ConvCase& c : conv_cases()) {
+        if (kernels::avx2::handles_depthwise(describe(c))) cases.push_back(c);
+    }
+    return cases;
+}
+
+TEST_P(Avx2DepthwiseConv, MatchesNaiveConvolution) {
+    if (!kernels::avx2::cpu_supported()) GTEST_SKIP() << "this CPU lacks AVX2 or FMA";
+    const ConvCase& c = GetParam();
+    const ConvRun r = make_conv_inputs(c);
+    const auto conv = kernels::avx2::make_depthwise_conv2d(describe(c), r.weight, r.bias);
+    std::vector<float> y = r.y0;
+    conv->run(r.x.data(), c.n, c.h, c.w, y.data());
+    EXPECT_LE(relative_error(y, naive_conv(c, r.x, r.weight, r.bias, r.y0)), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Avx2DepthwiseConv, ::testing::ValuesIn(avx2_depthwise_cases()),
+                         [](const auto& info) { return info.param.name; });
 
 // A registered backend (by name) and a case.
 template <typename Case>
@@ -506,7 +534,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LinearOp,
                                             ::testing::Values(LinearCase{"single_row", 1, 7, 5, Activation::none, false},
                                                               LinearCase{"odd_sizes_gelu", 13, 33, 17, Activation::gelu, false},
                                                               LinearCase{"sequence_residual", 77, 64, 96, Activation::none, true},
-                                                              LinearCase{"relu_wide", 9, 128, 300, Activation::relu, true})),
+                                                              LinearCase{"relu_wide", 9, 128, 300, Activation::relu, true},
+                                                              LinearCase{"quick_gelu_tokens", 50, 64, 256, Activation::quick_gelu, false})),
                          backend_case_name<LinearCase>);
 
 struct AttentionCase {

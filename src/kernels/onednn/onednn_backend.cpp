@@ -28,6 +28,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "kernels/avx2/depthwise_conv.h"
 #include "kernels/buffer.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
@@ -116,6 +117,7 @@ struct Plan {
     memory::desc to_compute_type_scratchpad_md;
     bool staged_output = false;          // dst is a float32 scratch, stored into y afterwards
     int64_t output_count = 0;
+    std::string kernel;                  // oneDNN's name for the implementation, for the log
 };
 
 // What convolutions and matrix multiplies share: weights packed once, a bias, a plan per shape.
@@ -234,6 +236,26 @@ void plan_input(Plan& plan, const memory::dims& dims, tag layout, dt user_type, 
     const dnnl::reorder::primitive_desc pd(cpu_engine(), plan.user_src_md, cpu_engine(), plan.src_md, attr);
     plan.to_compute_type = dnnl::reorder(pd);
     plan.to_compute_type_scratchpad_md = pd.scratchpad_desc();
+}
+
+// Whether oneDNN runs its AVX-512 kernels here. Below them (AVX2 machines) oneDNN 2.6 lacks two
+// kernels MobileCLIP needs (docs/performance.md, bench_ops, two AVX2 threads):
+// - a matmul that keeps packed weights: gemm:jit repacks the plain weights on every call (34–45
+//   GMAC/s on the text encoder's layers) while the 1×1 convolution jit_1x1:avx2 keeps them packed
+//   (60–75 GMAC/s on the same products), so a linear layer runs as a 1×1 convolution over a
+//   [1, in, 1, rows] NHWC image, the same memory as x;
+// - a direct depthwise kernel for 1×k kernels over sequences (the text RepMixer's 1×11 runs as
+//   im2col + gemm:jit at 0.6 GMAC/s) and a fast one for channel multiplier 2: the hand-written
+//   AVX2 kernel (kernels/avx2) takes those, 15× and 1.2× faster; oneDNN's jit_dw keeps the
+//   square multiplier-1 kernels, where it is ahead.
+bool has_avx512_kernels() {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa != dnnl::cpu_isa::avx2_vnni && isa >= dnnl::cpu_isa::avx512_core;
+}
+
+bool avx2_depthwise_is_faster(const ConvDesc& desc) {
+    if (has_avx512_kernels() || !avx2::cpu_supported() || !avx2::handles_depthwise(desc)) return false;
+    return desc.kernel_h == 1 || desc.out_channels != desc.in_channels;
 }
 
 class OnednnConv2d final : public Conv2d {
@@ -358,14 +380,18 @@ private:
     mutable std::map<std::tuple<int, int, int, int>, Plan> plans_;  // by n, h, w, thread count
 };
 
+
 class OnednnLinear final : public Linear {
 public:
-    // nn.Linear stores W [out, in]; matmul wants B [in, out]: the same memory read as "ba".
+    // nn.Linear stores W [out, in]: the memory of matmul's B [in, out] read as "ba", and of a 1×1
+    // convolution's weights [out, in, 1, 1] as "oihw".
     OnednnLinear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias)
         : Linear(desc), precision_(compute_precision(desc)), input_step_(int8_step(desc.input_range)),
-          weights_(memory::desc({desc.in_features, desc.out_features}, dt::f32, tag::ba), layer_weights(weight, desc, precision_), bias,
-                   desc.out_features, precision_, input_step_),
-          bias_(memory::desc({1, desc.out_features}, dt::f32, tag::ab), cpu_engine(), const_cast<float*>(weights_.bias())) {
+          as_convolution_(!has_avx512_kernels()),
+          weights_(plain_weight_md(desc, as_convolution_), layer_weights(weight, desc, precision_), bias, desc.out_features, precision_,
+                   input_step_),
+          bias_(as_convolution_ ? memory::desc({desc.out_features}, dt::f32, tag::x) : memory::desc({1, desc.out_features}, dt::f32, tag::ab),
+                cpu_engine(), const_cast<float*>(weights_.bias())) {
         if (desc.typical_rows > 0) {
             plan(desc.typical_rows);
         } else {
@@ -379,14 +405,46 @@ protected:
     }
 
 private:
-    dnnl::matmul::primitive_desc describe(int rows, dt dst_type, bool fused_sum) const {
+    static memory::desc plain_weight_md(const LinearDesc& d, bool as_convolution) {
+        if (as_convolution) return memory::desc({d.out_features, d.in_features, 1, 1}, dt::f32, tag::oihw);
+        return memory::desc({d.in_features, d.out_features}, dt::f32, tag::ba);
+    }
+
+    // The dimensions of x as the primitive sees it.
+    memory::dims input_dims(int rows) const {
+        if (as_convolution_) return {1, desc_.in_features, 1, rows};
+        return {rows, desc_.in_features};
+    }
+    tag activation_layout() const { return as_convolution_ ? tag::nhwc : tag::ab; }
+
+    // The primitive for `rows` rows and what its plan needs from it.
+    void describe(Plan& p, int rows, dt dst_type, bool fused_sum) const {
         const dt type = compute_type(precision_);
         const int in = desc_.in_features, out = desc_.out_features;
-        const memory::desc src_md({rows, in}, type, tag::ab);
-        const memory::desc dst_md({rows, out}, dst_type, tag::ab);
-        const memory::desc weight_any({in, out}, type, tag::any);
-        const dnnl::matmul::desc op(src_md, weight_any, bias_.get_desc(), dst_md);
-        return dnnl::matmul::primitive_desc(op, layer_attr(weights_, desc_.activation, fused_sum), cpu_engine());
+        const dnnl::primitive_attr attr = layer_attr(weights_, desc_.activation, fused_sum);
+        const auto take = [&](const dnnl::primitive_desc& pd, dnnl::primitive primitive) {
+            p.primitive = std::move(primitive);
+            p.scratchpad_md = pd.scratchpad_desc();
+            p.src_md = pd.src_desc(0);
+            p.dst_md = pd.dst_desc(0);
+            p.weights = weights_.weights_for(pd.weights_desc(0));
+            p.kernel = pd.impl_info_str();
+        };
+        if (as_convolution_) {
+            const memory::desc src_md(input_dims(rows), type, tag::nhwc);
+            const memory::desc dst_md({1, out, 1, rows}, dst_type, tag::nhwc);
+            const memory::desc weight_any({out, in, 1, 1}, type, tag::any);
+            const dnnl::convolution_forward::desc op(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
+                                                     weight_any, bias_.get_desc(), dst_md, {1, 1}, {0, 0}, {0, 0});
+            const dnnl::convolution_forward::primitive_desc pd(op, attr, cpu_engine());
+            take(pd, dnnl::convolution_forward(pd));
+        } else {
+            const memory::desc src_md(input_dims(rows), type, tag::ab);
+            const memory::desc dst_md({rows, out}, dst_type, tag::ab);
+            const memory::desc weight_any({in, out}, type, tag::any);
+            const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, weight_any, bias_.get_desc(), dst_md), attr, cpu_engine());
+            take(pd, dnnl::matmul(pd));
+        }
     }
 
     const Plan& plan(int rows) const {
@@ -394,27 +452,23 @@ private:
         const auto key = std::make_pair(rows, num_threads());
         if (auto it = plans_.find(key); it != plans_.end()) return it->second;
         Plan p;
-        std::optional<dnnl::matmul::primitive_desc> pd;
         try {
-            pd = describe(rows, to_dnnl(desc_.output), desc_.accumulate);
+            describe(p, rows, to_dnnl(desc_.output), desc_.accumulate);
         } catch (const dnnl::error&) {
-            pd = describe(rows, dt::f32, false);
+            describe(p, rows, dt::f32, false);
             p.staged_output = true;
         }
-        p.primitive = dnnl::matmul(*pd);
-        p.scratchpad_md = pd->scratchpad_desc();
-        p.weights = weights_.weights_for(pd->weights_desc());
-        p.src_md = pd->src_desc();
-        p.dst_md = pd->dst_desc();
         p.output_count = static_cast<int64_t>(rows) * desc_.out_features;
-        plan_input(p, {rows, desc_.in_features}, tag::ab, to_dnnl(desc_.input), input_step_, desc_.input_smoothing);
-        log_debug("oneDNN matmul " + desc_.name + " " + to_string(precision_) + " " + std::to_string(rows) + "x" + std::to_string(desc_.in_features) + "->" +
-                  std::to_string(desc_.out_features) + ": " + pd->impl_info_str() + (p.staged_output ? " (staged output)" : ""));
+        plan_input(p, input_dims(rows), activation_layout(), to_dnnl(desc_.input), input_step_, desc_.input_smoothing);
+        log_debug(std::string("oneDNN ") + (as_convolution_ ? "linear as 1x1 conv " : "matmul ") + desc_.name + " " + to_string(precision_) +
+                  " " + std::to_string(rows) + "x" + std::to_string(desc_.in_features) + "->" + std::to_string(desc_.out_features) + ": " +
+                  p.kernel + (p.staged_output ? " (staged output)" : ""));
         return plans_.emplace(key, std::move(p)).first->second;
     }
 
     Precision precision_;
     float input_step_;
+    bool as_convolution_;
     mutable PackedWeights weights_;
     memory bias_;
     mutable std::mutex mutex_;
@@ -535,6 +589,7 @@ public:
     }
     std::unique_ptr<Conv2d> make_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) override {
         check_conv(desc, weight, bias);
+        if (avx2_depthwise_is_faster(desc)) return avx2::make_depthwise_conv2d(desc, weight, bias);
         return std::make_unique<OnednnConv2d>(desc, weight, bias);
     }
     std::unique_ptr<Linear> make_linear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias) override {
