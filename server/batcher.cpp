@@ -98,21 +98,33 @@ void Batcher::loop() {
     }
 }
 
+std::vector<size_t> power_of_two_chunks(size_t n) {
+    std::vector<size_t> chunks;
+    for (size_t bit = size_t{1} << (8 * sizeof(size_t) - 1); bit != 0; bit >>= 1) {
+        if (n & bit) chunks.push_back(bit);
+    }
+    return chunks;
+}
+
 void Batcher::run_batch(std::vector<ImageJob>& batch) {
-    std::vector<Image> images;
-    images.reserve(batch.size());
-    for (auto& job : batch) images.push_back(std::move(job.image));
     metrics_.observe_batch(batch.size());
-    try {
-        const auto start = std::chrono::steady_clock::now();
-        const Embeddings embeddings = model_.embed_images(std::span<const Image>(images));
-        metrics_.observe_inference(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        for (size_t i = 0; i < batch.size(); ++i) {
-            const auto row = embeddings.row(static_cast<int>(i));
-            batch[i].result.set_value(std::vector<float>(row.begin(), row.end()));
+    size_t done = 0;
+    for (const size_t chunk : power_of_two_chunks(batch.size())) {
+        std::vector<Image> images;
+        images.reserve(chunk);
+        for (size_t i = done; i < done + chunk; ++i) images.push_back(std::move(batch[i].image));
+        try {
+            const auto start = std::chrono::steady_clock::now();
+            const Embeddings embeddings = model_.embed_images(std::span<const Image>(images));
+            metrics_.observe_inference(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+            for (size_t i = 0; i < chunk; ++i) {
+                const auto row = embeddings.row(static_cast<int>(i));
+                batch[done + i].result.set_value(std::vector<float>(row.begin(), row.end()));
+            }
+        } catch (...) {
+            for (size_t i = done; i < done + chunk; ++i) batch[i].result.set_exception(std::current_exception());
         }
-    } catch (...) {
-        for (auto& job : batch) job.result.set_exception(std::current_exception());
+        done += chunk;
     }
 }
 

@@ -20,6 +20,12 @@ namespace mclip::server {
 
 class Metrics;
 
+// The encoder calls a batch of n images runs as: powers of two, largest first (13: 8, 4, 1). The
+// kernels keep prepared primitives for every batch size they meet, so with every size up to
+// max_batch the server's memory kept growing as new sizes came (11% over a 20 s load test,
+// docs/server.md); in powers of two there are at most log2(max_batch) + 1 sizes, all met early.
+std::vector<size_t> power_of_two_chunks(size_t n);
+
 struct BatcherOptions {
     int max_batch = 8;
     std::chrono::microseconds max_wait{3000};

@@ -820,7 +820,11 @@ void Server::run(const std::optional<TlsFiles>& tls) {
                                        "request_timeout_ms", timeout.c_str(),
                                        "websocket_timeout_ms", timeout.c_str(),
                                        "enable_keep_alive", "yes",
-                                       "keep_alive_timeout_ms", "5000"};
+                                       "keep_alive_timeout_ms", "5000",
+                                       // Replies go out at once: with Nagle's algorithm a stream
+                                       // answer written in two parts waited for the client's
+                                       // delayed ACK, about 40 ms a frame (docs/server.md).
+                                       "tcp_nodelay", "1"};
     if (tls) {
         config.push_back("ssl_certificate");
         config.push_back(tls->pem.c_str());

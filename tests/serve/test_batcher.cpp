@@ -48,6 +48,14 @@ Model load_s0() {
     return Model::load((test_models_dir() / "mobileclip_s0.gguf").string(), params);
 }
 
+TEST(BatcherChunks, PowersOfTwoLargestFirstCoveringTheBatch) {
+    EXPECT_EQ(server::power_of_two_chunks(0), std::vector<size_t>{});
+    EXPECT_EQ(server::power_of_two_chunks(1), std::vector<size_t>{1});
+    EXPECT_EQ(server::power_of_two_chunks(13), (std::vector<size_t>{8, 4, 1}));
+    EXPECT_EQ(server::power_of_two_chunks(16), std::vector<size_t>{16});
+    EXPECT_EQ(server::power_of_two_chunks(31), (std::vector<size_t>{16, 8, 4, 2, 1}));
+}
+
 TEST(BatcherConcurrent, ClientsOnManyThreadsGetTheirOwnImagesEmbedding) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
     const Model model = load_s0();
