@@ -41,10 +41,12 @@ run_asan() {
   # CPU time, which the instrumentation's own work upsets; and accuracy checks whose code paths
   # smaller cases already run here: MobileCLIP2-S3 in emulated int8 (270 s instrumented; the
   # smoothing runs in Int8Smoothing and the per-operator tests) and the three largest towers'
-  # parity (ViT-L/14, MobileCLIP2-L-14 and -S4, 35-40 s each; ViT-B and S3 run). The normal run
-  # has them all.
+  # parity (ViT-L/14, MobileCLIP2-L-14 and -S4, 35-40 s each; ViT-B and S3 run), and the two
+  # largest native int8 accuracy checks (MobileCLIP2-S3 and -B; S0, S1, S2, B and ViT-B/32 run).
+  # The normal run has them all.
   local left_out='install_consumers|ModelThreads.TwoModelsKeepTheirOwnCounts'
   left_out+='|Models/OpenClipPrecision.StaysWithinTheBoundAndKeepsTop1/mobileclip2_s3_int8_reference'
+  left_out+='|Models/OpenClipPrecision.StaysWithinTheBoundAndKeepsTop1/mobileclip2_(s3|b)_int8_onednn'
   left_out+='|Models/OpenClipParity.MatchesOpenClip/(openai_vit_l_14|mobileclip2_l_14|mobileclip2_s4)_onednn'
   (cd "$build" && MCLIP_CLI_MUTATIONS="${MCLIP_CLI_MUTATIONS:-100}" \
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=0" \

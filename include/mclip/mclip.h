@@ -84,8 +84,9 @@ struct ModelParams {
     std::string backend = "auto";  // "auto" (fastest available), or a name from backends()
     int threads = 0;               // 0: $OMP_NUM_THREADS when set, else one per core
     // Compute precision: "auto" (the fastest within the accuracy bounds: int8 for model files
-    // calibrated for it, within 5e-2 of float32, on CPUs with AVX512-VNNI and AVX512-BF16 or AMX;
-    // else bf16, within 2e-2, on CPUs with AVX512-BF16 or AMX; else f32), or a precision_names().
+    // calibrated for it, within 5e-2 of float32, on CPUs with AVX2 or newer (its other layers in
+    // bf16 where the CPU has AVX512-BF16 or AMX, else in f32); else bf16, within 2e-2, on CPUs
+    // with AVX512-BF16 or AMX; else f32), or a precision_names().
     std::string precision = "auto";
     // Called during the download of a model given by name (none: the download is quiet).
     DownloadProgressCallback on_download_progress;

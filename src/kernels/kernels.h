@@ -32,9 +32,10 @@ enum class Activation { none, relu, gelu, quick_gelu };
 //   int8: weights rounded to signed 8-bit integers with one scale per output channel (its largest
 //         |w| maps to 127), the input with one scale for the whole tensor, from the range the
 //         layer's input reached on calibration data (input_range: range/127 per step, larger
-//         values saturate); products summed exactly in int32 (AMX or AVX512-VNNI). Only layers
-//         that gain from it run int8 (compute_precision); the others, and layers without a
-//         calibrated range, run bf16.
+//         values saturate); products summed exactly in int32 (AMX, AVX512-VNNI, or AVX2's
+//         vpmaddubsw/vpmaddwd). Only layers that gain from it run int8 (compute_precision); the
+//         others, and layers without a calibrated range, run in the backend's int8 companion
+//         precision: bf16, or float32 where it has no bf16 kernels (Backend::int8_companion).
 enum class Precision { f32, bf16, int8 };
 
 const char* to_string(Precision precision);
@@ -113,7 +114,8 @@ inline constexpr int kMinInt8Channels = 16;
 bool int8_capable(const ConvDesc& desc);
 bool int8_capable(const LinearDesc& desc);
 // The precision a layer actually computes in: int8 for int8-capable layers with a calibrated
-// input range; the rest of an int8 model runs bf16.
+// input range; the rest of an int8 model asks for bf16, which a backend whose int8_companion()
+// is float32 computes in float32.
 Precision compute_precision(const ConvDesc& desc);
 Precision compute_precision(const LinearDesc& desc);
 
@@ -162,6 +164,11 @@ public:
     virtual std::string name() const = 0;
     // Whether layers of this precision run natively here (the reference backend emulates bf16).
     virtual bool native(Precision precision) const = 0;
+    // What the layers of an int8 model that do not run int8 compute in, and the element type of
+    // the buffers between them (Precision::int8): bf16 (natively, or emulated by the reference
+    // backend, which so predicts the machines with AVX512-BF16 or AMX), or float32 where the
+    // backend has no bf16 kernels on this CPU.
+    virtual Precision int8_companion() const { return Precision::bf16; }
     // weight [out, in/groups, kh, kw] and bias [out] (bias may be empty) are copied or packed;
     // the backend keeps no reference to them.
     virtual std::unique_ptr<Conv2d> make_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) = 0;

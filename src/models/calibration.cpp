@@ -66,13 +66,15 @@ private:
     RangeMap& ranges_;
 };
 
-// Takes the layers of an int8 graph and builds them computing in float32 (on the graph's bf16
-// buffers, as the int8 model has them); the int8-capable ones record their inputs.
+// Takes the layers of an int8 graph and builds them computing in float32 (on the graph's
+// buffers, bf16 or float32 as the int8 model has them here); the int8-capable ones record their
+// inputs.
 class RangeRecorder final : public kernels::Backend {
 public:
     RangeRecorder(kernels::Backend& base, RangeMap& ranges) : base_(base), ranges_(ranges) {}
     std::string name() const override { return base_.name(); }
     bool native(kernels::Precision precision) const override { return base_.native(precision); }
+    kernels::Precision int8_companion() const override { return base_.int8_companion(); }
     std::unique_ptr<kernels::Conv2d> make_conv2d(const kernels::ConvDesc& desc, const Tensor& weight, const Tensor& bias) override {
         kernels::ConvDesc d = desc;
         d.precision = kernels::Precision::f32;

@@ -55,6 +55,7 @@ public:
     CalibratedBackend(kernels::Backend& base, const Calibration& calibration) : base_(base), calibration_(calibration) {}
     std::string name() const override { return base_.name(); }
     bool native(kernels::Precision precision) const override { return base_.native(precision); }
+    kernels::Precision int8_companion() const override { return base_.int8_companion(); }
     std::unique_ptr<kernels::Conv2d> make_conv2d(const kernels::ConvDesc& desc, const Tensor& weight, const Tensor& bias) override;
     std::unique_ptr<kernels::Linear> make_linear(const kernels::LinearDesc& desc, const Tensor& weight, const Tensor& bias) override;
     std::unique_ptr<kernels::Attention> make_attention(const kernels::AttentionDesc& desc) override {

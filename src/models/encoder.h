@@ -15,18 +15,23 @@
 namespace mclip {
 
 // What the graphs are built with: the kernels and the precision of the big layers (convolutions
-// and projections). In bf16 and int8 the temporaries that only feed those layers are stored in
-// bf16 (an int8 layer quantizes its input itself; the layers beside it run bf16).
+// and projections). In bf16 the temporaries that only feed those layers are stored in bf16; in
+// int8 in the backend's int8 companion precision (bf16, or float32 where the backend has no bf16
+// kernels: an int8 layer quantizes its input itself; the layers beside it run in the companion).
 struct GraphOptions {
     kernels::Backend* backend = &kernels::default_backend();
     kernels::Precision precision = kernels::Precision::f32;
-    DType narrow_type() const { return precision == kernels::Precision::f32 ? DType::f32 : DType::bf16; }
+    DType narrow_type() const {
+        const kernels::Precision narrow = precision == kernels::Precision::int8 ? backend->int8_companion() : precision;
+        return narrow == kernels::Precision::f32 ? DType::f32 : DType::bf16;
+    }
     // For the layers the whole signal passes through (stems, downsampling), as opposed to those
-    // in residual branches: int8 models run them bf16. Measured on the fixtures: per-tensor int8
-    // in the three MCi PatchEmbed 1×1 convolutions alone cost S0 5.5% embedding error, and in
-    // the stem's 1×1 S1 1.8%, as much as all other layers together; they are ~3% of the work.
+    // in residual branches: int8 models run them in the companion precision. Measured on the
+    // fixtures: per-tensor int8 in the three MCi PatchEmbed 1×1 convolutions alone cost S0 5.5%
+    // embedding error, and in the stem's 1×1 S1 1.8%, as much as all other layers together;
+    // they are ~3% of the work.
     kernels::Precision main_path_precision() const {
-        return precision == kernels::Precision::int8 ? kernels::Precision::bf16 : precision;
+        return precision == kernels::Precision::int8 ? backend->int8_companion() : precision;
     }
 };
 

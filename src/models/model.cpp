@@ -113,8 +113,7 @@ void ClipModel::configure(const ModelLoadOptions& options) {
     }
     if (!backend_->native(precision_) && backend_->name() != "reference") {
         throw Error(ErrorCode::unsupported, std::string(kernels::to_string(precision_)) + " precision needs a CPU with " +
-                                                (precision_ == kernels::Precision::int8 ? "AVX512-VNNI and AVX512-BF16, or AMX"
-                                                                                        : "AVX512-BF16 or AMX") +
+                                                (precision_ == kernels::Precision::int8 ? "AVX2 or newer" : "AVX512-BF16 or AMX") +
                                                 "; use --precision f32");
     }
     if (precision_ == kernels::Precision::int8 && !calibration_) {

@@ -93,6 +93,29 @@ std::string cannot_run(const std::string& name, Precision precision) {
         var = backend_entry(name).backend;                                  \
     } while (0)
 
+// Where a backend's int8 arithmetic departs from the reference backend's emulation, which is
+// that of AVX512-VNNI and AMX with bf16 beside them:
+// - its int8 companion (Backend::int8_companion) may be float32: the layers int8 does not serve
+//   are then compared with the float32 reference;
+// - without VNNI, oneDNN keeps vpmaddubsw's 16-bit sums of two u8·s8 products from saturating by
+//   halving the weights, which keeps 7 significant bits of them: the int8 layers then differ from
+//   the 8-bit emulation by about one of its weight steps (measured on these cases on AVX2: up to
+//   0.96% plain, 2.0% smoothed, where the smoothing has enlarged the weights' range), still
+//   within the bounds against the exact product.
+bool int8_weights_halved(const std::string& backend) {
+    if (backend == "reference") return false;
+    for (const std::string& set : backend_entry(backend).instruction_sets) {
+        if (set == "AVX512-VNNI" || set == "AVX-VNNI" || set == "AMX-INT8") return false;
+    }
+    return true;
+}
+
+template <typename Desc>
+Desc as_emulated(const kernels::Backend& backend, Desc d) {
+    if (kernels::compute_precision(d) != Precision::int8 && backend.int8_companion() == Precision::f32) d.precision = Precision::f32;
+    return d;
+}
+
 double relative_error(const std::vector<float>& ours, const std::vector<float>& expected) {
     double diff = 0, norm = 0;
     for (size_t i = 0; i < expected.size(); ++i) {
@@ -315,8 +338,8 @@ TEST_P(BackendConvOp, MatchesReferenceInBf16) {
 
 // int8: both backends quantize the same values to the same integers (weights per output channel,
 // the input with the step of its range; beyond the range it saturates), so they differ only by
-// summation order and output rounding. Layers int8 does not serve (depthwise, few input
-// channels) run bf16 instead.
+// summation order and output rounding (except where the weights are halved, int8_weights_halved).
+// Layers int8 does not serve (depthwise, few input channels) run in the int8 companion instead.
 TEST_P(BackendConvOp, MatchesReferenceInInt8) {
     BACKEND_OR_SKIP(backend, name(), Precision::int8);
     const ConvCase& c = shape();
@@ -326,6 +349,7 @@ TEST_P(BackendConvOp, MatchesReferenceInInt8) {
     d.precision = Precision::int8;
     d.input_range = 1.0f;  // x is uniform in [-1, 1]
     const bool int8 = kernels::compute_precision(d) == Precision::int8;
+    const bool halved = int8_weights_halved(name());
     EXPECT_EQ(int8, d.groups == 1 && d.in_channels >= kernels::kMinInt8Channels);
     // The whole error of the mode: 8-bit steps of x and of each output channel's weights.
     EXPECT_LE(relative_error(run_conv(*backend, d, c, r), exact), 2e-2);
@@ -335,8 +359,8 @@ TEST_P(BackendConvOp, MatchesReferenceInInt8) {
                 d.input_range = range;
                 d.input = input;
                 d.output = output;
-                const auto expected = run_conv(kernels::reference_backend(), d, c, r);
-                EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), output == DType::bf16 ? 8e-3 : 1e-3)
+                const auto expected = run_conv(kernels::reference_backend(), as_emulated(*backend, d), c, r);
+                EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), int8 && halved ? 1.5e-2 : output == DType::bf16 ? 8e-3 : 1e-3)
                     << "range " << range << " input " << to_string(input) << " output " << to_string(output);
             }
         }
@@ -348,7 +372,7 @@ TEST_P(BackendConvOp, MatchesReferenceInInt8) {
     d.input_range = 2.0f;
     const auto smoothed = run_conv(*backend, d, c, r);
     EXPECT_LE(relative_error(smoothed, exact), 3e-2) << "smoothed";
-    EXPECT_LE(relative_error(smoothed, run_conv(kernels::reference_backend(), d, c, r)), 1e-3) << "smoothed";
+    EXPECT_LE(relative_error(smoothed, run_conv(kernels::reference_backend(), d, c, r)), halved ? 3e-2 : 1e-3) << "smoothed";
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, BackendConvOp, ::testing::Combine(::testing::ValuesIn(backend_names()), ::testing::ValuesIn(conv_cases())),
@@ -468,6 +492,7 @@ TEST_P(LinearOp, MatchesEmulationAndNaiveProductInBf16) {
 
 TEST_P(LinearOp, Int8MatchesEmulationAndStaysNearTheExactProduct) {
     BACKEND_OR_SKIP(backend, name(), Precision::int8);
+    const bool halved = int8_weights_halved(name());
     const LinearCase& c = shape();
     const LinearRun r = make_linear_inputs(c);
     const auto exact = naive_linear(c, r.x, r.w, r.b, r.y0);
@@ -485,13 +510,13 @@ TEST_P(LinearOp, Int8MatchesEmulationAndStaysNearTheExactProduct) {
             d.output = output;
             d.input_range = 0.5f;
             const auto emulated = run_linear(kernels::reference_backend(), d, c, r);
-            EXPECT_LE(relative_error(run_linear(*backend, d, c, r), emulated), output == DType::bf16 ? 8e-3 : 1e-3)
+            EXPECT_LE(relative_error(run_linear(*backend, d, c, r), emulated), halved ? 1.5e-2 : output == DType::bf16 ? 8e-3 : 1e-3)
                 << "int8 " << to_string(input) << "->" << to_string(output);
             d.input_smoothing = smoothing_for(c.in);
             d.input_range = 2.0f;
             const auto smoothed = run_linear(*backend, d, c, r);
             EXPECT_LE(relative_error(smoothed, exact), 3e-2) << "smoothed " << to_string(input) << "->" << to_string(output);
-            EXPECT_LE(relative_error(smoothed, run_linear(kernels::reference_backend(), d, c, r)), output == DType::bf16 ? 8e-3 : 1e-3)
+            EXPECT_LE(relative_error(smoothed, run_linear(kernels::reference_backend(), d, c, r)), halved ? 3e-2 : output == DType::bf16 ? 8e-3 : 1e-3)
                 << "smoothed int8 " << to_string(input) << "->" << to_string(output);
             d.input_smoothing.clear();
         }

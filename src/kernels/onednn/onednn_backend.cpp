@@ -238,6 +238,23 @@ void plan_input(Plan& plan, const memory::dims& dims, tag layout, dt user_type, 
     plan.to_compute_type_scratchpad_md = pd.scratchpad_desc();
 }
 
+bool bf16_is_native() {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+}
+
+// oneDNN's int8 kernels: AVX2 (vpmaddubsw + vpmaddwd), AVX512-VNNI and AMX (vpdpbusd, tiles).
+// (The enum's values are bit sets; avx2_vnni, numerically above the AVX-512 levels, has AVX2.)
+bool int8_is_native() { return dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx2; }
+
+// The precision a layer computes in here: compute_precision's, except that the bf16 of an int8
+// model's other layers is float32 where oneDNN has no bf16 kernels (Backend::int8_companion).
+template <typename Desc>
+Precision layer_precision(const Desc& desc) {
+    const Precision precision = compute_precision(desc);
+    return precision == Precision::bf16 && desc.precision == Precision::int8 && !bf16_is_native() ? Precision::f32 : precision;
+}
+
 // Whether oneDNN runs its AVX-512 kernels here. Below them (AVX2 machines) oneDNN 2.6 lacks two
 // kernels MobileCLIP needs (docs/performance.md, bench_ops, two AVX2 threads):
 // - a matmul that keeps packed weights: gemm:jit repacks the plain weights on every call (34–45
@@ -261,7 +278,7 @@ bool avx2_depthwise_is_faster(const ConvDesc& desc) {
 class OnednnConv2d final : public Conv2d {
 public:
     OnednnConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Conv2d(desc), precision_(compute_precision(desc)), input_step_(int8_step(desc.input_range)),
+        : Conv2d(desc), precision_(layer_precision(desc)), input_step_(int8_step(desc.input_range)),
           multiplier_(desc.depthwise() ? desc.out_channels / desc.in_channels : 1),
           separate_gelu_(gelu_after_kernel(precision_, desc.activation, desc.accumulate)),
           kernel_desc_(expanded(desc, multiplier_)),
@@ -386,7 +403,7 @@ public:
     // nn.Linear stores W [out, in]: the memory of matmul's B [in, out] read as "ba", and of a 1×1
     // convolution's weights [out, in, 1, 1] as "oihw".
     OnednnLinear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Linear(desc), precision_(compute_precision(desc)), input_step_(int8_step(desc.input_range)),
+        : Linear(desc), precision_(layer_precision(desc)), input_step_(int8_step(desc.input_range)),
           as_convolution_(!has_avx512_kernels()),
           weights_(plain_weight_md(desc, as_convolution_), layer_weights(weight, desc, precision_), bias, desc.out_features, precision_,
                    input_step_),
@@ -564,17 +581,6 @@ private:
     mutable std::map<std::tuple<int, int, int>, Plan> plans_;  // by n, length, thread count
 };
 
-bool bf16_is_native() {
-    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
-    return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
-}
-
-bool int8_is_native() {
-    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
-    return isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
-           isa == dnnl::cpu_isa::avx512_core_amx;
-}
-
 class OnednnBackend final : public Backend {
 public:
     std::string name() const override { return "onednn"; }
@@ -582,11 +588,11 @@ public:
         switch (precision) {
             case Precision::f32: return true;
             case Precision::bf16: return bf16_is_native();
-            // int8 models run their other layers in bf16, so they need both.
-            case Precision::int8: return bf16_is_native() && int8_is_native();
+            case Precision::int8: return int8_is_native();
         }
         return false;
     }
+    Precision int8_companion() const override { return bf16_is_native() ? Precision::bf16 : Precision::f32; }
     std::unique_ptr<Conv2d> make_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) override {
         check_conv(desc, weight, bias);
         if (avx2_depthwise_is_faster(desc)) return avx2::make_depthwise_conv2d(desc, weight, bias);
