@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "tensor/tensor.h"
 
 namespace mclip::kernels {
@@ -14,6 +15,8 @@ void gelu_inplace(float* x, int64_t count);
 void gelu_inplace_bf16(uint16_t* x, int64_t count);
 // quick_gelu(x) = x·sigmoid(1.702·x) (OpenAI CLIP's MLP activation).
 void quick_gelu_inplace(float* x, int64_t count);
+// x = activation(x), for the kernels that apply a layer's activation after its products.
+void apply_activation(Activation activation, float* x, int64_t count);
 
 // Signed 8-bit quantization (Precision::int8): q = clamp(round_half_even(v · (1/step)), -128, 127),
 // multiplying by the inverse step as oneDNN's quantizing reorders do.

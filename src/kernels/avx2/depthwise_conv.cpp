@@ -114,17 +114,6 @@ __attribute__((target("avx2,fma"))) void conv_row(const Geometry& g, const float
     }
 }
 
-void activate(Activation activation, float* values, int64_t count) {
-    switch (activation) {
-        case Activation::none: return;
-        case Activation::gelu: gelu_inplace(values, count); return;
-        case Activation::quick_gelu: quick_gelu_inplace(values, count); return;
-        case Activation::relu:
-            for (int64_t i = 0; i < count; ++i) values[i] = std::max(values[i], 0.0f);
-            return;
-    }
-}
-
 class DepthwiseConv2d final : public Conv2d {
 public:
     DepthwiseConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias)
@@ -172,7 +161,7 @@ protected:
             } else {
                 conv_row<2>(g, image, weights_.data(), bias_.data(), oh, ow_begin, ow_end, values);
             }
-            activate(desc_.activation, values, count);
+            apply_activation(desc_.activation, values, count);
             if (desc_.accumulate) add_inplace(out, values, count);
         }
     }

@@ -15,17 +15,6 @@
 namespace mclip::kernels {
 namespace {
 
-void apply_activation(Activation activation, float* y, int64_t count) {
-    switch (activation) {
-        case Activation::none: return;
-        case Activation::relu:
-            for (int64_t i = 0; i < count; ++i) y[i] = std::max(y[i], 0.0f);
-            return;
-        case Activation::gelu: gelu_inplace(y, count); return;
-        case Activation::quick_gelu: quick_gelu_inplace(y, count); return;
-    }
-}
-
 float round_through_bf16(float v) { return mclip::bf16_to_f32(mclip::f32_to_bf16(v)); }
 
 // Weights (rows: output channels) or a bias as float32 values of the layer's precision; int8
