@@ -125,30 +125,6 @@ void PrintTo(const PrecisionCase& c, std::ostream* os) { *os << c.model << " " <
 
 class PrecisionMode : public ::testing::TestWithParam<PrecisionCase> {};
 
-std::vector<int64_t> top1_per_image(const Tensor& logits) {
-    std::vector<int64_t> best;
-    for (int64_t i = 0; i < logits.dim(0); ++i) {
-        const float* row = logits.f32() + i * logits.dim(1);
-        best.push_back(std::max_element(row, row + logits.dim(1)) - row);
-    }
-    return best;
-}
-
-Tensor cosine_logits(Tensor images, Tensor texts) {
-    normalize_rows(images);
-    normalize_rows(texts);
-    const int64_t n = images.dim(0), m = texts.dim(0), d = images.dim(1);
-    Tensor logits = Tensor::zeros_f32({n, m});
-    for (int64_t i = 0; i < n; ++i) {
-        for (int64_t j = 0; j < m; ++j) {
-            double dot = 0;
-            for (int64_t k = 0; k < d; ++k) dot += static_cast<double>(images.f32()[i * d + k]) * texts.f32()[j * d + k];
-            logits.f32()[i * m + j] = static_cast<float>(dot);
-        }
-    }
-    return logits;
-}
-
 TEST_P(PrecisionMode, StaysWithinTheBoundAndKeepsTop1) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
     const auto [model, backend_name, precision] = GetParam();
@@ -200,7 +176,9 @@ TEST_P(PrecisionMode, StaysWithinTheBoundAndKeepsTop1) {
     std::printf("%s %s (%s): image rel err %.3g, text rel err %.3g\n", model.c_str(), kernels::to_string(precision),
                 backend->name().c_str(), image_error, text_error);
 
-    EXPECT_EQ(top1_per_image(cosine_logits(images, texts)), top1_per_image(expected.tensors.at("logits")));
+    const mclip::testing::Top1Agreement top1 = mclip::testing::compare_top1(images, texts, expected.tensors.at("image.embedding"), expected.tensors.at("text.embedding"), bound);
+    EXPECT_EQ(top1.mismatches, 0) << top1.message;
+    if (!top1.message.empty()) std::printf("top-1: %s\n", top1.message.c_str());
 }
 
 std::vector<PrecisionCase> precision_cases() {

@@ -169,15 +169,6 @@ struct PrecisionCase {
 
 void PrintTo(const PrecisionCase& c, std::ostream* os) { *os << c.model << " " << kernels::to_string(c.precision) << " on " << c.backend; }
 
-std::vector<int64_t> top1_per_image(const Tensor& logits) {
-    std::vector<int64_t> best;
-    for (int64_t i = 0; i < logits.dim(0); ++i) {
-        const float* row = logits.f32() + i * logits.dim(1);
-        best.push_back(std::max_element(row, row + logits.dim(1)) - row);
-    }
-    return best;
-}
-
 class OpenClipPrecision : public ::testing::TestWithParam<PrecisionCase> {};
 
 TEST_P(OpenClipPrecision, StaysWithinTheBoundAndKeepsTop1) {
@@ -223,7 +214,9 @@ TEST_P(OpenClipPrecision, StaysWithinTheBoundAndKeepsTop1) {
     EXPECT_LE(text_error, bound) << c.model << " text";
     std::printf("%s %s (%s): image rel err %.3g, text rel err %.3g\n", c.model.c_str(), kernels::to_string(c.precision),
                 backend->name().c_str(), image_error, text_error);
-    EXPECT_EQ(top1_per_image(logits(images, texts, 1.0f)), top1_per_image(expected.tensors.at("logits")));
+    const mclip::testing::Top1Agreement top1 = mclip::testing::compare_top1(images, texts, expected.tensors.at("image.embedding"), expected.tensors.at("text.embedding"), bound);
+    EXPECT_EQ(top1.mismatches, 0) << top1.message;
+    if (!top1.message.empty()) std::printf("top-1: %s\n", top1.message.c_str());
     // Every layer int8 can serve was calibrated and runs int8.
     if (calibrated) {
         EXPECT_EQ(calibrated->int8_layers(), static_cast<int>(calibration.input_ranges.size()));
