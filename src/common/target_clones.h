@@ -11,3 +11,8 @@
 #else
 #define MCLIP_TARGET_CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
 #endif
+
+// The clones mclip's vector loops are built as: AVX-512, x86-64-v3 (AVX2 with FMA) and the
+// baseline. (One string per clone: GCC makes a separate clone of every comma-separated option,
+// so "avx2,fma" would give an AVX2 clone without FMA and an FMA clone without AVX2.)
+#define MCLIP_SIMD_CLONES MCLIP_TARGET_CLONES("avx512f", "arch=x86-64-v3", "default")

@@ -59,7 +59,7 @@ template <int Rows>
     }
 }
 
-MCLIP_TARGET_CLONES("avx512f", "avx2,fma", "default")
+MCLIP_SIMD_CLONES
 void gemm_tile(int64_t rows, int64_t cols, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                int64_t ldc, bool accumulate) {
     if (cols < kTileCols) {
