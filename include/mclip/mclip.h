@@ -133,7 +133,7 @@ MCLIP_API std::filesystem::path default_cache_dir();
 struct LabelSetOptions {
     // Templates with "{}" for the label; empty: {"a photo of a {}."}.
     std::vector<std::string> templates;
-    // Folder of the on-disk text-embedding cache (keyed by model, precision and prompts); empty:
+    // Folder of the on-disk text-embedding cache (keyed by model, precision, kernels and prompts); empty:
     // no cache. default_cache_dir() + "/text-embeddings" is what the mclip command uses.
     std::string cache_dir;
 };

@@ -441,7 +441,7 @@ class Model:
         labels: a list of str, or one str of comma-separated labels ("person, forklift, car").
         templates: prompt templates, each with "{}" for the label.
         cache_dir: a folder for the on-disk text-embedding cache, shared with the mclip command
-            (keyed by model, precision and prompts); True for mclip's default
+            (keyed by model, precision, kernels and prompts); True for mclip's default
             (default_cache_dir()/text-embeddings); None (the default) for none.
         """
         label_list = _label_list(labels)

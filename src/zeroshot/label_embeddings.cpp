@@ -4,10 +4,20 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "kernels/kernels.h"
 #include "zeroshot/text_cache.h"
 #include "zeroshot/zeroshot.h"
 
 namespace mclip {
+
+std::string embedding_numerics(const ClipModel& model) {
+    std::string numerics = std::string(kernels::to_string(model.precision())) + " " + model.backend_name();
+    for (const kernels::BackendEntry& entry : kernels::registered_backends()) {
+        if (entry.name != model.backend_name()) continue;
+        for (const std::string& instruction_set : entry.instruction_sets) numerics += " " + instruction_set;
+    }
+    return numerics;
+}
 
 ClassEmbeddings embed_labels(const ClipModel& model, const std::vector<std::string>& labels,
                              const std::vector<std::string>& templates, const std::optional<std::filesystem::path>& cache_dir) {
@@ -23,7 +33,7 @@ ClassEmbeddings embed_labels(const ClipModel& model, const std::vector<std::stri
     std::string key;
     if (cache_dir) {
         cache.emplace(*cache_dir);
-        key = TextEmbeddingCache::key(model.content_hash(), kernels::to_string(model.precision()), prompts);
+        key = TextEmbeddingCache::key(model.content_hash(), embedding_numerics(model), prompts);
         result.cache_entry = cache->entry_path(key);
         if (auto hit = cache->load(key, static_cast<int64_t>(prompts.size()), dim)) {
             prompt_embeddings = std::move(*hit);

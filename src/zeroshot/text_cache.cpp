@@ -28,17 +28,17 @@ std::vector<uint8_t> digest_bytes(const void* data, size_t size) {
 
 TextEmbeddingCache::TextEmbeddingCache(std::filesystem::path directory) : directory_(std::move(directory)) {}
 
-std::string TextEmbeddingCache::key(const std::string& model_hash, const std::string& precision, const std::vector<std::string>& prompts) {
+std::string TextEmbeddingCache::key(const std::string& model_hash, const std::string& numerics, const std::vector<std::string>& prompts) {
     Sha256 h;
-    // Fields are length-prefixed, so no two (precision, prompts) pairs hash the same input. "v2" since
-    // the precision was added: a v1 input reads as a v2 one whose precision is the first prompt.
+    // Fields are length-prefixed, so no two (numerics, prompts) pairs hash the same input. "v3"
+    // since the field names the kernels as well as the precision (v2: the precision alone).
     const auto update_field = [&h](const std::string& field) {
         h.update("\n" + std::to_string(field.size()) + ":");
         h.update(field);
     };
-    h.update("mclip-text-embeddings-v2\n");
+    h.update("mclip-text-embeddings-v3\n");
     h.update(model_hash);
-    update_field(precision);
+    update_field(numerics);
     for (const auto& p : prompts) update_field(p);
     return h.hex_digest();
 }

@@ -3,6 +3,7 @@
 // `mclip embed`, the text embedding cache, per-file failures and refusals.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -225,6 +226,26 @@ TEST_F(ClassifyCommand, CacheKeepsOneEntryPerPrecision) {
     EXPECT_NE(bf16_again.err.find("read from cache"), std::string::npos) << bf16_again.err;
     EXPECT_EQ(bf16_again.out, bf16.out);
     EXPECT_EQ(cache_entries().size(), 2u);
+}
+
+// The same precision on other kernels (int8 on AVX2 against VNNI, the reference backend's
+// emulation against oneDNN) gives other numbers: a cache shared between them keeps an entry each.
+TEST_F(ClassifyCommand, CacheKeepsOneEntryPerBackend) {
+    MCLIP_FIXTURES_OR_SKIP(fixtures);
+    const auto onednn = std::find_if(kernels::registered_backends().begin(), kernels::registered_backends().end(),
+                                     [](const kernels::BackendEntry& e) { return e.name == "onednn"; });
+    if (onednn == kernels::registered_backends().end() || !onednn->available) GTEST_SKIP() << "the oneDNN backend cannot run here";
+    const std::string args = "--precision f32 -k 2 --jsonl --labels 'person,forklift' " + q((fixtures / "images" / "coffee.png").string());
+    const auto reference = classify_verbose("--backend reference " + args);
+    ASSERT_EQ(reference.exit_code, 0) << reference.err;
+    EXPECT_NE(reference.err.find("computed"), std::string::npos) << reference.err;
+    const auto fast = classify_verbose("--backend onednn " + args);
+    ASSERT_EQ(fast.exit_code, 0) << fast.err;
+    EXPECT_NE(fast.err.find("computed"), std::string::npos) << "oneDNN must not read the reference backend's entry: " << fast.err;
+    EXPECT_EQ(cache_entries().size(), 2u);
+    const auto reference_again = classify_verbose("--backend reference " + args);
+    EXPECT_NE(reference_again.err.find("read from cache"), std::string::npos) << reference_again.err;
+    EXPECT_EQ(reference_again.out, reference.out);
 }
 
 TEST_F(ClassifyCommand, FoldersAreWalkedAndUnreadableFilesFailPerFile) {
