@@ -135,6 +135,41 @@ struct QuickGelu16 {
     [[gnu::always_inline]] Vec16 operator()(Vec16 v) const { return v / (1.0f + exp16(-1.702f * v)); }
 };
 
+// Eight floats: the reductions below keep a running value per lane in one 32-byte register, whose
+// comparisons GCC vectorizes on AVX2 (unlike those of Vec16), and fold the lanes once at the end;
+// GCC does not vectorize a float max or sum on its own (that would reorder the operations).
+typedef float Vec8 __attribute__((vector_size(32)));
+
+// The largest of x[0, count), count ≥ 1.
+[[gnu::always_inline]] inline float largest(const float* x, int64_t count) {
+    Vec8 lanes = Vec8{} + x[0];
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        Vec8 v;
+        std::memcpy(&v, x + i, sizeof(v));
+        lanes = lanes > v ? lanes : v;
+    }
+    float result = x[0];
+    for (int l = 0; l < 8; ++l) result = std::max(result, lanes[l]);
+    for (; i < count; ++i) result = std::max(result, x[i]);
+    return result;
+}
+
+// The sum of x[0, count).
+[[gnu::always_inline]] inline float total(const float* x, int64_t count) {
+    Vec8 lanes{};
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        Vec8 v;
+        std::memcpy(&v, x + i, sizeof(v));
+        lanes += v;
+    }
+    float result = 0;
+    for (int l = 0; l < 8; ++l) result += lanes[l];
+    for (; i < count; ++i) result += x[i];
+    return result;
+}
+
 struct ShiftedExp16 {
     float shift;
     [[gnu::always_inline]] Vec16 operator()(Vec16 v) const { return exp16(v - shift); }
@@ -215,12 +250,8 @@ void normalize_row(const float* x, int64_t width, float mean, float inv, const f
 // In-place softmax of the first `visible` entries of a row; the rest become 0 (a causal mask).
 MCLIP_SIMD_CLONES
 void softmax_row(float* x, int visible, int width) {
-    float max_value = -INFINITY;
-    for (int i = 0; i < visible; ++i) max_value = std::max(max_value, x[i]);
-    map16(x, visible, ShiftedExp16{max_value});
-    float sum = 0;
-    for (int i = 0; i < visible; ++i) sum += x[i];
-    const float inv = 1.0f / sum;
+    map16(x, visible, ShiftedExp16{largest(x, visible)});
+    const float inv = 1.0f / total(x, visible);
     for (int i = 0; i < visible; ++i) x[i] *= inv;
     for (int i = visible; i < width; ++i) x[i] = 0.0f;
 }
