@@ -33,7 +33,7 @@ double max_relative_error(const Tensor& ours, const Tensor& reference) {
     return worst;
 }
 
-Tensor cosine_logits(const Tensor& images, const Tensor& texts) {
+Tensor cosine_logits(const Tensor& images, const Tensor& texts, float scale) {
     const Tensor a = images.to_f32();
     const Tensor b = texts.to_f32();
     const int64_t n = a.dim(0), m = b.dim(0), d = a.dim(1);
@@ -47,7 +47,7 @@ Tensor cosine_logits(const Tensor& images, const Tensor& texts) {
                 aa += x * x;
                 bb += y * y;
             }
-            out.f32()[i * m + j] = static_cast<float>(dot / std::sqrt(aa * bb));
+            out.f32()[i * m + j] = static_cast<float>(scale * dot / std::sqrt(aa * bb));
         }
     }
     return out;

@@ -13,8 +13,9 @@ std::vector<double> relative_error_per_row(const Tensor& ours, const Tensor& ref
 // The largest of those.
 double max_relative_error(const Tensor& ours, const Tensor& reference);
 
-// Cosine similarity of every image embedding [n, d] with every text embedding [m, d]: [n, m].
-Tensor cosine_logits(const Tensor& images, const Tensor& texts);
+// Cosine similarity of every image embedding [n, d] with every text embedding [m, d], times
+// scale: [n, m] (CLIP's logits with scale = the model's logit scale).
+Tensor cosine_logits(const Tensor& images, const Tensor& texts, float scale = 1.0f);
 
 // Whether a lossy precision keeps each image's best class. Only images the reference decides
 // are compared: a relative error of e in a d-dimensional embedding, not aligned with the other

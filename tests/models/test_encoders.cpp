@@ -176,7 +176,8 @@ TEST_P(PrecisionMode, StaysWithinTheBoundAndKeepsTop1) {
     std::printf("%s %s (%s): image rel err %.3g, text rel err %.3g\n", model.c_str(), kernels::to_string(precision),
                 backend->name().c_str(), image_error, text_error);
 
-    const mclip::testing::Top1Agreement top1 = mclip::testing::compare_top1(images, texts, expected.tensors.at("image.embedding"), expected.tensors.at("text.embedding"), bound);
+    const mclip::testing::Top1Agreement top1 =
+        mclip::testing::compare_top1(images, texts, expected.tensors.at("image.embedding"), expected.tensors.at("text.embedding"), bound);
     EXPECT_EQ(top1.mismatches, 0) << top1.message;
     if (!top1.message.empty()) std::printf("top-1: %s\n", top1.message.c_str());
 }

@@ -52,25 +52,6 @@ bool large_models_enabled() {
 
 std::vector<std::string> json_strings(const std::string& text) { return nlohmann::json::parse(text).get<std::vector<std::string>>(); }
 
-// logits[i][j] = scale · cos(image_i, text_j), as open_clip computes them.
-Tensor logits(const Tensor& images, const Tensor& texts, float scale) {
-    const int64_t n = images.dim(0), m = texts.dim(0), e = images.dim(1);
-    Tensor out = Tensor::zeros_f32({n, m});
-    for (int64_t i = 0; i < n; ++i) {
-        for (int64_t j = 0; j < m; ++j) {
-            double dot = 0, a = 0, b = 0;
-            for (int64_t k = 0; k < e; ++k) {
-                const double x = images.f32()[i * e + k], y = texts.f32()[j * e + k];
-                dot += x * y;
-                a += x * x;
-                b += y * y;
-            }
-            out.f32()[i * m + j] = static_cast<float>(scale * dot / std::sqrt(a * b));
-        }
-    }
-    return out;
-}
-
 class OpenClipParity : public ::testing::TestWithParam<OpenClipCase> {};
 
 TEST_P(OpenClipParity, MatchesOpenClip) {
@@ -132,7 +113,8 @@ TEST_P(OpenClipParity, MatchesOpenClip) {
         std::printf("%s text %zu embedding rel err %.3g\n", c.model.c_str(), i, text_errors[i]);
     }
     const float scale = std::exp(folded.at("logit_scale").f32()[0]);
-    const double logit_error = mclip::testing::max_relative_error(logits(image_embedding, text_embedding, scale), expected.tensors.at("logits"));
+    const double logit_error =
+        mclip::testing::max_relative_error(mclip::testing::cosine_logits(image_embedding, text_embedding, scale), expected.tensors.at("logits"));
     EXPECT_LE(logit_error, kTolerance);
     std::printf("%s logits rel err %.3g\n", c.model.c_str(), logit_error);
 }
@@ -214,7 +196,8 @@ TEST_P(OpenClipPrecision, StaysWithinTheBoundAndKeepsTop1) {
     EXPECT_LE(text_error, bound) << c.model << " text";
     std::printf("%s %s (%s): image rel err %.3g, text rel err %.3g\n", c.model.c_str(), kernels::to_string(c.precision),
                 backend->name().c_str(), image_error, text_error);
-    const mclip::testing::Top1Agreement top1 = mclip::testing::compare_top1(images, texts, expected.tensors.at("image.embedding"), expected.tensors.at("text.embedding"), bound);
+    const mclip::testing::Top1Agreement top1 =
+        mclip::testing::compare_top1(images, texts, expected.tensors.at("image.embedding"), expected.tensors.at("text.embedding"), bound);
     EXPECT_EQ(top1.mismatches, 0) << top1.message;
     if (!top1.message.empty()) std::printf("top-1: %s\n", top1.message.c_str());
     // Every layer int8 can serve was calibrated and runs int8.
