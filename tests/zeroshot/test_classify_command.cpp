@@ -187,9 +187,12 @@ TEST_F(ClassifyCommand, SecondRunReadsTheCacheAndACorruptEntryIsRebuilt) {
     const std::vector<fs::path> entries = cache_entries();
     ASSERT_EQ(entries.size(), 1u);
     {
+        // Inverted, not overwritten with a constant the byte may already hold.
         std::fstream f(entries[0], std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(100);
+        const char byte = static_cast<char>(f.get());
         f.seekp(100);
-        f.put('\x55');
+        f.put(static_cast<char>(~byte));
     }
     const auto third = classify_verbose(args);
     ASSERT_EQ(third.exit_code, 0) << third.err;
