@@ -3,13 +3,13 @@
 // `mclip embed`, the text embedding cache, per-file failures and refusals.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
 
 #include <nlohmann/json.hpp>
 
+#include "common/error.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
@@ -235,9 +235,11 @@ TEST_F(ClassifyCommand, CacheKeepsOneEntryPerPrecision) {
 // emulation against oneDNN) gives other numbers: a cache shared between them keeps an entry each.
 TEST_F(ClassifyCommand, CacheKeepsOneEntryPerBackend) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const auto onednn = std::find_if(kernels::registered_backends().begin(), kernels::registered_backends().end(),
-                                     [](const kernels::BackendEntry& e) { return e.name == "onednn"; });
-    if (onednn == kernels::registered_backends().end() || !onednn->available) GTEST_SKIP() << "the oneDNN backend cannot run here";
+    try {
+        kernels::backend_by_name("onednn");
+    } catch (const Error& e) {
+        GTEST_SKIP() << e.what();
+    }
     const std::string args = "--precision f32 -k 2 --jsonl --labels 'person,forklift' " + q((fixtures / "images" / "coffee.png").string());
     const auto reference = classify_verbose("--backend reference " + args);
     ASSERT_EQ(reference.exit_code, 0) << reference.err;
