@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/target_clones.h"
+#include "kernels/avx2/quantize.h"
 #include "kernels/profile.h"
 #include "kernels/reference/gemm.h"
 
@@ -303,6 +304,27 @@ void gelu_inplace_bf16(uint16_t* x, int64_t count) {
 
 int8_t quantize_s8(float v, float inverse_step) {
     return static_cast<int8_t>(std::clamp(std::nearbyint(v * inverse_step), -128.0f, 127.0f));
+}
+
+void quantize_channels_s8(const void* x, DType x_type, int64_t positions, int channels, const float* inverse_steps, int8_t* y) {
+    const bool vectorized = avx2::cpu_supported();
+    // Rows per task: enough work for each to be worth a thread.
+    const int64_t rows_per_chunk = std::max<int64_t>(1, 16384 / std::max(channels, 1));
+#pragma omp parallel for schedule(static) if (positions * channels > kParallelThreshold)
+    for (int64_t start = 0; start < positions; start += rows_per_chunk) {
+        const int64_t rows = std::min(rows_per_chunk, positions - start);
+        const int64_t offset = start * channels;
+        if (vectorized) {
+            avx2::quantize_rows_s8(x_type == DType::bf16, static_cast<const char*>(x) + offset * dtype_size(x_type), rows, channels,
+                                   inverse_steps, y + offset);
+            continue;
+        }
+        for (int64_t i = 0; i < rows * channels; ++i) {
+            const int64_t at = offset + i;
+            const float v = x_type == DType::bf16 ? widen_bf16(static_cast<const uint16_t*>(x)[at]) : static_cast<const float*>(x)[at];
+            y[at] = quantize_s8(v, inverse_steps[i % channels]);
+        }
+    }
 }
 
 RowQuantized quantize_rows_s8(const float* w, int64_t rows, int64_t cols) {

@@ -21,6 +21,9 @@ void apply_activation(Activation activation, float* x, int64_t count);
 // Signed 8-bit quantization (Precision::int8): q = clamp(round_half_even(v · (1/step)), -128, 127),
 // multiplying by the inverse step as oneDNN's quantizing reorders do.
 int8_t quantize_s8(float v, float inverse_step);
+// x [positions, channels] (float32 or bf16, as x_type says) quantized channel by channel:
+// y = quantize_s8(x, inverse_steps[c]) in one pass (an int8 layer's input, kernels.h).
+void quantize_channels_s8(const void* x, DType x_type, int64_t positions, int channels, const float* inverse_steps, int8_t* y);
 // The step that maps a calibrated range onto [-127, 127].
 inline float int8_step(float range) { return range / 127.0f; }
 // A weight matrix [rows, cols] (row = output channel) quantized row by row: each row's largest

@@ -174,11 +174,6 @@ private:
 
 }  // namespace
 
-bool cpu_supported() {
-    static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return supported;
-}
-
 bool handles_depthwise(const ConvDesc& desc) {
     if (!desc.depthwise() || desc.precision != Precision::f32 || desc.input != DType::f32 || desc.output != DType::f32) return false;
     const int multiplier = desc.out_channels / desc.in_channels;

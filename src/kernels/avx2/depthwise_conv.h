@@ -10,12 +10,10 @@
 
 #include <memory>
 
+#include "kernels/avx2/cpu.h"
 #include "kernels/kernels.h"
 
 namespace mclip::kernels::avx2 {
-
-// Whether the CPU has AVX2 and FMA.
-bool cpu_supported();
 
 // Whether the kernel computes `desc`: a float32 depthwise convolution (float32 input, output and
 // precision) with a channel multiplier of 1 or 2.
