@@ -70,30 +70,38 @@ TEST(Ops, Bf16ConversionRoundsToNearestEvenAndKeepsSpecialValues) {
     EXPECT_TRUE(std::isnan(nan_back));
 }
 
-// An int8 layer's input quantization against the formula: q = clamp(round_half_even(x · s_c)),
-// for float32 and bf16 inputs, channel counts that do and do not fill the vector blocks, ties,
-// saturation, infinities, and a tensor large enough to be split between threads.
+// An int8 layer's input quantization: q = clamp(round_half_even(x · s_c), −128, 127). Ties,
+// saturation and infinities through the vector path (a row of 32 channels at step 1), then
+// random values against the formula for float32 and bf16 inputs, channel counts that do and do
+// not fill the vector blocks, and a tensor large enough to be split between threads.
 TEST(Ops, ChannelQuantizationRoundsHalfToEvenAndSaturatesPerChannel) {
     const float inf = std::numeric_limits<float>::infinity();
+    const std::vector<float> special = {0.5f,  1.5f,  2.5f,   -0.5f,  -1.5f,  -2.5f, 126.5f, 127.5f, -127.5f, -128.5f, 1e12f,
+                                        -1e12f, inf,  -inf,   0.0f,   -0.0f,  3.5f,  -3.5f,  0.49f,  -0.51f,  200.0f,  -129.0f,
+                                        63.5f, 64.5f, -63.5f, -64.5f, 10.0f,  -10.0f, 1.25f, -1.75f,  100.5f,  -100.5f};
+    const std::vector<int8_t> rounded = {0,  2,  2,  0,   -2,  -2, 126, 127, -128, -128, 127, -128, 127, -128, 0,   0,
+                                         4, -4, 0,  -1,  127, -128, 64, 64,  -64,  -64,  10,  -10,  1,   -2,   100, -100};
+    const std::vector<float> unit_steps(special.size(), 1.0f);
+    std::vector<int8_t> q(special.size());
+    kernels::quantize_channels_s8(special.data(), DType::f32, 1, static_cast<int>(special.size()), unit_steps.data(), q.data());
+    EXPECT_EQ(q, rounded);
+
     for (const auto& [positions, channels] : std::vector<std::pair<int64_t, int>>{{5, 3}, {7, 32}, {9, 75}, {200, 768}}) {
-        std::vector<float> x = random_values(positions * channels, 300.0f, 3);
-        const float specials[] = {0.5f, 1.5f, 2.5f, -0.5f, -2.5f, 126.5f, 127.5f, -128.5f, -127.5f, 1e12f, -1e12f, inf, -inf, 0.0f, -0.0f};
-        for (size_t i = 0; i < std::size(specials) && i < x.size(); ++i) x[i * 7 % x.size()] = specials[i];
+        const std::vector<float> x = random_values(positions * channels, 300.0f, 3);
         std::vector<float> inverse_steps(channels);
-        for (int c = 0; c < channels; ++c) inverse_steps[c] = c % 5 == 0 ? 1.0f : 0.25f + 0.01f * static_cast<float>(c);
+        for (int c = 0; c < channels; ++c) inverse_steps[c] = 0.25f + 0.01f * static_cast<float>(c);
         for (const DType type : {DType::f32, DType::bf16}) {
             std::vector<uint16_t> bits(x.size());
             kernels::f32_to_bf16(x.data(), bits.data(), static_cast<int64_t>(x.size()));
             std::vector<float> values = x;
             if (type == DType::bf16) kernels::bf16_to_f32(bits.data(), values.data(), static_cast<int64_t>(x.size()));
-            std::vector<int8_t> q(x.size(), 99);
+            std::vector<int8_t> quantized(x.size(), 99);
             kernels::quantize_channels_s8(type == DType::bf16 ? static_cast<const void*>(bits.data()) : x.data(), type, positions, channels,
-                                          inverse_steps.data(), q.data());
+                                          inverse_steps.data(), quantized.data());
             for (size_t i = 0; i < x.size(); ++i) {
-                const float scaled = values[i] * inverse_steps[i % channels];
-                const float expected = std::clamp(std::nearbyint(scaled), -128.0f, 127.0f);
-                ASSERT_EQ(q[i], static_cast<int8_t>(expected)) << "value " << values[i] << " channel " << i % channels << " of " << channels
-                                                               << (type == DType::bf16 ? " (bf16)" : "");
+                const float expected = std::clamp(std::nearbyint(values[i] * inverse_steps[i % channels]), -128.0f, 127.0f);
+                ASSERT_EQ(quantized[i], static_cast<int8_t>(expected))
+                    << "value " << values[i] << " channel " << i % channels << " of " << channels << (type == DType::bf16 ? " (bf16)" : "");
             }
         }
     }
