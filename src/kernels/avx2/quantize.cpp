@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "kernels/ops.h"
+#include "tensor/tensor.h"
 
 namespace mclip::kernels::avx2 {
 namespace {
@@ -44,13 +45,7 @@ __attribute__((target("avx2,fma"))) void quantize_rows(const void* x, int64_t ro
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + row + c), _mm256_permutevar8x32_epi32(bytes, order));
         }
         for (; c < channels; ++c) {
-            float v;
-            if constexpr (Bf16) {
-                const uint32_t bits = static_cast<uint32_t>(static_cast<const uint16_t*>(x)[row + c]) << 16;
-                __builtin_memcpy(&v, &bits, 4);
-            } else {
-                v = static_cast<const float*>(x)[row + c];
-            }
+            const float v = Bf16 ? mclip::bf16_to_f32(static_cast<const uint16_t*>(x)[row + c]) : static_cast<const float*>(x)[row + c];
             y[row + c] = quantize_s8(v, inverse_steps[c]);
         }
     }
