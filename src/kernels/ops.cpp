@@ -306,6 +306,14 @@ int8_t quantize_s8(float v, float inverse_step) {
     return static_cast<int8_t>(std::clamp(std::nearbyint(v * inverse_step), -128.0f, 127.0f));
 }
 
+std::vector<float> int8_inverse_steps(float range, const std::vector<float>& smoothing, int channels) {
+    const float step = int8_step(range);
+    if (smoothing.empty()) return std::vector<float>(channels, 1.0f / step);
+    std::vector<float> inverses;
+    for (float s : smoothing) inverses.push_back(1.0f / (step * s));
+    return inverses;
+}
+
 void quantize_channels_s8(const void* x, DType x_type, int64_t positions, int channels, const float* inverse_steps, int8_t* y) {
     const bool vectorized = avx2::cpu_supported();
     // Rows per task: enough work for each to be worth a thread.

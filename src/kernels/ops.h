@@ -26,6 +26,10 @@ int8_t quantize_s8(float v, float inverse_step);
 void quantize_channels_s8(const void* x, DType x_type, int64_t positions, int channels, const float* inverse_steps, int8_t* y);
 // The step that maps a calibrated range onto [-127, 127].
 inline float int8_step(float range) { return range / 127.0f; }
+// The inverse steps quantize_channels_s8 takes for an input calibrated to `range`: 1 / (step · s_c)
+// with s_c the channel's smoothing factor (ConvDesc::input_smoothing), 1 / step for every channel
+// when there are none.
+std::vector<float> int8_inverse_steps(float range, const std::vector<float>& smoothing, int channels);
 // A weight matrix [rows, cols] (row = output channel) quantized row by row: each row's largest
 // |w| maps to ±127 (an all-zero row gets step 1).
 struct RowQuantized {

@@ -113,8 +113,9 @@ struct Plan {
     memory::desc dst_md;                 // what the primitive writes
     memory::desc scratchpad_md;
     std::optional<dnnl::reorder> to_compute_type;  // x → src_md when x's type differs (not to s8)
-    // x → s8 (quantize_channels_s8), one inverse step per channel; empty when x is not quantized.
-    std::vector<float> quantize_inverse_steps;
+    // x → s8 by quantize_channels_s8 with these steps, one per channel: the layer's own (layers
+    // hold a mutex and so never move); null when x is not quantized.
+    const std::vector<float>* quantize_inverse_steps = nullptr;
     memory::desc user_src_md;
     memory::desc to_compute_type_scratchpad_md;
     bool staged_output = false;          // dst is a float32 scratch, stored into y afterwards
@@ -205,12 +206,12 @@ void apply_gelu(void* y, int64_t count, DType type) {
 void run_plan(const Plan& plan, const memory& bias, const void* x, void* y, DType y_type, bool accumulate) {
     dnnl::stream& stream = thread_stream();
     void* src = const_cast<void*>(x);
-    if (!plan.quantize_inverse_steps.empty()) {
+    if (plan.quantize_inverse_steps) {
         src = thread_scratch(0, plan.src_md.get_size());
-        const int channels = static_cast<int>(plan.quantize_inverse_steps.size());
+        const int channels = static_cast<int>(plan.quantize_inverse_steps->size());
         const int64_t positions = static_cast<int64_t>(plan.src_md.get_size()) / channels;
         quantize_channels_s8(x, plan.user_src_md.data_type() == dt::bf16 ? DType::bf16 : DType::f32, positions, channels,
-                             plan.quantize_inverse_steps.data(), static_cast<int8_t*>(src));
+                             plan.quantize_inverse_steps->data(), static_cast<int8_t*>(src));
     } else if (plan.to_compute_type) {
         src = thread_scratch(0, plan.src_md.get_size());
         memory user(plan.user_src_md, cpu_engine(), const_cast<void*>(x));
@@ -228,14 +229,13 @@ void run_plan(const Plan& plan, const memory& bias, const void* x, void* y, DTyp
 }
 
 // Fills in the input conversion of a plan whose primitive reads src_md while x is `user_type`:
-// an s8 input is quantized by quantize_channels_s8 with steps of input_step, each channel
-// (dimension 1, the innermost of every layout here) first divided by its smoothing factor when
-// there are any; other types by a reorder.
-void plan_input(Plan& plan, const memory::dims& dims, tag layout, dt user_type, float input_step, const std::vector<float>& smoothing) {
+// an s8 input is quantized by quantize_channels_s8 with the layer's inverse steps (one per
+// channel: dimension 1, the innermost of every layout here); other types by a reorder.
+void plan_input(Plan& plan, const memory::dims& dims, tag layout, dt user_type, const std::vector<float>& inverse_steps) {
     plan.user_src_md = memory::desc(dims, user_type, layout);
     if (user_type == plan.src_md.data_type()) return;
     if (plan.src_md.data_type() == dt::s8) {
-        for (int64_t c = 0; c < dims[1]; ++c) plan.quantize_inverse_steps.push_back(1.0f / (input_step * (smoothing.empty() ? 1.0f : smoothing[c])));
+        plan.quantize_inverse_steps = &inverse_steps;
         return;
     }
     const dnnl::reorder::primitive_desc pd(cpu_engine(), plan.user_src_md, cpu_engine(), plan.src_md, with_user_scratchpad());
@@ -283,11 +283,15 @@ bool avx2_depthwise_is_faster(const ConvDesc& desc) {
 class OnednnConv2d final : public Conv2d {
 public:
     OnednnConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Conv2d(desc), precision_(layer_precision(desc)), input_step_(int8_step(desc.input_range)),
+        : Conv2d(desc), precision_(layer_precision(desc)),
           multiplier_(desc.depthwise() ? desc.out_channels / desc.in_channels : 1),
           separate_gelu_(gelu_after_kernel(precision_, desc.activation, desc.accumulate)),
           kernel_desc_(expanded(desc, multiplier_)),
-          weights_(plain_weight_md(kernel_desc_), layer_weights(weight, desc, precision_), bias, desc.out_channels, precision_, input_step_),
+          input_inverse_steps_(precision_ == Precision::int8
+                                     ? int8_inverse_steps(desc.input_range, desc.input_smoothing, kernel_desc_.in_channels)
+                                     : std::vector<float>()),
+          weights_(plain_weight_md(kernel_desc_), layer_weights(weight, desc, precision_), bias, desc.out_channels, precision_,
+                   int8_step(desc.input_range)),
           bias_(memory::desc({desc.out_channels}, dt::f32, tag::x), cpu_engine(), const_cast<float*>(weights_.bias())) {
         if (desc.typical_h > 0 && desc.typical_w > 0) {
             plan(desc.typical_batch, desc.typical_h, desc.typical_w);
@@ -375,7 +379,7 @@ private:
         p.src_md = pd->src_desc();
         p.dst_md = pd->dst_desc();
         p.output_count = static_cast<int64_t>(n) * desc_.output_h(h) * desc_.output_w(w) * desc_.out_channels;
-        plan_input(p, {n, kernel_desc_.in_channels, h, w}, tag::nhwc, to_dnnl(desc_.input), input_step_, desc_.input_smoothing);
+        plan_input(p, {n, kernel_desc_.in_channels, h, w}, tag::nhwc, to_dnnl(desc_.input), input_inverse_steps_);
         log_debug("oneDNN conv " + desc_.name + " " + to_string(precision_) + " " + std::to_string(desc_.in_channels) + "->" + std::to_string(desc_.out_channels) + " " +
                   std::to_string(desc_.kernel_h) + "x" + std::to_string(desc_.kernel_w) + "/" + std::to_string(desc_.stride_h) +
                   " g" + std::to_string(desc_.groups) + " on " + std::to_string(n) + "x" + std::to_string(h) + "x" +
@@ -392,10 +396,10 @@ private:
     }
 
     Precision precision_;
-    float input_step_;
     int multiplier_;
     bool separate_gelu_;
     ConvDesc kernel_desc_;
+    std::vector<float> input_inverse_steps_;  // int8: quantize_channels_s8's, one per input channel
     mutable PackedWeights weights_;
     memory bias_;
     mutable std::mutex mutex_;
@@ -408,10 +412,13 @@ public:
     // nn.Linear stores W [out, in]: the memory of matmul's B [in, out] read as "ba", and of a 1×1
     // convolution's weights [out, in, 1, 1] as "oihw".
     OnednnLinear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Linear(desc), precision_(layer_precision(desc)), input_step_(int8_step(desc.input_range)),
+        : Linear(desc), precision_(layer_precision(desc)),
+          input_inverse_steps_(precision_ == Precision::int8
+                                     ? int8_inverse_steps(desc.input_range, desc.input_smoothing, desc.in_features)
+                                     : std::vector<float>()),
           as_convolution_(!has_avx512_kernels()),
           weights_(plain_weight_md(desc, as_convolution_), layer_weights(weight, desc, precision_), bias, desc.out_features, precision_,
-                   input_step_),
+                   int8_step(desc.input_range)),
           bias_(as_convolution_ ? memory::desc({desc.out_features}, dt::f32, tag::x) : memory::desc({1, desc.out_features}, dt::f32, tag::ab),
                 cpu_engine(), const_cast<float*>(weights_.bias())) {
         if (desc.typical_rows > 0) {
@@ -481,7 +488,7 @@ private:
             p.staged_output = true;
         }
         p.output_count = static_cast<int64_t>(rows) * desc_.out_features;
-        plan_input(p, input_dims(rows), activation_layout(), to_dnnl(desc_.input), input_step_, desc_.input_smoothing);
+        plan_input(p, input_dims(rows), activation_layout(), to_dnnl(desc_.input), input_inverse_steps_);
         log_debug(std::string("oneDNN ") + (as_convolution_ ? "linear as 1x1 conv " : "matmul ") + desc_.name + " " + to_string(precision_) +
                   " " + std::to_string(rows) + "x" + std::to_string(desc_.in_features) + "->" + std::to_string(desc_.out_features) + ": " +
                   p.kernel + (p.staged_output ? " (staged output)" : ""));
@@ -489,7 +496,7 @@ private:
     }
 
     Precision precision_;
-    float input_step_;
+    std::vector<float> input_inverse_steps_;  // int8: quantize_channels_s8's, one per input channel
     bool as_convolution_;
     mutable PackedWeights weights_;
     memory bias_;

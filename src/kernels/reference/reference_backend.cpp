@@ -49,15 +49,9 @@ const float* input_as_f32(const void* x, int64_t count, DType type, Precision pr
     if (precision == Precision::bf16 && type == DType::f32) {
         for (float& v : scratch) v = round_through_bf16(v);
     } else if (precision == Precision::int8) {
-        const float step = int8_step(range), inverse = 1.0f / step;
-        if (smoothing.empty()) {
-            for (float& v : scratch) v = quantize_s8(v, inverse) * step;
-        } else {
-            // As oneDNN's quantizing reorder: one multiplier per channel, 1 / (step · s_c).
-            std::vector<float> inverses;
-            for (float s : smoothing) inverses.push_back(1.0f / (step * s));
-            for (int64_t i = 0; i < count; ++i) scratch[i] = quantize_s8(scratch[i], inverses[i % channels]) * step;
-        }
+        const float step = int8_step(range);
+        const std::vector<float> inverses = int8_inverse_steps(range, smoothing, static_cast<int>(channels));
+        for (int64_t i = 0; i < count; ++i) scratch[i] = quantize_s8(scratch[i], inverses[i % channels]) * step;
     }
     return scratch.data();
 }
