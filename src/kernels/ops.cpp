@@ -335,17 +335,20 @@ void quantize_channels_s8(const void* x, DType x_type, int64_t positions, int ch
     }
 }
 
-RowQuantized quantize_rows_s8(const float* w, int64_t rows, int64_t cols) {
+RowQuantized quantize_rows_s8(const float* w, int64_t rows, int64_t cols, bool even_levels) {
     RowQuantized q;
     q.values.resize(rows * cols);
     q.steps.resize(rows);
+    // Even levels: w quantized with twice the step onto [−63, 63], then doubled.
+    const int spacing = even_levels ? 2 : 1;
     for (int64_t r = 0; r < rows; ++r) {
         const float* row = w + r * cols;
         float largest = 0;
         for (int64_t c = 0; c < cols; ++c) largest = std::max(largest, std::fabs(row[c]));
-        q.steps[r] = largest > 0 ? int8_step(largest) : 1.0f;
-        const float inverse = 1.0f / q.steps[r];
-        for (int64_t c = 0; c < cols; ++c) q.values[r * cols + c] = quantize_s8(row[c], inverse);
+        const float step = largest > 0 ? largest / static_cast<float>(127 / spacing) : 1.0f;
+        q.steps[r] = largest > 0 ? step / static_cast<float>(spacing) : 1.0f;
+        const float inverse = 1.0f / step;
+        for (int64_t c = 0; c < cols; ++c) q.values[r * cols + c] = static_cast<int8_t>(spacing * quantize_s8(row[c], inverse));
     }
     return q;
 }

@@ -31,12 +31,16 @@ inline float int8_step(float range) { return range / 127.0f; }
 // when there are none.
 std::vector<float> int8_inverse_steps(float range, const std::vector<float>& smoothing, int channels);
 // A weight matrix [rows, cols] (row = output channel) quantized row by row: each row's largest
-// |w| maps to ±127 (an all-zero row gets step 1).
+// |w| maps to ±127 (an all-zero row gets step 1). With even_levels, onto the even levels of
+// [−126, 126] instead (the largest |w| at ±126, seven bits): for int8 kernels that halve the
+// weights (without VNNI, oneDNN keeps vpmaddubsw's 16-bit pair sums from saturating so). Even
+// levels halve exactly; 8-bit levels would be rounded a second time, which adds about 75% to the
+// weights' quantization noise (variance).
 struct RowQuantized {
     std::vector<int8_t> values;  // [rows, cols]
     std::vector<float> steps;    // [rows]
 };
-RowQuantized quantize_rows_s8(const float* w, int64_t rows, int64_t cols);
+RowQuantized quantize_rows_s8(const float* w, int64_t rows, int64_t cols, bool even_levels = false);
 // Weights [out, in, ...] (float32) with each input channel c multiplied by smoothing[c]: the
 // weight side of ConvDesc::input_smoothing.
 Tensor smooth_input_channels(const Tensor& weight, const std::vector<float>& smoothing);

@@ -98,10 +98,9 @@ std::string cannot_run(const std::string& name, Precision precision) {
 // - its int8 companion (Backend::int8_companion) may be float32: the layers int8 does not serve
 //   are then compared with the float32 reference;
 // - without VNNI, oneDNN keeps vpmaddubsw's 16-bit sums of two u8·s8 products from saturating by
-//   halving the weights, which keeps 7 significant bits of them: the int8 layers then differ from
-//   the 8-bit emulation by about one of its weight steps (measured on these cases on AVX2: up to
-//   0.96% plain, 2.0% smoothed, where the smoothing has enlarged the weights' range), still
-//   within the bounds against the exact product.
+//   halving the weights, so the backend gives them on even levels (ops.h, quantize_rows_s8): 7
+//   significant bits, and the int8 layers differ from the 8-bit emulation by about one of its
+//   weight steps, still within the bounds against the exact product.
 bool int8_weights_halved(const std::string& backend) {
     if (backend == "reference") return false;
     for (const std::string& set : backend_entry(backend).instruction_sets) {
@@ -414,6 +413,27 @@ TEST(Precision, QuantizationRoundsHalfToEvenAndSaturates) {
     const kernels::RowQuantized q = kernels::quantize_rows_s8(w.data(), 3, 3);
     EXPECT_EQ(q.steps, (std::vector<float>{1.0f / 127, 1.0f, 2.0f / 127}));  // an all-zero row gets step 1
     EXPECT_EQ(q.values, (std::vector<int8_t>{64, -127, 32, 0, 0, 0, 127, 64, -127}));
+    // Even levels (for kernels that halve the weights): twice the step onto [−63, 63], doubled;
+    // 0.6·63 = 37.8 rounds to 38, 0.25·63 = 15.75 to 16.
+    const std::vector<float> w2 = {0.6f, -1.0f, 0.25f, 0.0f, 0.0f, 0.0f, 2.0f, 1.2f, -2.0f};
+    const kernels::RowQuantized even = kernels::quantize_rows_s8(w2.data(), 3, 3, true);
+    EXPECT_EQ(even.steps, (std::vector<float>{1.0f / 126, 1.0f, 2.0f / 126}));
+    EXPECT_EQ(even.values, (std::vector<int8_t>{76, -126, 32, 0, 0, 0, 126, 76, -126}));
+    // Against rounding 8-bit levels a second time (what halving them does): every value within
+    // half a 7-bit step of w, and over many weights a smaller mean square error.
+    const std::vector<float> many = random_values(64 * 96, 1.0f, 11);
+    const kernels::RowQuantized full = kernels::quantize_rows_s8(many.data(), 64, 96);
+    const kernels::RowQuantized halved = kernels::quantize_rows_s8(many.data(), 64, 96, true);
+    double twice_rounded = 0, once = 0;
+    for (size_t i = 0; i < many.size(); ++i) {
+        const float step = halved.steps[i / 96];
+        EXPECT_EQ(halved.values[i] % 2, 0);
+        EXPECT_LE(std::fabs(halved.values[i] * step - many[i]), step * (1 + 1e-4f)) << i;
+        once += std::pow(halved.values[i] * step - many[i], 2);
+        const int halved_level = static_cast<int>(std::nearbyint(full.values[i] * 0.5f));
+        twice_rounded += std::pow(2 * halved_level * full.steps[i / 96] - many[i], 2);
+    }
+    EXPECT_LT(once, 0.75 * twice_rounded);
 }
 
 struct LinearCase {
