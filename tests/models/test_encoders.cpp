@@ -169,8 +169,6 @@ TEST_P(PrecisionMode, StaysWithinTheBoundAndKeepsTop1) {
     const Tensor texts = text_encoder->encode(ids.data(), static_cast<int>(tokens.dim(0)));
     const double text_error = mclip::testing::max_relative_error(texts, expected.tensors.at("text.embedding"));
     EXPECT_LE(text_error, bound) << model << " text";
-    std::printf("%s %s: image rel err %.3g, text rel err %.3g (bound %.3g)\n", model.c_str(), kernels::to_string(precision), image_error,
-                text_error, bound);
     if (calibrated) {
         // Every layer int8 can serve was calibrated and runs int8.
         EXPECT_EQ(calibrated->int8_layers(), static_cast<int>(calibration.input_ranges.size()));

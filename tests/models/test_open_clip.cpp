@@ -192,8 +192,6 @@ TEST_P(OpenClipPrecision, StaysWithinTheBoundAndKeepsTop1) {
     const Tensor texts = make_text_encoder(config, weights, options)->encode(ids.data(), static_cast<int>(tokens.dim(0)));
     const double image_error = mclip::testing::max_relative_error(images, expected.tensors.at("image.embedding"));
     const double text_error = mclip::testing::max_relative_error(texts, expected.tensors.at("text.embedding"));
-    std::printf("%s %s: image rel err %.3g, text rel err %.3g (bound %.3g)\n", c.model.c_str(), kernels::to_string(c.precision), image_error,
-                text_error, bound);
     EXPECT_LE(image_error, bound) << c.model << " image";
     EXPECT_LE(text_error, bound) << c.model << " text";
     std::printf("%s %s (%s): image rel err %.3g, text rel err %.3g\n", c.model.c_str(), kernels::to_string(c.precision),
