@@ -727,10 +727,18 @@ void Server::ws_loop(Stream& s) {
             const auto start = Clock::now();
             const std::vector<float> embedding = batcher_.embed_image(std::move(image)).get();
             const double inference_ms = ms_since(start);
-            const int n = static_cast<int>(labels->labels.size());
-            Classification all = model_.classify(embedding, *labels, n, 0);
+            const auto classify_all = [&] { return model_.classify(embedding, *labels, static_cast<int>(labels->labels.size()), 0); };
+            Classification all = classify_all();
             std::unique_lock lock(s.mutex);
-            if (labels != s.labels) continue;  // reconfigured meanwhile: this answer is stale
+            // Reconfigured meanwhile: the frame is answered with the new labels (its embedding
+            // does not depend on them), since a client keeping one frame in flight waits for it.
+            while (labels != s.labels) {
+                labels = s.labels;
+                lock.unlock();
+                all = classify_all();
+                lock.lock();
+            }
+            const int n = static_cast<int>(labels->labels.size());
             // Smoothing: a running average of every class's probability, then the usual ranking.
             std::vector<float> probability(n, 0.f);
             for (const Score& score : all.top) probability[score.index] = score.probability;

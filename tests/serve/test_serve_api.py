@@ -251,6 +251,18 @@ class ServeApiTest(unittest.TestCase):
             if last["seq"] == 13:
                 break
         self.assertEqual(answered + last["dropped"], 10)
+        # A new configuration while a frame is being encoded: that frame is still answered (a
+        # client that keeps one frame in flight would otherwise wait forever), with the old labels
+        # if it was done before the new ones were ready, else with the new ones, never a mix.
+        edited = ["banana", "grand piano"]
+        ws.send_binary(frame)
+        ws.send_text(json.dumps({"labels": edited, "top_k": 2, "threshold": 0}))
+        messages = [ws.recv_json(), ws.recv_json()]
+        self.assertEqual(sorted(m["type"] for m in messages), ["config", "result"], messages)
+        answer = next(m for m in messages if m["type"] == "result")
+        self.assertEqual(answer["seq"], 14)
+        shown = {score["label"] for score in answer["top_k"]}
+        self.assertTrue(shown <= set(edited) or shown <= set(LABELS), answer)
         ws.close()
 
     def test_bad_stream_messages_end_only_that_stream(self):
