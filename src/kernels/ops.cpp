@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include <immintrin.h>
+
 #include "common/error.h"
 #include "common/target_clones.h"
 #include "kernels/avx2/quantize.h"
@@ -47,6 +49,28 @@ typedef int32_t Int16 __attribute__((vector_size(64)));
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 [[gnu::always_inline]] inline Vec16 splat(float v) { return Vec16{} + v; }
+
+// Sixteen bf16 values to float32 and back (round_to_bf16's rounding, NaN kept quiet), as whole
+// vectors: the scalar conversions in a loop left GCC's AVX-512 clone at 0.6 ns per value, three
+// times these.
+typedef uint16_t Bf16x16 __attribute__((vector_size(32)));
+typedef uint32_t UInt16 __attribute__((vector_size(64)));
+
+[[gnu::always_inline]] inline Vec16 widen16(const uint16_t* x) {
+    Bf16x16 bits;
+    std::memcpy(&bits, x, sizeof(bits));
+    return std::bit_cast<Vec16>(__builtin_convertvector(bits, UInt16) << 16);
+}
+
+[[gnu::always_inline]] inline void narrow16(Vec16 v, uint16_t* y) {
+    const UInt16 x = std::bit_cast<UInt16>(v);
+    const UInt16 rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+    const UInt16 quiet_nan = (x >> 16) | 0x40u;
+    // All ones where |v| is NaN, from the sign of 0x7f800000 − |bits| (see at_least).
+    const UInt16 nan = std::bit_cast<UInt16>(std::bit_cast<Int16>(0x7f800000u - (x & 0x7fffffffu)) >> 31);
+    const Bf16x16 bits = __builtin_convertvector((nan & quiet_nan) | (~nan & rounded), Bf16x16);
+    std::memcpy(y, &bits, sizeof(bits));
+}
 
 // max(x, low) and min(x, high), each lane. Written with the sign of x − bound instead of a
 // comparison: GCC 12 lowers a comparison (or a ?: select, or a max) of 64-byte vectors to
@@ -182,32 +206,61 @@ void gelu_vector(float* x, int64_t count) { map16(x, count, Gelu16{}); }
 MCLIP_SIMD_CLONES
 void quick_gelu_vector(float* x, int64_t count) { map16(x, count, QuickGelu16{}); }
 
-// GELU on bf16 values: widened, computed in float32 and rounded back, 64 at a time.
+// GELU on bf16 values: widened, computed in float32 and rounded back, 16 at a time.
 MCLIP_SIMD_CLONES
 void gelu_vector_bf16(uint16_t* x, int64_t count) {
-    constexpr int64_t block = 64;
-    float values[block];
-    for (int64_t start = 0; start < count; start += block) {
-        const int64_t n = std::min(block, count - start);
-        for (int64_t i = 0; i < n; ++i) values[i] = widen_bf16(x[start + i]);
-        map16(values, n, Gelu16{});
-        for (int64_t i = 0; i < n; ++i) x[start + i] = round_to_bf16(values[i]);
+    int64_t i = 0;
+    for (; i + 16 <= count; i += 16) narrow16(gelu16(widen16(x + i)), x + i);
+    if (i < count) {
+        uint16_t block[16] = {};
+        std::memcpy(block, x + i, (count - i) * sizeof(uint16_t));
+        narrow16(gelu16(widen16(block)), block);
+        std::memcpy(x + i, block, (count - i) * sizeof(uint16_t));
     }
+}
+
+// With AVX512-BF16 one instruction (vcvtneps2bf16) does narrow16's work: the same rounding to
+// nearest even and quiet NaNs, but denormal inputs (below 1.2e-38) become zero. GELU over bf16
+// takes 0.3 instead of 0.5 ns per value on one Sapphire Rapids core.
+__attribute__((target("avx512f,avx512bf16"))) void gelu_vector_bf16_avx512bf16(uint16_t* x, int64_t count) {
+    int64_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        const __m256bh rounded = _mm512_cvtneps_pbh(std::bit_cast<__m512>(gelu16(widen16(x + i))));
+        std::memcpy(x + i, &rounded, sizeof(rounded));
+    }
+    if (i < count) gelu_vector_bf16(x + i, count - i);
 }
 
 MCLIP_SIMD_CLONES
 void convert_to_bf16(const float* x, uint16_t* y, int64_t count) {
-    for (int64_t i = 0; i < count; ++i) y[i] = round_to_bf16(x[i]);
+    int64_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        Vec16 v;
+        std::memcpy(&v, x + i, sizeof(v));
+        narrow16(v, y + i);
+    }
+    for (; i < count; ++i) y[i] = round_to_bf16(x[i]);
 }
 
 MCLIP_SIMD_CLONES
 void convert_from_bf16(const uint16_t* x, float* y, int64_t count) {
-    for (int64_t i = 0; i < count; ++i) y[i] = widen_bf16(x[i]);
+    int64_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        const Vec16 v = widen16(x + i);
+        std::memcpy(y + i, &v, sizeof(v));
+    }
+    for (; i < count; ++i) y[i] = widen_bf16(x[i]);
 }
 
 MCLIP_SIMD_CLONES
 void accumulate_bf16(const float* x, uint16_t* y, int64_t count) {
-    for (int64_t i = 0; i < count; ++i) y[i] = round_to_bf16(widen_bf16(y[i]) + x[i]);
+    int64_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        Vec16 v;
+        std::memcpy(&v, x + i, sizeof(v));
+        narrow16(widen16(y + i) + v, y + i);
+    }
+    for (; i < count; ++i) y[i] = round_to_bf16(widen_bf16(y[i]) + x[i]);
 }
 
 MCLIP_SIMD_CLONES
@@ -297,9 +350,11 @@ void apply_activation(Activation activation, float* x, int64_t count) {
 
 void gelu_inplace_bf16(uint16_t* x, int64_t count) {
     ProfileScope scope("gelu");
+    static const bool avx512_bf16 = __builtin_cpu_supports("avx512bf16");
+    const auto gelu = avx512_bf16 ? gelu_vector_bf16_avx512bf16 : gelu_vector_bf16;
     constexpr int64_t chunk = 16384;
 #pragma omp parallel for schedule(static) if (count > kParallelThreshold)
-    for (int64_t start = 0; start < count; start += chunk) gelu_vector_bf16(x + start, std::min(chunk, count - start));
+    for (int64_t start = 0; start < count; start += chunk) gelu(x + start, std::min(chunk, count - start));
 }
 
 int8_t quantize_s8(float v, float inverse_step) {

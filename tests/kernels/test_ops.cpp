@@ -40,34 +40,50 @@ TEST(Ops, GeluIsTheErfForm) {
     EXPECT_LE(max_abs_diff(x, expected), 2e-6);
 }
 
+// The special values go through both the 16-wide vector path (at the front) and the scalar tail
+// (at the end, 997 random values between them).
 TEST(Ops, Bf16ConversionRoundsToNearestEvenAndKeepsSpecialValues) {
     const float inf = std::numeric_limits<float>::infinity();
-    std::vector<float> values = random_values(997, 100.0f, 2);
-    for (float v : {0.0f, -0.0f, 1.0f, 1.00390625f /* a tie: rounds to even, 1.0 */, 1.01171875f /* tie up to 1.015625 */, inf, -inf,
-                    3.0e38f, 1e-40f}) {
-        values.push_back(v);
-    }
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<float> special = {0.0f, -0.0f, 1.0f, 1.00390625f /* a tie: rounds to even, 1.0 */,
+                                        1.01171875f /* tie up to 1.015625 */, inf, -inf, 3.0e38f, 1e-40f, nan, -nan};
+    const std::vector<float> special_back = {0.0f, -0.0f, 1.0f, 1.0f, 1.015625f, inf, -inf};
+    std::vector<float> values = special;
+    const std::vector<float> random = random_values(997, 100.0f, 2);
+    values.insert(values.end(), random.begin(), random.end());
+    values.insert(values.end(), special.begin(), special.end());
     std::vector<uint16_t> bits(values.size());
     kernels::f32_to_bf16(values.data(), bits.data(), static_cast<int64_t>(values.size()));
     for (size_t i = 0; i < values.size(); ++i) EXPECT_EQ(bits[i], mclip::f32_to_bf16(values[i])) << values[i];
     std::vector<float> back(values.size());
     kernels::bf16_to_f32(bits.data(), back.data(), static_cast<int64_t>(bits.size()));
-    EXPECT_EQ(back[back.size() - 9], 0.0f);
-    EXPECT_EQ(back[back.size() - 7], 1.0f);
-    EXPECT_EQ(back[back.size() - 6], 1.0f);
-    EXPECT_EQ(back[back.size() - 5], 1.015625f);
-    EXPECT_EQ(back[back.size() - 4], inf);
+    for (const size_t start : {size_t{0}, values.size() - special.size()}) {
+        for (size_t i = 0; i < special_back.size(); ++i) {
+            EXPECT_EQ(back[start + i], special_back[i]) << "special value " << i << " at " << start + i;
+            EXPECT_EQ(std::signbit(back[start + i]), std::signbit(special_back[i])) << "special value " << i;
+        }
+        EXPECT_TRUE(std::isnan(back[start + 9]) && std::isnan(back[start + 10])) << "NaN at " << start + 9;
+    }
     for (size_t i = 0; i < values.size(); ++i) {
         if (std::isfinite(values[i]) && std::abs(values[i]) > 1e-30f) {
             EXPECT_LE(std::abs(back[i] - values[i]), std::abs(values[i]) / 256.0f);
         }
     }
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    uint16_t nan_bits;
-    kernels::f32_to_bf16(&nan, &nan_bits, 1);
-    float nan_back;
-    kernels::bf16_to_f32(&nan_bits, &nan_back, 1);
-    EXPECT_TRUE(std::isnan(nan_back));
+}
+
+// GELU on bf16 is GELU on the widened values, rounded: bit for bit, for a count that leaves a
+// ragged end and a tensor large enough to be split between threads.
+TEST(Ops, GeluOnBf16IsFloatGeluRounded) {
+    for (const int64_t count : {int64_t{37}, int64_t{300001}}) {
+        const std::vector<float> x = random_values(count, 6.0f, 5);
+        std::vector<uint16_t> bits(x.size());
+        kernels::f32_to_bf16(x.data(), bits.data(), count);
+        std::vector<float> expected(x.size());
+        kernels::bf16_to_f32(bits.data(), expected.data(), count);
+        kernels::gelu_inplace(expected.data(), count);
+        kernels::gelu_inplace_bf16(bits.data(), count);
+        for (int64_t i = 0; i < count; ++i) ASSERT_EQ(bits[i], mclip::f32_to_bf16(expected[i])) << "value " << i << " of " << count;
+    }
 }
 
 // An int8 layer's input quantization: q = clamp(round_half_even(x · s_c), −128, 127). Ties,
