@@ -59,12 +59,14 @@ MCLIP_API std::vector<BackendInfo> backends();
 
 // This machine's peak multiply-add rate on `threads` threads (0: as for a model), measured by
 // register-only loops for about `seconds` each: float32 FMA, and the bf16 and int8 dot products
-// (AVX512-BF16 vdpbf16ps, AVX512-VNNI vpdpbusd) where the CPU has them. Benchmarks divide an
-// encoder's multiply-adds by these to say what fraction of the machine they use.
+// where the CPU has them (on AMX tiles where it has AMX, which oneDNN's kernels then use, else
+// AVX512-BF16 vdpbf16ps and AVX512-VNNI vpdpbusd). Benchmarks divide an encoder's multiply-adds
+// by these to say what fraction of the machine they use.
 struct PeakRate {
     std::string precision;     // "f32", "bf16", "int8"
     bool available = false;    // false: the CPU lacks the instructions (see reason)
-    std::string instructions;  // what the loop ran: "AVX512F FMA", "AVX2 FMA", "AVX512-BF16", "AVX512-VNNI"
+    std::string instructions;  // what the loop ran: "AVX512F FMA", "AVX2 FMA", "AVX512-BF16", "AVX512-VNNI",
+                               // "AMX-BF16 tiles", "AMX-INT8 tiles"
     std::string reason;        // why not available
     int threads = 0;
     double gmac_per_second = 0;  // all threads together
