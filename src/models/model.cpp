@@ -221,16 +221,19 @@ Tensor encode_split(int n, int threads, int rows_per_call, Encode encode) {
     std::vector<std::exception_ptr> errors(parts);
 #pragma omp parallel num_threads(parts)
     {
-        const int part = omp_get_thread_num();
         const kernels::ThreadCountScope alone(1);
-        const int start = static_cast<int>(static_cast<int64_t>(n) * part / parts);
-        const int end = static_cast<int>(static_cast<int64_t>(n) * (part + 1) / parts);
-        try {
-            std::vector<Tensor> pieces;
-            for (int row = start; row < end; row += rows_per_call) pieces.push_back(encode(row, std::min(rows_per_call, end - row)));
-            results[part] = stack_rows(pieces);
-        } catch (...) {
-            errors[part] = std::current_exception();
+        // OpenMP may give fewer threads than asked (inside another parallel region, say): the
+        // threads it gives take the parts in turn.
+        for (int part = omp_get_thread_num(); part < parts; part += omp_get_num_threads()) {
+            const int start = static_cast<int>(static_cast<int64_t>(n) * part / parts);
+            const int end = static_cast<int>(static_cast<int64_t>(n) * (part + 1) / parts);
+            try {
+                std::vector<Tensor> pieces;
+                for (int row = start; row < end; row += rows_per_call) pieces.push_back(encode(row, std::min(rows_per_call, end - row)));
+                results[part] = stack_rows(pieces);
+            } catch (...) {
+                errors[part] = std::current_exception();
+            }
         }
     }
     for (const std::exception_ptr& error : errors) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -130,6 +131,48 @@ TEST_F(ModelThreads, TwoModelsKeepTheirOwnCounts) {
     // A call on this thread leaves this thread's own count as it was.
     single->encode_images(images_);
     EXPECT_EQ(omp_get_max_threads(), caller_threads);
+}
+
+// A batch is split between the model's threads, each encoding its rows alone; where OpenMP
+// gives the split fewer threads than the model has (inside another active parallel region,
+// which does not nest here), every row is still encoded. Rows match the same images encoded one
+// by one to float32 rounding (oneDNN's blocking depends on the batch size).
+TEST_F(ModelThreads, BatchSplitBetweenThreadsMatchesRowsEncodedAlone) {
+    if (omp_get_num_procs() < 2) GTEST_SKIP() << "this machine has " << omp_get_num_procs() << " core; the test needs 2";
+    ModelLoadOptions options;
+    options.threads = 2;
+    const auto model = ClipModel::load(s0_path(), options);
+    const int64_t n = images_.dim(0);
+    ASSERT_GE(n, 3) << "the fixture batch should leave the two threads unequal shares";
+    const int64_t image_values = images_.elements() / n;
+    std::vector<Tensor> alone;
+    for (int64_t i = 0; i < n; ++i) {
+        alone.push_back(model->encode_images(Tensor::from_f32({1, images_.dim(1), images_.dim(2), images_.dim(3)},
+                                                              {images_.f32() + i * image_values, static_cast<size_t>(image_values)})));
+    }
+    const Tensor split = model->encode_images(images_);
+    const int levels = omp_get_max_active_levels();
+    omp_set_max_active_levels(1);
+    Tensor nested;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp master
+        nested = model->encode_images(images_);
+    }
+    omp_set_max_active_levels(levels);
+    for (const Tensor* batch : {&split, static_cast<const Tensor*>(&nested)}) {
+        ASSERT_EQ(batch->dim(0), n);
+        const int64_t dim = batch->dim(1);
+        for (int64_t i = 0; i < n; ++i) {
+            double diff = 0, norm = 0;
+            for (int64_t j = 0; j < dim; ++j) {
+                const double expected = alone[i].f32()[j];
+                diff += (batch->f32()[i * dim + j] - expected) * (batch->f32()[i * dim + j] - expected);
+                norm += expected * expected;
+            }
+            EXPECT_LE(std::sqrt(diff / norm), 1e-5) << (batch == &split ? "split" : "nested") << " row " << i;
+        }
+    }
 }
 
 TEST_F(ModelThreads, ConcurrentCallsOnOneModelMatchSerialCalls) {
