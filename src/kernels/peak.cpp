@@ -1,5 +1,6 @@
 #include "kernels/peak.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -133,9 +134,14 @@ __attribute__((target("amx-tile,amx-bf16,amx-int8"))) uint64_t amx_loop(uint64_t
     return iterations * 4 * 16 * 16 * (Int8 ? 64 : 32);
 }
 
+// AMX-TILE and AMX-BF16 or AMX-INT8, from CPUID leaf 7 (EDX bits 24, 22, 25): Clang 14's
+// __builtin_cpu_supports does not know them.
 bool amx_usable(bool int8) {
-    return __builtin_cpu_supports("amx-tile") && (int8 ? __builtin_cpu_supports("amx-int8") : __builtin_cpu_supports("amx-bf16")) &&
-           amx_permitted();
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    const bool tiles = edx & (1u << 24);
+    const bool products = edx & (1u << (int8 ? 25 : 22));
+    return tiles && products && amx_permitted();
 }
 
 }  // namespace
