@@ -8,8 +8,10 @@
 
 #if defined(__SANITIZE_THREAD__) || defined(__clang__)
 #define MCLIP_TARGET_CLONES(...)
+#define MCLIP_HAVE_TARGET_CLONES 0
 #else
 #define MCLIP_TARGET_CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
+#define MCLIP_HAVE_TARGET_CLONES 1
 #endif
 
 // The clones mclip's vector loops are built as: AVX-512, x86-64-v3 (AVX2 with FMA) and the
