@@ -94,11 +94,11 @@ run_tsan() {
   fi
   for target in "${targets[@]}"; do
     executable="$(find "$build/tests" -name "$target" -type f -perm -u+x | head -1)"
-    # Everything in the video tests; elsewhere the thread tests only, but the one that counts
-    # OpenMP's threads (it needs two; the normal run has it).
+    # Everything in the video tests; elsewhere the thread tests only, but the two that need
+    # OpenMP teams of two (counting them, splitting a batch between them; the normal run has them).
     filter='*'
     grep -qE "mclip_add_test\($target[ )]" "$root/tests/video/CMakeLists.txt" ||
-      filter='*Thread*:*Concurrent*-*TwoModelsKeepTheirOwnCounts*'
+      filter='*Thread*:*Concurrent*-*TwoModelsKeepTheirOwnCounts*:*BatchSplitBetweenThreads*'
     echo "sanitize: tsan: $target --gtest_filter=$filter" >&2
     # libgomp is not instrumented, so ThreadSanitizer cannot see its barriers and reports every
     # parallel region as a race: OMP_NUM_THREADS=1 makes one thread the models' default, so that
