@@ -3,6 +3,7 @@
 // Skips (exit 0 with a message) when the fixtures are absent outside CI; fails under CI.
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -13,7 +14,7 @@
 
 namespace fs = std::filesystem;
 
-int main(int argc, char** argv) {
+int convert_fixtures(int argc, char** argv) {
     const auto fixtures = mclip::testing::fixtures_dir();
     if (!fixtures) {
         std::fprintf(stderr, "reference fixtures not found (set MCLIP_FIXTURES)%s\n",
@@ -50,4 +51,17 @@ int main(int argc, char** argv) {
         std::printf("%s: %s", gguf.c_str(), result.err.c_str());
     }
     return 0;
+}
+
+int main(int argc, char** argv) {
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+        std::fprintf(stderr, "usage: %s [FIXTURE]   (a folder name in the fixtures, e.g. mobileclip_s0; none: the four MobileCLIP models)\n", argv[0]);
+        return 2;
+    }
+    try {
+        return convert_fixtures(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+        return 1;
+    }
 }
