@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/avx2/depthwise_conv.h"
+#include "kernels/avx512/depthwise_conv.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 
@@ -240,6 +241,14 @@ void register_all() {
         if (!kernels::avx2::cpu_supported() || !kernels::avx2::handles_depthwise(conv_desc(c, Precision::f32))) continue;
         benchmark::RegisterBenchmark((std::string(c.family) + "/avx2/f32/" + c.label).c_str(), bench_conv, kernels::avx2::make_depthwise_conv2d,
                                      Precision::f32, c)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+    }
+    // The hand-written AVX-512 depthwise kernel, which the oneDNN backend uses where it runs AVX-512.
+    for (const ConvCase& c : kConvCases) {
+        if (!kernels::avx512::cpu_supported() || !kernels::avx512::handles_depthwise(conv_desc(c, Precision::f32))) continue;
+        benchmark::RegisterBenchmark((std::string(c.family) + "/avx512/f32/" + c.label).c_str(), bench_conv,
+                                     kernels::avx512::make_depthwise_conv2d, Precision::f32, c)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
     }

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/target_clones.h"
 #include "kernels/avx2/quantize.h"
+#include "kernels/avx512/quantize.h"
 #include "kernels/profile.h"
 #include "kernels/reference/gemm.h"
 
@@ -378,7 +379,7 @@ std::vector<float> int8_inverse_steps(float range, const std::vector<float>& smo
 }
 
 void quantize_channels_s8(const void* x, DType x_type, int64_t positions, int channels, const float* inverse_steps, int8_t* y) {
-    const bool vectorized = avx2::cpu_supported();
+    static const auto vectorized = avx512::cpu_supported() ? avx512::quantize_rows_s8 : avx2::cpu_supported() ? avx2::quantize_rows_s8 : nullptr;
     // Rows per task: enough work for each to be worth a thread.
     const int64_t rows_per_chunk = std::max<int64_t>(1, 16384 / std::max(channels, 1));
 #pragma omp parallel for schedule(static) if (positions * channels > kParallelThreshold)
@@ -386,8 +387,8 @@ void quantize_channels_s8(const void* x, DType x_type, int64_t positions, int ch
         const int64_t rows = std::min(rows_per_chunk, positions - start);
         const int64_t offset = start * channels;
         if (vectorized) {
-            avx2::quantize_rows_s8(x_type == DType::bf16, static_cast<const char*>(x) + offset * dtype_size(x_type), rows, channels,
-                                   inverse_steps, y + offset);
+            vectorized(x_type == DType::bf16, static_cast<const char*>(x) + offset * dtype_size(x_type), rows, channels, inverse_steps,
+                       y + offset);
             continue;
         }
         for (int64_t i = 0; i < rows * channels; ++i) {

@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "kernels/avx2/depthwise_conv.h"
+#include "kernels/avx512/depthwise_conv.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 
@@ -163,6 +164,10 @@ std::vector<ConvCase> conv_cases() {
         {"depthwise_multiplier2_7x7_stride2", 2, 16, 32, 13, 12, 7, 7, 2, 16, Activation::gelu, false},
         {"depthwise_multiplier2_3x3_odd", 1, 5, 10, 6, 6, 3, 3, 1, 5, Activation::none, false},
         {"depthwise_stride2_gelu_batch3", 3, 16, 16, 10, 9, 3, 3, 2, 16, Activation::gelu, true},
+        // Wide enough for column blocks clear of both edges (the AVX-512 kernel's unchecked path).
+        {"depthwise_7x7_wide_40_channels", 1, 40, 40, 9, 37, 7, 7, 1, 40, Activation::none, false},
+        {"depthwise_multiplier2_7x7_stride2_wide", 2, 24, 48, 11, 45, 7, 7, 2, 24, Activation::gelu, true},
+        {"depthwise_3x3_stride2_wide_relu", 1, 32, 32, 7, 50, 3, 3, 2, 32, Activation::relu, false},
     };
 }
 
@@ -274,6 +279,63 @@ TEST_P(Avx2DepthwiseConv, MatchesNaiveConvolution) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Avx2DepthwiseConv, ::testing::ValuesIn(avx2_depthwise_cases()),
                          [](const auto& info) { return info.param.name; });
+
+// The hand-written AVX-512 depthwise kernel on its own, on every depthwise case it takes, with
+// float32 and bf16 buffers in and out (the oneDNN backend uses it for every depthwise layer it
+// takes where oneDNN runs AVX-512; its backend tests see float32 buffers only).
+class Avx512DepthwiseConv : public ::testing::TestWithParam<ConvCase> {};
+
+std::vector<ConvCase> avx512_depthwise_cases() {
+    std::vector<ConvCase> cases;
+    for (const ConvCase& c : conv_cases()) {
+        if (kernels::avx512::handles_depthwise(describe(c))) cases.push_back(c);
+    }
+    return cases;
+}
+
+TEST_P(Avx512DepthwiseConv, MatchesNaiveConvolution) {
+    if (!kernels::avx512::cpu_supported()) GTEST_SKIP() << "this CPU lacks AVX512F, AVX512BW or AVX512VL";
+    const ConvCase& c = GetParam();
+    const ConvRun r = make_conv_inputs(c);
+    for (DType input : {DType::f32, DType::bf16}) {
+        for (DType output : {DType::f32, DType::bf16}) {
+            kernels::ConvDesc d = describe(c);
+            d.input = input;
+            d.output = output;
+            Buffer x(input, r.x), y(output, r.y0);
+            kernels::avx512::make_depthwise_conv2d(d, r.weight, r.bias)->run(x.data(), c.n, c.h, c.w, y.data());
+            // Against the exact convolution of the values the buffers hold: only the bf16
+            // output's rounding (2^-9 relative at most) may remain.
+            const auto expected = naive_conv(c, x.values(), r.weight, r.bias, Buffer(output, r.y0).values());
+            EXPECT_LE(relative_error(y.values(), expected), output == DType::bf16 ? 4e-3 : 1e-5)
+                << "input " << to_string(input) << " output " << to_string(output);
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Avx512DepthwiseConv, ::testing::ValuesIn(avx512_depthwise_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(Avx512DepthwiseConv, TakesTheShapesItIsBuiltFor) {
+    kernels::ConvDesc d;
+    d.in_channels = d.out_channels = d.groups = 64;
+    d.kernel_h = d.kernel_w = 7;
+    EXPECT_TRUE(kernels::avx512::handles_depthwise(d));
+    d.stride_w = d.stride_h = 2;
+    d.out_channels = 128;
+    EXPECT_TRUE(kernels::avx512::handles_depthwise(d)) << "channel multiplier 2";
+    d.out_channels = 192;
+    EXPECT_FALSE(kernels::avx512::handles_depthwise(d)) << "channel multiplier 3";
+    d.out_channels = 64;
+    d.kernel_w = 5;
+    EXPECT_FALSE(kernels::avx512::handles_depthwise(d)) << "a kernel width it is not built for";
+    d.kernel_w = 7;
+    d.precision = Precision::bf16;
+    EXPECT_FALSE(kernels::avx512::handles_depthwise(d)) << "bf16 products";
+    d.precision = Precision::f32;
+    d.groups = 1;
+    EXPECT_FALSE(kernels::avx512::handles_depthwise(d)) << "not depthwise";
+}
 
 // A registered backend (by name) and a case.
 template <typename Case>

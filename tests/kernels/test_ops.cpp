@@ -4,11 +4,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "kernels/avx2/quantize.h"
+#include "kernels/avx512/quantize.h"
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
 #include "kernels/profile.h"
@@ -86,10 +90,25 @@ TEST(Ops, GeluOnBf16IsFloatGeluRounded) {
     }
 }
 
-// An int8 layer's input quantization: q = clamp(round_half_even(x · s_c), −128, 127). Ties,
+// An int8 layer's input quantization: q = clamp(round_half_even(x · s_c), −128, 127), by the
+// dispatcher (the best version for this CPU) and by each vector version the CPU runs. Ties,
 // saturation and infinities through the vector path (a row of 32 channels at step 1), then
 // random values against the formula for float32 and bf16 inputs, channel counts that do and do
 // not fill the vector blocks, and a tensor large enough to be split between threads.
+using Quantizer = std::function<void(const void* x, DType type, int64_t positions, int channels, const float* inverse_steps, int8_t* y)>;
+
+std::vector<std::pair<std::string, Quantizer>> quantizers() {
+    std::vector<std::pair<std::string, Quantizer>> out = {{"quantize_channels_s8", kernels::quantize_channels_s8}};
+    const auto rows_version = [](auto quantize_rows) {
+        return [quantize_rows](const void* x, DType type, int64_t positions, int channels, const float* inverse_steps, int8_t* y) {
+            quantize_rows(type == DType::bf16, x, positions, channels, inverse_steps, y);
+        };
+    };
+    if (kernels::avx2::cpu_supported()) out.emplace_back("AVX2", rows_version(kernels::avx2::quantize_rows_s8));
+    if (kernels::avx512::cpu_supported()) out.emplace_back("AVX-512", rows_version(kernels::avx512::quantize_rows_s8));
+    return out;
+}
+
 TEST(Ops, ChannelQuantizationRoundsHalfToEvenAndSaturatesPerChannel) {
     const float inf = std::numeric_limits<float>::infinity();
     const std::vector<float> special = {0.5f,  1.5f,  2.5f,   -0.5f,  -1.5f,  -2.5f, 126.5f, 127.5f, -127.5f, -128.5f, 1e12f,
@@ -98,26 +117,29 @@ TEST(Ops, ChannelQuantizationRoundsHalfToEvenAndSaturatesPerChannel) {
     const std::vector<int8_t> rounded = {0,  2,  2,  0,   -2,  -2, 126, 127, -128, -128, 127, -128, 127, -128, 0,   0,
                                          4, -4, 0,  -1,  127, -128, 64, 64,  -64,  -64,  10,  -10,  1,   -2,   100, -100};
     const std::vector<float> unit_steps(special.size(), 1.0f);
-    std::vector<int8_t> q(special.size());
-    kernels::quantize_channels_s8(special.data(), DType::f32, 1, static_cast<int>(special.size()), unit_steps.data(), q.data());
-    EXPECT_EQ(q, rounded);
+    for (const auto& [name, quantize] : quantizers()) {
+        SCOPED_TRACE(name);
+        std::vector<int8_t> q(special.size());
+        quantize(special.data(), DType::f32, 1, static_cast<int>(special.size()), unit_steps.data(), q.data());
+        EXPECT_EQ(q, rounded);
 
-    for (const auto& [positions, channels] : std::vector<std::pair<int64_t, int>>{{5, 3}, {7, 32}, {9, 75}, {200, 768}}) {
-        const std::vector<float> x = random_values(positions * channels, 300.0f, 3);
-        std::vector<float> inverse_steps(channels);
-        for (int c = 0; c < channels; ++c) inverse_steps[c] = 0.25f + 0.01f * static_cast<float>(c);
-        for (const DType type : {DType::f32, DType::bf16}) {
-            std::vector<uint16_t> bits(x.size());
-            kernels::f32_to_bf16(x.data(), bits.data(), static_cast<int64_t>(x.size()));
-            std::vector<float> values = x;
-            if (type == DType::bf16) kernels::bf16_to_f32(bits.data(), values.data(), static_cast<int64_t>(x.size()));
-            std::vector<int8_t> quantized(x.size(), 99);
-            kernels::quantize_channels_s8(type == DType::bf16 ? static_cast<const void*>(bits.data()) : x.data(), type, positions, channels,
-                                          inverse_steps.data(), quantized.data());
-            for (size_t i = 0; i < x.size(); ++i) {
-                const float expected = std::clamp(std::nearbyint(values[i] * inverse_steps[i % channels]), -128.0f, 127.0f);
-                ASSERT_EQ(quantized[i], static_cast<int8_t>(expected))
-                    << "value " << values[i] << " channel " << i % channels << " of " << channels << (type == DType::bf16 ? " (bf16)" : "");
+        for (const auto& [positions, channels] : std::vector<std::pair<int64_t, int>>{{5, 3}, {7, 32}, {9, 75}, {200, 768}}) {
+            const std::vector<float> x = random_values(positions * channels, 300.0f, 3);
+            std::vector<float> inverse_steps(channels);
+            for (int c = 0; c < channels; ++c) inverse_steps[c] = 0.25f + 0.01f * static_cast<float>(c);
+            for (const DType type : {DType::f32, DType::bf16}) {
+                std::vector<uint16_t> bits(x.size());
+                kernels::f32_to_bf16(x.data(), bits.data(), static_cast<int64_t>(x.size()));
+                std::vector<float> values = x;
+                if (type == DType::bf16) kernels::bf16_to_f32(bits.data(), values.data(), static_cast<int64_t>(x.size()));
+                std::vector<int8_t> quantized(x.size(), 99);
+                quantize(type == DType::bf16 ? static_cast<const void*>(bits.data()) : x.data(), type, positions, channels, inverse_steps.data(),
+                         quantized.data());
+                for (size_t i = 0; i < x.size(); ++i) {
+                    const float expected = std::clamp(std::nearbyint(values[i] * inverse_steps[i % channels]), -128.0f, 127.0f);
+                    ASSERT_EQ(quantized[i], static_cast<int8_t>(expected))
+                        << "value " << values[i] << " channel " << i % channels << " of " << channels << (type == DType::bf16 ? " (bf16)" : "");
+                }
             }
         }
     }

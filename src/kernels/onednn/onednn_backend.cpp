@@ -29,6 +29,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "kernels/avx2/depthwise_conv.h"
+#include "kernels/avx512/depthwise_conv.h"
 #include "kernels/buffer.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
@@ -194,16 +195,6 @@ dnnl::primitive_attr layer_attr(const PackedWeights& weights, Activation activat
     return attr;
 }
 
-// With oneDNN 2.6's AMX convolution kernels a separate vectorized GELU pass over the output is
-// 5–25% faster than the fused GELU post-op (docs/performance.md), so bf16 convolutions apply it
-// afterwards; possible when no residual add follows the GELU. So do int8 convolutions: on AVX2
-// the post-op's erf costs about as much as the 1×1 convolution's products at 64 input channels
-// (1.3 against 0.5 ms for S0's 64→192 at 64×64), and the separate pass took 2–9% off the S0 and
-// S2 image encoders. In float32 and in matmuls the two are even and the post-op stays.
-bool gelu_after_kernel(Precision precision, Activation activation, bool accumulate) {
-    return (precision == Precision::bf16 || precision == Precision::int8) && activation == Activation::gelu && !accumulate;
-}
-
 void apply_gelu(void* y, int64_t count, DType type) {
     if (type == DType::bf16) {
         gelu_inplace_bf16(static_cast<uint16_t*>(y), count);
@@ -284,9 +275,28 @@ bool has_avx512_kernels() {
     return isa != dnnl::cpu_isa::avx2_vnni && isa >= dnnl::cpu_isa::avx512_core;
 }
 
+// With oneDNN 2.6's AMX convolution kernels a separate vectorized GELU pass over the output is
+// 5–25% faster than the fused GELU post-op (docs/performance.md), so bf16 convolutions apply it
+// afterwards; possible when no residual add follows the GELU. So do int8 convolutions: on AVX2
+// the post-op's erf costs about as much as the 1×1 convolution's products at 64 input channels
+// (1.3 against 0.5 ms for S0's 64→192 at 64×64), and the separate pass took 2–9% off the S0 and
+// S2 image encoders. So do float32 convolutions where oneDNN runs AVX-512: its GELU post-op's
+// erf cost 0.56 ns per value on one thread of the AMX Xeon (S0's fc1 at 64×64: 937 µs, of which
+// ~440 µs GELU), and the separate pass took 6% off the S0 image encoder. On AVX2 in float32, and
+// in matmuls (1–3% either way on the text encoders), the post-op stays.
+bool gelu_after_kernel(Precision precision, Activation activation, bool accumulate) {
+    return (precision == Precision::bf16 || precision == Precision::int8 || has_avx512_kernels()) && activation == Activation::gelu && !accumulate;
+}
+
 bool avx2_depthwise_is_faster(const ConvDesc& desc) {
     if (has_avx512_kernels() || !avx2::cpu_supported() || !avx2::handles_depthwise(desc)) return false;
     return desc.kernel_h == 1 || desc.out_channels != desc.in_channels;
+}
+
+// Where oneDNN runs its AVX-512 kernels, the hand-written AVX-512 depthwise kernel takes every
+// depthwise layer it is built for (kernels/avx512/depthwise_conv.h has the comparison).
+bool avx512_depthwise_is_faster(const ConvDesc& desc) {
+    return has_avx512_kernels() && avx512::cpu_supported() && avx512::handles_depthwise(desc);
 }
 
 class OnednnConv2d final : public Conv2d {
@@ -617,6 +627,7 @@ public:
     std::unique_ptr<Conv2d> make_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) override {
         check_conv(desc, weight, bias);
         if (avx2_depthwise_is_faster(desc)) return avx2::make_depthwise_conv2d(desc, weight, bias);
+        if (avx512_depthwise_is_faster(desc)) return avx512::make_depthwise_conv2d(desc, weight, bias);
         return std::make_unique<OnednnConv2d>(desc, weight, bias);
     }
     std::unique_ptr<Linear> make_linear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias) override {

@@ -1,0 +1,19 @@
+// What the hand-written AVX-512 kernels (kernels/avx512) need from the CPU.
+#pragma once
+
+// What the kernels' functions that touch 512-bit registers are compiled for; the rest of the
+// library stays baseline x86-64, and these kernels run only where cpu_supported(). (They use the
+// zero-masking forms of the intrinsics: GCC's unmasked ones start from an "undefined" register,
+// which its -Wmaybe-uninitialized reports.)
+#define MCLIP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+namespace mclip::kernels::avx512 {
+
+// Whether the CPU has AVX512F, AVX512BW and AVX512VL.
+inline bool cpu_supported() {
+    static const bool supported =
+        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    return supported;
+}
+
+}  // namespace mclip::kernels::avx512

@@ -1,0 +1,236 @@
+#include "kernels/avx512/depthwise_conv.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/ops.h"
+
+namespace mclip::kernels::avx512 {
+namespace {
+
+constexpr int kLanes = 16;   // float32 lanes of a zmm register
+constexpr int kColumns = 8;  // output columns computed together
+
+int padded(int channels) { return (channels + kLanes - 1) / kLanes * kLanes; }
+
+struct Geometry {
+    int h, w, in_channels, out_channels;
+    int kernel_h, stride_h, pad_h, pad_w;
+    int out_w;
+    int weight_stride;  // channels of one tap in the repacked weights (out_channels rounded up to 16)
+};
+
+// The lanes of 16 output channels starting at c that exist.
+inline __mmask16 lanes_from(int c, int channels) {
+    const int left = std::min(kLanes, channels - c);
+    return static_cast<__mmask16>((1u << left) - 1u);
+}
+
+// Lanes 0..7 of v, each twice: 0 0 1 1 ... 7 7.
+MCLIP_AVX512 inline __m512 duplicate_lanes(__m512 v) {
+    return _mm512_maskz_permutexvar_ps(0xFFFF, _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7), v);
+}
+
+// The input values of 16 consecutive output channels as float32: 16 input channels for a
+// channel multiplier of 1; with 2, output channels o..o+15 read input channels o/2..o/2+7, each
+// twice. `mask` selects the input channels that exist.
+template <int Multiplier, typename In>
+MCLIP_AVX512 inline __m512 load_input(const In* x, __mmask16 mask) {
+    if constexpr (std::is_same_v<In, float>) {
+        if constexpr (Multiplier == 1) {
+            return _mm512_maskz_loadu_ps(mask, x);
+        } else {
+            const __m512 eight = _mm512_castps256_ps512(_mm256_maskz_loadu_ps(static_cast<__mmask8>(mask), x));
+            return duplicate_lanes(eight);
+        }
+    } else {
+        // bf16 is the top half of a float32: widen the 16-bit patterns and shift them up.
+        if constexpr (Multiplier == 1) {
+            const __m256i bits = _mm256_maskz_loadu_epi16(mask, x);
+            return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(mask, _mm512_maskz_cvtepu16_epi32(mask, bits), 16));
+        } else {
+            const __m128i bits = _mm_maskz_loadu_epi16(static_cast<__mmask8>(mask), x);
+            const __m512i wide = _mm512_maskz_cvtepu16_epi32(0x00FF, _mm256_zextsi128_si256(bits));
+            const __m512 eight = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0x00FF, wide, 16));
+            return duplicate_lanes(eight);
+        }
+    }
+}
+
+// Output columns ow0..ow0+7 of 16 channels into out[j · out_stride] (lanes in out_mask), from
+// `row`: the input at row ih0 + kh_begin, column 0, the channels' first input channel; `tap`:
+// the weights of row kh_begin, column 0, the first channel. Per kernel row, the
+// (kColumns − 1)·Stride + KernelW input columns the eight outputs read are loaded into registers
+// once and each tap's weights once. Checked loads zeros for the columns outside the image.
+template <int KernelW, int Stride, int Multiplier, typename In, bool Checked>
+MCLIP_AVX512 __attribute__((always_inline)) inline void column_block(const Geometry& g, const In* row, const float* tap, int kh_count,
+                                                                      int iw0, __m512 bias, __mmask16 in_mask, __mmask16 out_mask,
+                                                                      float* out, int64_t out_stride) {
+    constexpr int kInputs = (kColumns - 1) * Stride + KernelW;
+    const int64_t input_row = static_cast<int64_t>(g.w) * g.in_channels;
+    __m512 acc[kColumns];
+#pragma GCC unroll 8
+    for (int j = 0; j < kColumns; ++j) acc[j] = bias;
+    const int64_t column = g.in_channels;
+    const In* first = Checked ? row : row + static_cast<int64_t>(iw0) * column;
+    const float* weights = tap;
+    for (int kh = 0; kh < kh_count; ++kh, first += input_row, weights += KernelW * g.weight_stride) {
+        __m512 in[kInputs];
+        if constexpr (Checked) {
+#pragma GCC unroll 32
+            for (int i = 0; i < kInputs; ++i) {
+                const int iw = iw0 + i;
+                in[i] = iw < 0 || iw >= g.w ? _mm512_setzero_ps() : load_input<Multiplier>(first + static_cast<int64_t>(iw) * column, in_mask);
+            }
+        } else {
+            // Pointers stepped one column at a time: the addresses cost an add each, not a multiply.
+            const In* x = first;
+#pragma GCC unroll 32
+            for (int i = 0; i < kInputs; ++i, x += column) in[i] = load_input<Multiplier>(x, in_mask);
+        }
+        const float* w = weights;
+#pragma GCC unroll 16
+        for (int kw = 0; kw < KernelW; ++kw, w += g.weight_stride) {
+            const __m512 wv = _mm512_loadu_ps(w);
+#pragma GCC unroll 8
+            for (int j = 0; j < kColumns; ++j) acc[j] = _mm512_fmadd_ps(in[j * Stride + kw], wv, acc[j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < kColumns; ++j) _mm512_mask_storeu_ps(out + j * out_stride, out_mask, acc[j]);
+}
+
+// Output columns [ow_begin, ow_end) of output row `oh` of one image, float32, into `out` (which
+// points at column ow_begin; a row of out_channels per column):
+// out[ow, c] = bias[c] + Σ w[kh, kw, c]·x[ih, iw, c / m].
+template <int KernelW, int Stride, int Multiplier, typename In>
+MCLIP_AVX512 void conv_row(const Geometry& g, const void* image_bytes, const float* weights, const float* bias, int oh, int ow_begin,
+                           int ow_end, float* out) {
+    constexpr int kInputs = (kColumns - 1) * Stride + KernelW;
+    const In* image = static_cast<const In*>(image_bytes);
+    const int channels = g.out_channels;
+    const int ih0 = oh * g.stride_h - g.pad_h;
+    const int kh_begin = std::max(0, -ih0), kh_end = std::min(g.kernel_h, g.h - ih0);
+    const In* first_row = image + static_cast<int64_t>(ih0 + kh_begin) * g.w * g.in_channels;
+    const float* first_tap = weights + static_cast<int64_t>(kh_begin) * KernelW * g.weight_stride;
+    // Channel vectors outermost: the input columns one vector reads over the kernel's rows stay
+    // in the L1 cache while the row is swept.
+    for (int c = 0; c < channels; c += kLanes) {
+        const __mmask16 out_mask = lanes_from(c, channels);
+        const __mmask16 in_mask = Multiplier == 1 ? out_mask : lanes_from(c / 2, channels / 2);
+        const __m512 b = _mm512_loadu_ps(bias + c);
+        const In* row = first_row + c / Multiplier;
+        const float* tap = first_tap + c;
+        for (int ow = ow_begin; ow < ow_end; ow += kColumns) {
+            const int iw0 = ow * Stride - g.pad_w;
+            float* at = out + static_cast<int64_t>(ow - ow_begin) * channels + c;
+            if (ow + kColumns > ow_end) {
+                alignas(64) float tile[kColumns * kLanes];
+                column_block<KernelW, Stride, Multiplier, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, 0xFFFF, tile, kLanes);
+                for (int j = 0; j < ow_end - ow; ++j) _mm512_mask_storeu_ps(at + static_cast<int64_t>(j) * channels, out_mask, _mm512_load_ps(tile + j * kLanes));
+            } else if (iw0 >= 0 && iw0 + kInputs <= g.w) {
+                column_block<KernelW, Stride, Multiplier, In, false>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, out_mask, at, channels);
+            } else {
+                column_block<KernelW, Stride, Multiplier, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, out_mask, at, channels);
+            }
+        }
+    }
+}
+
+using RowFunction = void (*)(const Geometry&, const void*, const float*, const float*, int, int, int, float*);
+
+template <int KernelW, int Stride, int Multiplier>
+RowFunction row_function_for(DType input) {
+    return input == DType::bf16 ? conv_row<KernelW, Stride, Multiplier, uint16_t> : conv_row<KernelW, Stride, Multiplier, float>;
+}
+
+template <int KernelW, int Stride>
+RowFunction row_function_for(int multiplier, DType input) {
+    return multiplier == 1 ? row_function_for<KernelW, Stride, 1>(input) : row_function_for<KernelW, Stride, 2>(input);
+}
+
+// The row function for `desc`, or null for a shape the kernel is not built for.
+RowFunction row_function(const ConvDesc& d) {
+    const int multiplier = d.out_channels / d.in_channels;
+    if (d.kernel_w == 3 && d.stride_w == 1) return row_function_for<3, 1>(multiplier, d.input);
+    if (d.kernel_w == 3 && d.stride_w == 2) return row_function_for<3, 2>(multiplier, d.input);
+    if (d.kernel_w == 7 && d.stride_w == 1) return row_function_for<7, 1>(multiplier, d.input);
+    if (d.kernel_w == 7 && d.stride_w == 2) return row_function_for<7, 2>(multiplier, d.input);
+    if (d.kernel_w == 11 && d.stride_w == 1) return row_function_for<11, 1>(multiplier, d.input);
+    return nullptr;
+}
+
+class DepthwiseConv2d final : public Conv2d {
+public:
+    DepthwiseConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias)
+        : Conv2d(desc), row_(row_function(desc)), weight_stride_(padded(desc.out_channels)),
+          weights_(static_cast<size_t>(desc.kernel_h) * desc.kernel_w * weight_stride_, 0.0f), bias_(weight_stride_, 0.0f) {
+        const Tensor w = weight.dtype() == DType::f32 ? weight : weight.to_f32();
+        const int taps = desc.kernel_h * desc.kernel_w;
+        for (int o = 0; o < desc.out_channels; ++o) {
+            for (int t = 0; t < taps; ++t) weights_[static_cast<size_t>(t) * weight_stride_ + o] = w.f32()[static_cast<int64_t>(o) * taps + t];
+        }
+        if (!bias.empty()) {
+            const Tensor b = bias.dtype() == DType::f32 ? bias : bias.to_f32();
+            std::copy(b.f32(), b.f32() + desc.out_channels, bias_.begin());
+        }
+    }
+
+protected:
+    void execute(const void* x, int n, int h, int w, void* y) const override {
+        const Geometry g{h, w, desc_.in_channels, desc_.out_channels, desc_.kernel_h, desc_.stride_h, desc_.pad_h, desc_.pad_w,
+                         desc_.output_w(w), weight_stride_};
+        const int out_h = desc_.output_h(h);
+        const int64_t rows = static_cast<int64_t>(n) * out_h;
+        // Work items are output rows, split into column ranges when there are too few rows to
+        // keep every thread busy (a 1×k convolution over a sequence is a single row).
+        const int threads = num_threads();
+        const int splits = static_cast<int>(std::clamp<int64_t>((2 * threads + rows - 1) / rows, 1, std::max(1, g.out_w / (2 * kColumns))));
+        const int split_width = (g.out_w + splits - 1) / splits;
+        const int64_t work = rows * g.out_w * g.out_channels * desc_.kernel_h * desc_.kernel_w;
+        // A float32 result without a residual is written in place; otherwise it is finished
+        // (converted, added to y) from a per-thread row while still in cache.
+        const bool in_place = desc_.output == DType::f32 && !desc_.accumulate;
+        const size_t in_element = dtype_size(desc_.input), out_element = dtype_size(desc_.output);
+#pragma omp parallel for schedule(static) if (work > (1 << 16))
+        for (int64_t item = 0; item < rows * splits; ++item) {
+            thread_local std::vector<float> staging;
+            const int64_t r = item / splits;
+            const int ow_begin = static_cast<int>(item % splits) * split_width, ow_end = std::min(g.out_w, ow_begin + split_width);
+            if (ow_begin >= ow_end) continue;
+            const int image = static_cast<int>(r / out_h), oh = static_cast<int>(r % out_h);
+            const char* input = static_cast<const char*>(x) + static_cast<int64_t>(image) * h * w * g.in_channels * in_element;
+            const int64_t count = static_cast<int64_t>(ow_end - ow_begin) * g.out_channels;
+            const int64_t first = (r * g.out_w + ow_begin) * g.out_channels;
+            if (!in_place && staging.size() < static_cast<size_t>(count)) staging.resize(count);
+            float* values = in_place ? static_cast<float*>(y) + first : staging.data();
+            row_(g, input, weights_.data(), bias_.data(), oh, ow_begin, ow_end, values);
+            apply_activation(desc_.activation, values, count);
+            if (!in_place) store_f32(values, count, static_cast<char*>(y) + first * out_element, desc_.output, desc_.accumulate);
+        }
+    }
+
+private:
+    RowFunction row_;
+    int weight_stride_;
+    std::vector<float> weights_;  // [kh, kw, weight_stride_], zero past out_channels
+    std::vector<float> bias_;     // [weight_stride_]
+};
+
+}  // namespace
+
+bool handles_depthwise(const ConvDesc& desc) {
+    if (!desc.depthwise() || desc.precision != Precision::f32 || desc.out_channels % desc.in_channels != 0) return false;
+    const int multiplier = desc.out_channels / desc.in_channels;
+    return (multiplier == 1 || multiplier == 2) && row_function(desc) != nullptr;
+}
+
+std::unique_ptr<Conv2d> make_depthwise_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) {
+    return std::make_unique<DepthwiseConv2d>(desc, weight, bias);
+}
+
+}  // namespace mclip::kernels::avx512
