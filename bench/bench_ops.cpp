@@ -202,6 +202,27 @@ void bench_channel_scale(benchmark::State& state, int spatial, int channels) {
     state.counters["bytes/s"] = benchmark::Counter(8.0 * spatial * channels, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// GELU in place on a ConvFFN's hidden layer (S0 stage 0: 64×64×192), float32 and bf16; each run
+// starts from the same input, as in bench_channel_scale.
+void bench_gelu(benchmark::State& state, DType type, int64_t count) {
+    const Tensor input = random_tensor({count}, 3.0f, 1);
+    std::vector<float> x(count);
+    std::vector<uint16_t> bits(count), input_bits(count);
+    kernels::f32_to_bf16(input.f32(), input_bits.data(), count);
+    for (auto _ : state) {
+        if (type == DType::f32) {
+            std::copy(input.f32(), input.f32() + count, x.data());
+            kernels::gelu_inplace(x.data(), count);
+        } else {
+            std::copy(input_bits.begin(), input_bits.end(), bits.begin());
+            kernels::gelu_inplace_bf16(bits.data(), count);
+        }
+        benchmark::DoNotOptimize(x.data());
+        benchmark::DoNotOptimize(bits.data());
+    }
+    state.counters["values/s"] = benchmark::Counter(static_cast<double>(count), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // An int8 layer's input quantization (float32 → s8, a step per channel), on the S0 and S2 fc2
 // inputs: what oneDNN's quantizing reorder took 0.65 ns per value for on two AVX2 threads.
 void bench_quantize(benchmark::State& state, int spatial, int channels) {
@@ -256,6 +277,14 @@ void register_all() {
     benchmark::RegisterBenchmark("channel_scale_gelu/32x32x256", bench_channel_scale, 32 * 32, 256)
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
+    for (const DType type : {DType::f32, DType::bf16}) {
+        benchmark::RegisterBenchmark((std::string("gelu/") + to_string(type) + "/64x64x192").c_str(), bench_gelu, type, int64_t{64} * 64 * 192)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+        benchmark::RegisterBenchmark((std::string("gelu/") + to_string(type) + "/8x8x256").c_str(), bench_gelu, type, int64_t{8} * 8 * 256)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+    }
     for (const auto& [spatial, channels] : {std::pair{32 * 32, 384}, std::pair{16 * 16, 768}}) {
         benchmark::RegisterBenchmark(("quantize_s8/" + std::to_string(spatial) + "x" + std::to_string(channels)).c_str(), bench_quantize, spatial, channels)
             ->Unit(benchmark::kMicrosecond)

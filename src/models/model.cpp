@@ -257,6 +257,7 @@ Tensor ClipModel::encode_images(const Tensor& images, const ActivationHook& hook
     if (hook) return encoder.encode(images, hook);
     const int64_t image_values = int64_t{3} * size * size;
     return encode_split(static_cast<int>(images.dim(0)), threads_, rows_per_call(config_, true), [&](int start, int count) {
+        if (count == images.dim(0)) return encoder.encode(images);  // the whole batch: no copy
         const float* first = images.f32() + start * image_values;
         return encoder.encode(Tensor::from_f32({count, 3, size, size}, {first, static_cast<size_t>(count * image_values)}));
     });

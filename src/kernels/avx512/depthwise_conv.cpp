@@ -104,70 +104,74 @@ MCLIP_AVX512 __attribute__((always_inline)) inline void column_block(const Geome
     for (int j = 0; j < kColumns; ++j) _mm512_mask_storeu_ps(out + j * out_stride, out_mask, acc[j]);
 }
 
-// Output columns [ow_begin, ow_end) of output row `oh` of one image, float32, into `out` (which
-// points at column ow_begin; a row of out_channels per column):
-// out[ow, c] = bias[c] + Σ w[kh, kw, c]·x[ih, iw, c / m].
+// Output rows [oh_begin, oh_end) and columns [ow_begin, ow_end) of one image, float32, into
+// `out` (which points at row oh_begin, column ow_begin; out_row_stride floats from one row to
+// the next, out_channels from one column to the next):
+// out[oh, ow, c] = bias[c] + Σ w[kh, kw, c]·x[ih, iw, c / m].
 template <int KernelW, int Stride, int Multiplier, typename In>
-MCLIP_AVX512 void conv_row(const Geometry& g, const void* image_bytes, const float* weights, const float* bias, int oh, int ow_begin,
-                           int ow_end, float* out) {
+MCLIP_AVX512 void conv_rows(const Geometry& g, const void* image_bytes, const float* weights, const float* bias, int oh_begin, int oh_end,
+                            int ow_begin, int ow_end, float* out, int64_t out_row_stride) {
     constexpr int kInputs = (kColumns - 1) * Stride + KernelW;
     const In* image = static_cast<const In*>(image_bytes);
     const int channels = g.out_channels;
-    const int ih0 = oh * g.stride_h - g.pad_h;
-    const int kh_begin = std::max(0, -ih0), kh_end = std::min(g.kernel_h, g.h - ih0);
-    const In* first_row = image + static_cast<int64_t>(ih0 + kh_begin) * g.w * g.in_channels;
-    const float* first_tap = weights + static_cast<int64_t>(kh_begin) * KernelW * g.weight_stride;
-    // Channel vectors outermost: the input columns one vector reads over the kernel's rows stay
-    // in the L1 cache while the row is swept.
+    // Channel vectors outermost, then rows: the kernel_h input rows one vector of channels reads
+    // stay in the L1 cache from one output row to the next, which reads one or two new ones.
     for (int c = 0; c < channels; c += kLanes) {
         const __mmask16 out_mask = lanes_from(c, channels);
         const __mmask16 in_mask = Multiplier == 1 ? out_mask : lanes_from(c / 2, channels / 2);
         const __m512 b = _mm512_loadu_ps(bias + c);
-        const In* row = first_row + c / Multiplier;
-        const float* tap = first_tap + c;
-        for (int ow = ow_begin; ow < ow_end; ow += kColumns) {
-            const int iw0 = ow * Stride - g.pad_w;
-            float* at = out + static_cast<int64_t>(ow - ow_begin) * channels + c;
-            if (ow + kColumns > ow_end) {
-                alignas(64) float tile[kColumns * kLanes];
-                column_block<KernelW, Stride, Multiplier, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, 0xFFFF, tile, kLanes);
-                for (int j = 0; j < ow_end - ow; ++j) _mm512_mask_storeu_ps(at + static_cast<int64_t>(j) * channels, out_mask, _mm512_load_ps(tile + j * kLanes));
-            } else if (iw0 >= 0 && iw0 + kInputs <= g.w) {
-                column_block<KernelW, Stride, Multiplier, In, false>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, out_mask, at, channels);
-            } else {
-                column_block<KernelW, Stride, Multiplier, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, out_mask, at, channels);
+        for (int oh = oh_begin; oh < oh_end; ++oh) {
+            const int ih0 = oh * g.stride_h - g.pad_h;
+            const int kh_begin = std::max(0, -ih0), kh_end = std::min(g.kernel_h, g.h - ih0);
+            const In* row = image + static_cast<int64_t>(ih0 + kh_begin) * g.w * g.in_channels + c / Multiplier;
+            const float* tap = weights + static_cast<int64_t>(kh_begin) * KernelW * g.weight_stride + c;
+            float* out_row = out + (oh - oh_begin) * out_row_stride + c;
+            for (int ow = ow_begin; ow < ow_end; ow += kColumns) {
+                const int iw0 = ow * Stride - g.pad_w;
+                float* at = out_row + static_cast<int64_t>(ow - ow_begin) * channels;
+                if (ow + kColumns > ow_end) {
+                    alignas(64) float tile[kColumns * kLanes];
+                    column_block<KernelW, Stride, Multiplier, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, 0xFFFF, tile, kLanes);
+                    for (int j = 0; j < ow_end - ow; ++j) {
+                        _mm512_mask_storeu_ps(at + static_cast<int64_t>(j) * channels, out_mask, _mm512_load_ps(tile + j * kLanes));
+                    }
+                } else if (iw0 >= 0 && iw0 + kInputs <= g.w) {
+                    column_block<KernelW, Stride, Multiplier, In, false>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, out_mask, at, channels);
+                } else {
+                    column_block<KernelW, Stride, Multiplier, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, out_mask, at, channels);
+                }
             }
         }
     }
 }
 
-using RowFunction = void (*)(const Geometry&, const void*, const float*, const float*, int, int, int, float*);
+using BandFunction = void (*)(const Geometry&, const void*, const float*, const float*, int, int, int, int, float*, int64_t);
 
 template <int KernelW, int Stride, int Multiplier>
-RowFunction row_function_for(DType input) {
-    return input == DType::bf16 ? conv_row<KernelW, Stride, Multiplier, uint16_t> : conv_row<KernelW, Stride, Multiplier, float>;
+BandFunction band_function_for(DType input) {
+    return input == DType::bf16 ? conv_rows<KernelW, Stride, Multiplier, uint16_t> : conv_rows<KernelW, Stride, Multiplier, float>;
 }
 
 template <int KernelW, int Stride>
-RowFunction row_function_for(int multiplier, DType input) {
-    return multiplier == 1 ? row_function_for<KernelW, Stride, 1>(input) : row_function_for<KernelW, Stride, 2>(input);
+BandFunction band_function_for(int multiplier, DType input) {
+    return multiplier == 1 ? band_function_for<KernelW, Stride, 1>(input) : band_function_for<KernelW, Stride, 2>(input);
 }
 
-// The row function for `desc`, or null for a shape the kernel is not built for.
-RowFunction row_function(const ConvDesc& d) {
+// The band function for `desc`, or null for a shape the kernel is not built for.
+BandFunction band_function(const ConvDesc& d) {
     const int multiplier = d.out_channels / d.in_channels;
-    if (d.kernel_w == 3 && d.stride_w == 1) return row_function_for<3, 1>(multiplier, d.input);
-    if (d.kernel_w == 3 && d.stride_w == 2) return row_function_for<3, 2>(multiplier, d.input);
-    if (d.kernel_w == 7 && d.stride_w == 1) return row_function_for<7, 1>(multiplier, d.input);
-    if (d.kernel_w == 7 && d.stride_w == 2) return row_function_for<7, 2>(multiplier, d.input);
-    if (d.kernel_w == 11 && d.stride_w == 1) return row_function_for<11, 1>(multiplier, d.input);
+    if (d.kernel_w == 3 && d.stride_w == 1) return band_function_for<3, 1>(multiplier, d.input);
+    if (d.kernel_w == 3 && d.stride_w == 2) return band_function_for<3, 2>(multiplier, d.input);
+    if (d.kernel_w == 7 && d.stride_w == 1) return band_function_for<7, 1>(multiplier, d.input);
+    if (d.kernel_w == 7 && d.stride_w == 2) return band_function_for<7, 2>(multiplier, d.input);
+    if (d.kernel_w == 11 && d.stride_w == 1) return band_function_for<11, 1>(multiplier, d.input);
     return nullptr;
 }
 
 class DepthwiseConv2d final : public Conv2d {
 public:
     DepthwiseConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Conv2d(desc), row_(row_function(desc)), weight_stride_(padded(desc.out_channels)),
+        : Conv2d(desc), band_(band_function(desc)), weight_stride_(padded(desc.out_channels)),
           weights_(static_cast<size_t>(desc.kernel_h) * desc.kernel_w * weight_stride_, 0.0f), bias_(weight_stride_, 0.0f) {
         const Tensor w = weight.dtype() == DType::f32 ? weight : weight.to_f32();
         const int taps = desc.kernel_h * desc.kernel_w;
@@ -186,36 +190,52 @@ protected:
                          desc_.output_w(w), weight_stride_};
         const int out_h = desc_.output_h(h);
         const int64_t rows = static_cast<int64_t>(n) * out_h;
-        // Work items are output rows, split into column ranges when there are too few rows to
-        // keep every thread busy (a 1×k convolution over a sequence is a single row).
         const int threads = num_threads();
+        // Work items are bands of output rows of one image, about four per thread and at most
+        // eight rows each (S0 at 64×64 on two threads: bands of 8; at 8×8: of 1); a 1×k
+        // convolution over sequences has too few rows, and its rows are split into column ranges.
         const int splits = static_cast<int>(std::clamp<int64_t>((2 * threads + rows - 1) / rows, 1, std::max(1, g.out_w / (2 * kColumns))));
+        const int band = splits > 1 ? 1 : static_cast<int>(std::clamp<int64_t>(rows / (4 * threads), 1, 8));
+        const int bands_per_image = (out_h + band - 1) / band;
         const int split_width = (g.out_w + splits - 1) / splits;
+        const int64_t items = static_cast<int64_t>(n) * bands_per_image * splits;
         const int64_t work = rows * g.out_w * g.out_channels * desc_.kernel_h * desc_.kernel_w;
         // A float32 result without a residual is written in place; otherwise it is finished
-        // (converted, added to y) from a per-thread row while still in cache.
+        // (converted, added to y) row by row from a per-thread buffer while still in cache.
         const bool in_place = desc_.output == DType::f32 && !desc_.accumulate;
         const size_t in_element = dtype_size(desc_.input), out_element = dtype_size(desc_.output);
+        const int64_t image_values = static_cast<int64_t>(h) * w * g.in_channels;
 #pragma omp parallel for schedule(static) if (work > (1 << 16))
-        for (int64_t item = 0; item < rows * splits; ++item) {
+        for (int64_t item = 0; item < items; ++item) {
             thread_local std::vector<float> staging;
-            const int64_t r = item / splits;
-            const int ow_begin = static_cast<int>(item % splits) * split_width, ow_end = std::min(g.out_w, ow_begin + split_width);
+            const int image = static_cast<int>(item / (bands_per_image * splits));
+            const int within = static_cast<int>(item % (bands_per_image * splits));
+            const int oh_begin = within / splits * band, oh_end = std::min(out_h, oh_begin + band);
+            const int ow_begin = within % splits * split_width, ow_end = std::min(g.out_w, ow_begin + split_width);
             if (ow_begin >= ow_end) continue;
-            const int image = static_cast<int>(r / out_h), oh = static_cast<int>(r % out_h);
-            const char* input = static_cast<const char*>(x) + static_cast<int64_t>(image) * h * w * g.in_channels * in_element;
-            const int64_t count = static_cast<int64_t>(ow_end - ow_begin) * g.out_channels;
-            const int64_t first = (r * g.out_w + ow_begin) * g.out_channels;
-            if (!in_place && staging.size() < static_cast<size_t>(count)) staging.resize(count);
-            float* values = in_place ? static_cast<float*>(y) + first : staging.data();
-            row_(g, input, weights_.data(), bias_.data(), oh, ow_begin, ow_end, values);
-            apply_activation(desc_.activation, values, count);
-            if (!in_place) store_f32(values, count, static_cast<char*>(y) + first * out_element, desc_.output, desc_.accumulate);
+            const int64_t row_count = static_cast<int64_t>(ow_end - ow_begin) * g.out_channels;
+            const int64_t first = ((static_cast<int64_t>(image) * out_h + oh_begin) * g.out_w + ow_begin) * g.out_channels;
+            const int64_t y_row_stride = static_cast<int64_t>(g.out_w) * g.out_channels;
+            const char* input = static_cast<const char*>(x) + image * image_values * in_element;
+            if (in_place) {
+                float* values = static_cast<float*>(y) + first;
+                band_(g, input, weights_.data(), bias_.data(), oh_begin, oh_end, ow_begin, ow_end, values, y_row_stride);
+                for (int r = 0; r < oh_end - oh_begin; ++r) apply_activation(desc_.activation, values + r * y_row_stride, row_count);
+                continue;
+            }
+            const size_t needed = static_cast<size_t>((oh_end - oh_begin) * row_count);
+            if (staging.size() < needed) staging.resize(needed);
+            band_(g, input, weights_.data(), bias_.data(), oh_begin, oh_end, ow_begin, ow_end, staging.data(), row_count);
+            for (int r = 0; r < oh_end - oh_begin; ++r) {
+                float* values = staging.data() + r * row_count;
+                apply_activation(desc_.activation, values, row_count);
+                store_f32(values, row_count, static_cast<char*>(y) + (first + r * y_row_stride) * out_element, desc_.output, desc_.accumulate);
+            }
         }
     }
 
 private:
-    RowFunction row_;
+    BandFunction band_;
     int weight_stride_;
     std::vector<float> weights_;  // [kh, kw, weight_stride_], zero past out_channels
     std::vector<float> bias_;     // [weight_stride_]
@@ -226,7 +246,7 @@ private:
 bool handles_depthwise(const ConvDesc& desc) {
     if (!desc.depthwise() || desc.precision != Precision::f32 || desc.out_channels % desc.in_channels != 0) return false;
     const int multiplier = desc.out_channels / desc.in_channels;
-    return (multiplier == 1 || multiplier == 2) && row_function(desc) != nullptr;
+    return (multiplier == 1 || multiplier == 2) && band_function(desc) != nullptr;
 }
 
 std::unique_ptr<Conv2d> make_depthwise_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) {
