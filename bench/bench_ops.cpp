@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/amx/pointwise_ffn.h"
 #include "kernels/avx2/depthwise_conv.h"
 #include "kernels/avx512/depthwise_conv.h"
 #include "kernels/kernels.h"
@@ -202,6 +203,70 @@ void bench_channel_scale(benchmark::State& state, int spatial, int channels) {
     state.counters["bytes/s"] = benchmark::Counter(8.0 * spatial * channels, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The fused pointwise FFN (y += W2·gelu(W1·x + b1) + b2) on the ConvFFN shapes of S0 and S2, where
+// the CPU has AMX-BF16: bf16 input, as in the graph.
+struct PointwiseFfnCase {
+    const char* label;
+    int positions, channels, hidden;
+};
+
+const PointwiseFfnCase kPointwiseFfnCases[] = {
+    {"s0_stage0_64x192_64x64", 64 * 64, 64, 192},
+    {"s0_stage2_256x768_16x16", 16 * 16, 256, 768},
+    {"s2_stage0_80x240_64x64", 64 * 64, 80, 240},
+    {"s2_stage2_320x960_16x16", 16 * 16, 320, 960},
+    {"s2_stage3_640x1920_8x8", 8 * 8, 640, 1920},
+    {"s0_text_512x2048_77", 77, 512, 2048},
+};
+
+// `fused`: the AMX kernel; otherwise the oneDNN backend's two bf16 1×1 convolutions (GELU fused
+// in the first) through a bf16 hidden layer, as the graph runs them without it.
+void bench_pointwise_ffn(benchmark::State& state, PointwiseFfnCase c, bool fused) {
+    kernels::PointwiseFfnDesc d;
+    d.channels = c.channels;
+    d.hidden = c.hidden;
+    d.precision = Precision::bf16;
+    d.input = DType::bf16;
+    const Tensor w1 = random_tensor({c.hidden, c.channels, 1, 1}, 0.1f, 1), b1 = random_tensor({c.hidden}, 0.1f, 2);
+    const Tensor w2 = random_tensor({c.channels, c.hidden, 1, 1}, 0.05f, 3), b2 = random_tensor({c.channels}, 0.1f, 4);
+    std::unique_ptr<kernels::PointwiseFfn> ffn;
+    std::unique_ptr<kernels::Conv2d> fc1, fc2;
+    if (fused) {
+        ffn = kernels::amx::make_pointwise_ffn(d, w1, b1, w2, b2);
+    } else {
+        kernels::ConvDesc conv;
+        conv.precision = Precision::bf16;
+        conv.input = DType::bf16;
+        conv.typical_h = 1;
+        conv.typical_w = c.positions;
+        conv.in_channels = c.channels;
+        conv.out_channels = c.hidden;
+        conv.activation = Activation::gelu;
+        conv.output = DType::bf16;
+        fc1 = kernels::backend_by_name("onednn").make_conv2d(conv, w1, b1);
+        conv.in_channels = c.hidden;
+        conv.out_channels = c.channels;
+        conv.activation = Activation::none;
+        conv.output = DType::f32;
+        conv.accumulate = true;
+        fc2 = kernels::backend_by_name("onednn").make_conv2d(conv, w2, b2);
+    }
+    const Tensor values = random_tensor({c.positions, c.channels}, 1.0f, 5);
+    std::vector<uint16_t> x(values.elements()), hidden(static_cast<size_t>(c.positions) * c.hidden);
+    kernels::f32_to_bf16(values.f32(), x.data(), values.elements());
+    Tensor y = Tensor::zeros_f32({c.positions, c.channels});
+    for (auto _ : state) {
+        if (fused) {
+            ffn->run(x.data(), c.positions, y.f32());
+        } else {
+            fc1->run(x.data(), 1, 1, c.positions, hidden.data());
+            fc2->run(hidden.data(), 1, 1, c.positions, y.f32());
+        }
+        benchmark::DoNotOptimize(y.f32());
+    }
+    state.counters["MAC/s"] = benchmark::Counter(2.0 * c.positions * c.channels * c.hidden, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // GELU in place on a ConvFFN's hidden layer (S0 stage 0: 64×64×192), float32 and bf16; each run
 // starts from the same input, as in bench_channel_scale.
 void bench_gelu(benchmark::State& state, DType type, int64_t count) {
@@ -277,6 +342,19 @@ void register_all() {
     benchmark::RegisterBenchmark("channel_scale_gelu/32x32x256", bench_channel_scale, 32 * 32, 256)
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
+    kernels::PointwiseFfnDesc ffn;
+    ffn.channels = ffn.hidden = 32;
+    ffn.precision = Precision::bf16;
+    ffn.input = DType::bf16;
+    for (const PointwiseFfnCase& c : kPointwiseFfnCases) {
+        if (!kernels::amx::handles_pointwise_ffn(ffn)) break;
+        for (const bool fused : {true, false}) {
+            benchmark::RegisterBenchmark((std::string("pointwise_ffn/") + (fused ? "amx" : "onednn_pair") + "/bf16/" + c.label).c_str(),
+                                         bench_pointwise_ffn, c, fused)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+        }
+    }
     for (const DType type : {DType::f32, DType::bf16}) {
         benchmark::RegisterBenchmark((std::string("gelu/") + to_string(type) + "/64x64x192").c_str(), bench_gelu, type, int64_t{64} * 64 * 192)
             ->Unit(benchmark::kMicrosecond)

@@ -78,6 +78,11 @@ void Conv2d::run(const void* x, int n, int h, int w, void* y) const {
     execute(x, n, h, w, y);
 }
 
+void PointwiseFfn::run(const void* x, int64_t positions, float* y) const {
+    ProfileScope scope("pointwise ffn");
+    execute(x, positions, y);
+}
+
 void Linear::run(const void* x, int rows, void* y) const {
     ProfileScope scope("linear");
     execute(x, rows, y);

@@ -158,6 +158,33 @@ protected:
     AttentionDesc desc_;
 };
 
+// The pointwise half of a ConvFFN block in one operator: y += W2·act(W1·x + b1) + b2 at every
+// position, x [positions, channels] in the desc's input type, y [positions, channels] float32,
+// with the hidden layer [positions, hidden] kept in the cache a block of positions at a time
+// instead of written out and read back. Optional (Backend::make_pointwise_ffn): where a backend
+// has none, the graph runs the two 1×1 convolutions.
+struct PointwiseFfnDesc {
+    int channels = 0;
+    int hidden = 0;
+    Activation activation = Activation::gelu;
+    Precision precision = Precision::f32;
+    DType input = DType::f32;
+    std::string name{};  // the layer's weight-name prefix, for logs
+};
+
+class PointwiseFfn {
+public:
+    explicit PointwiseFfn(const PointwiseFfnDesc& desc) : desc_(desc) {}
+    virtual ~PointwiseFfn() = default;
+    const PointwiseFfnDesc& desc() const { return desc_; }
+    // x and y must not overlap.
+    void run(const void* x, int64_t positions, float* y) const;
+
+protected:
+    virtual void execute(const void* x, int64_t positions, float* y) const = 0;
+    PointwiseFfnDesc desc_;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -175,6 +202,13 @@ public:
     // weight [out, in] (nn.Linear layout) and bias [out] (may be empty), copied or packed.
     virtual std::unique_ptr<Linear> make_linear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias) = 0;
     virtual std::unique_ptr<Attention> make_attention(const AttentionDesc& desc) = 0;
+    // w1 [hidden, channels] and w2 [channels, hidden] (any trailing 1×1), biases [hidden] and
+    // [channels], copied or packed; null where this backend has no fused kernel for `desc`.
+    virtual std::unique_ptr<PointwiseFfn> make_pointwise_ffn(const PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1,
+                                                             const Tensor& w2, const Tensor& b2) {
+        (void)desc, (void)w1, (void)b1, (void)w2, (void)b2;
+        return nullptr;
+    }
 };
 
 // What a backend is and does on this CPU and build. Every backend mclip knows is registered,

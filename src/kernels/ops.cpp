@@ -288,6 +288,22 @@ __attribute__((target("avx512f,avx512bf16"))) void gelu_vector_bf16_avx512bf16(u
     }
     if (i < count) gelu_vector_bf16_avx512(x + i, count - i);
 }
+
+// bias_activation_to_bf16 in one pass, sixteen values at a time, rounded by vcvtneps2bf16.
+__attribute__((target("avx512f,avx512bf16"))) void bias_activation_to_bf16_avx512bf16(const float* x, int rows, int cols, const float* bias,
+                                                                                    bool gelu, uint16_t* y, int64_t y_stride) {
+    for (int r = 0; r < rows; ++r) {
+        for (int j = 0; j < cols; j += 16) {
+            Vec16 v, b;
+            std::memcpy(&v, x + static_cast<int64_t>(r) * cols + j, sizeof(v));
+            std::memcpy(&b, bias + j, sizeof(b));
+            v += b;
+            if (gelu) v = gelu16_by_reciprocal(v);
+            const __m256bh rounded = _mm512_cvtneps_pbh(std::bit_cast<__m512>(v));
+            std::memcpy(y + r * y_stride + j, &rounded, sizeof(rounded));
+        }
+    }
+}
 #endif
 
 MCLIP_SIMD_CLONES
@@ -382,14 +398,44 @@ void accumulate_row(const float* x, int channels, float* sums) {
 
 }  // namespace
 
-void gelu_inplace(float* x, int64_t count) {
-    ProfileScope scope("gelu");
+namespace {
+
+// The float32 GELU loop for this CPU.
+void (*gelu_loop())(float*, int64_t) {
 #if MCLIP_HAVE_TARGET_CLONES
     static const bool avx512 = __builtin_cpu_supports("avx512f");
-    const auto gelu = avx512 ? gelu_vector_avx512 : gelu_vector;
+    return avx512 ? gelu_vector_avx512 : gelu_vector;
 #else
-    const auto gelu = gelu_vector;
+    return gelu_vector;
 #endif
+}
+
+}  // namespace
+
+void gelu_on_this_thread(float* x, int64_t count) { gelu_loop()(x, count); }
+
+void bias_activation_to_bf16(const float* x, int rows, int cols, const float* bias, Activation activation, uint16_t* y, int64_t y_stride) {
+    if (activation != Activation::none && activation != Activation::gelu) {
+        throw Error(ErrorCode::internal, "bias_activation_to_bf16 takes GELU or no activation");
+    }
+#if MCLIP_HAVE_TARGET_CLONES
+    static const bool avx512_bf16 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+    if (avx512_bf16 && cols % 16 == 0) {
+        bias_activation_to_bf16_avx512bf16(x, rows, cols, bias, activation == Activation::gelu, y, y_stride);
+        return;
+    }
+#endif
+    std::vector<float> row(cols);
+    for (int r = 0; r < rows; ++r) {
+        for (int j = 0; j < cols; ++j) row[j] = x[static_cast<int64_t>(r) * cols + j] + bias[j];
+        if (activation == Activation::gelu) gelu_loop()(row.data(), cols);
+        convert_to_bf16(row.data(), y + r * y_stride, cols);
+    }
+}
+
+void gelu_inplace(float* x, int64_t count) {
+    ProfileScope scope("gelu");
+    const auto gelu = gelu_loop();
     constexpr int64_t chunk = 16384;
 #pragma omp parallel for schedule(static) if (count > kParallelThreshold)
     for (int64_t start = 0; start < count; start += chunk) gelu(x + start, std::min(chunk, count - start));

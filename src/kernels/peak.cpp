@@ -1,9 +1,8 @@
 #include "kernels/peak.h"
 
-#include <cpuid.h>
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+
+#include "kernels/amx/tiles.h"
 
 namespace mclip::kernels {
 
@@ -80,24 +79,9 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) uint64_t int8_avx512(uint
 // AMX: each tile instruction multiplies a 16×64-byte tile by another into a 16×16 float32 or
 // int32 tile: 16·16·32 bf16 or 16·16·64 int8 multiply-adds. Four accumulator tiles over two A
 // and two B tiles keep the unit busy; the values are irrelevant to the rate.
-struct alignas(64) TileConfig {
-    uint8_t palette = 1;
-    uint8_t start_row = 0;
-    uint8_t reserved[14] = {};
-    uint16_t bytes_per_row[16] = {};
-    uint8_t rows[16] = {};
-};
-
-// Linux hands out the tile registers' state only on request (arch_prctl ARCH_REQ_XCOMP_PERM for
-// XFEATURE_XTILEDATA), once per process; oneDNN asks the same way.
-bool amx_permitted() {
-    static const bool permitted = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
-    return permitted;
-}
-
 template <bool Int8>
 __attribute__((target("amx-tile,amx-bf16,amx-int8"))) uint64_t amx_loop(uint64_t iterations) {
-    TileConfig config;
+    amx::TileConfig config;
     for (int t = 0; t < 8; ++t) {
         config.bytes_per_row[t] = 64;
         config.rows[t] = 16;
@@ -134,16 +118,6 @@ __attribute__((target("amx-tile,amx-bf16,amx-int8"))) uint64_t amx_loop(uint64_t
     return iterations * 4 * 16 * 16 * (Int8 ? 64 : 32);
 }
 
-// AMX-TILE and AMX-BF16 or AMX-INT8, from CPUID leaf 7 (EDX bits 24, 22, 25): Clang 14's
-// __builtin_cpu_supports does not know them.
-bool amx_usable(bool int8) {
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-    const bool tiles = edx & (1u << 24);
-    const bool products = edx & (1u << (int8 ? 25 : 22));
-    return tiles && products && amx_permitted();
-}
-
 }  // namespace
 
 PeakLoop f32_peak_loop() {
@@ -155,13 +129,13 @@ PeakLoop f32_peak_loop() {
 // Where the CPU has AMX, oneDNN's bf16 and int8 kernels run on its tiles, so the tiles' rate is
 // the peak to compare them with.
 PeakLoop bf16_peak_loop() {
-    if (amx_usable(false)) return {"AMX-BF16 tiles", "", amx_loop<false>};
+    if (amx::usable(false)) return {"AMX-BF16 tiles", "", amx_loop<false>};
     if (__builtin_cpu_supports("avx512bf16")) return {"AVX512-BF16", "", bf16_avx512};
     return {"", "AVX512-BF16", nullptr};
 }
 
 PeakLoop int8_peak_loop() {
-    if (amx_usable(true)) return {"AMX-INT8 tiles", "", amx_loop<true>};
+    if (amx::usable(true)) return {"AMX-INT8 tiles", "", amx_loop<true>};
     if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) return {"AVX512-VNNI", "", int8_avx512};
     return {"", "AVX512-VNNI", nullptr};
 }

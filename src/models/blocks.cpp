@@ -50,6 +50,17 @@ ConvFfn::ConvFfn(const WeightSource& weights, const std::string& prefix, const C
     dw.name = prefix + ".dw";
     dw_ = backend.make_conv2d(dw, weights.get(prefix + ".dw.weight", {s.channels, 1, s.kernel_h, s.kernel_w}),
                               weights.get(prefix + ".dw.bias", {s.channels}));
+    const Tensor w1 = weights.get(prefix + ".fc1.weight", {s.hidden, s.channels, 1, 1}), b1 = weights.get(prefix + ".fc1.bias", {s.hidden});
+    const Tensor w2 = weights.get(prefix + ".fc2.weight", {s.channels, s.hidden, 1, 1}), b2 = weights.get(prefix + ".fc2.bias", {s.channels});
+    kernels::PointwiseFfnDesc fused;
+    fused.channels = s.channels;
+    fused.hidden = s.hidden;
+    fused.activation = kernels::Activation::gelu;
+    fused.precision = options.precision;
+    fused.input = narrow_;
+    fused.name = prefix;
+    ffn_ = backend.make_pointwise_ffn(fused, w1, b1, w2, b2);
+    if (ffn_) return;
     // fc1 (GELU fused) reads and writes narrow temporaries; fc2 adds its result into x.
     kernels::ConvDesc pointwise;
     pointwise.precision = options.precision;
@@ -62,22 +73,24 @@ ConvFfn::ConvFfn(const WeightSource& weights, const std::string& prefix, const C
     fc1.activation = kernels::Activation::gelu;
     fc1.output = narrow_;
     fc1.name = prefix + ".fc1";
-    fc1_ = backend.make_conv2d(fc1, weights.get(prefix + ".fc1.weight", {s.hidden, s.channels, 1, 1}),
-                               weights.get(prefix + ".fc1.bias", {s.hidden}));
+    fc1_ = backend.make_conv2d(fc1, w1, b1);
     kernels::ConvDesc fc2 = pointwise;
     fc2.in_channels = s.hidden;
     fc2.out_channels = s.channels;
     fc2.accumulate = true;
     fc2.name = prefix + ".fc2";
-    fc2_ = backend.make_conv2d(fc2, weights.get(prefix + ".fc2.weight", {s.channels, s.hidden, 1, 1}),
-                               weights.get(prefix + ".fc2.bias", {s.channels}));
+    fc2_ = backend.make_conv2d(fc2, w2, b2);
 }
 
 void ConvFfn::add_to(float* x, int n, int h, int w, kernels::Workspace& workspace) const {
     const int64_t positions = static_cast<int64_t>(n) * h * w;
     void* mixed = workspace.bytes(kScratch0, positions * shape_.channels * dtype_size(narrow_));
-    void* hidden = workspace.bytes(kScratch1, positions * shape_.hidden * dtype_size(narrow_));
     dw_->run(x, n, h, w, mixed);
+    if (ffn_) {
+        ffn_->run(mixed, positions, x);
+        return;
+    }
+    void* hidden = workspace.bytes(kScratch1, positions * shape_.hidden * dtype_size(narrow_));
     fc1_->run(mixed, n, h, w, hidden);
     fc2_->run(hidden, n, h, w, x);
 }

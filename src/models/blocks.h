@@ -52,7 +52,8 @@ public:
 private:
     ConvFfnShape shape_;
     DType narrow_;
-    std::unique_ptr<kernels::Conv2d> dw_, fc1_, fc2_;
+    std::unique_ptr<kernels::Conv2d> dw_, fc1_, fc2_;  // fc1_ and fc2_ where the backend has no fused ffn_
+    std::unique_ptr<kernels::PointwiseFfn> ffn_;
 };
 
 // Squeeze-excite gate, x ⊙ sigmoid(W2·relu(W1·mean(x) + b1) + b2); inference names

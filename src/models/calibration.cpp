@@ -253,6 +253,16 @@ std::unique_ptr<kernels::Conv2d> CalibratedBackend::make_conv2d(const kernels::C
     return base_.make_conv2d(d, weight, bias);
 }
 
+std::unique_ptr<kernels::PointwiseFfn> CalibratedBackend::make_pointwise_ffn(const kernels::PointwiseFfnDesc& desc, const Tensor& w1,
+                                                                           const Tensor& b1, const Tensor& w2, const Tensor& b2) {
+    auto fused = base_.make_pointwise_ffn(desc, w1, b1, w2, b2);
+    if (fused) {
+        layers_ += 2;
+        for (const char* layer : {".fc1", ".fc2"}) fused_layers_ += calibration_.input_ranges.count(desc.name + layer) ? 1 : 0;
+    }
+    return fused;
+}
+
 std::unique_ptr<kernels::Linear> CalibratedBackend::make_linear(const kernels::LinearDesc& desc, const Tensor& weight,
                                                                 const Tensor& bias) {
     kernels::LinearDesc d = desc;

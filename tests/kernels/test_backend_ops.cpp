@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "common/error.h"
+#include "kernels/amx/pointwise_ffn.h"
+#include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
 #include "kernels/avx512/depthwise_conv.h"
 #include "kernels/kernels.h"
@@ -335,6 +337,61 @@ TEST(Avx512DepthwiseConv, TakesTheShapesItIsBuiltFor) {
     d.precision = Precision::f32;
     d.groups = 1;
     EXPECT_FALSE(kernels::avx512::handles_depthwise(d)) << "not depthwise";
+}
+
+// The fused pointwise FFN on AMX tiles: y += W2·gelu(W1·x + b1) + b2 against the same formula in
+// double on the values the kernel takes (x in bf16, weights rounded to bf16); the kernel also
+// rounds the hidden layer to bf16, 2^-9 relative at most. Block-sized and partial position
+// counts, channel counts that fill the tiles and that do not, with and without the activation.
+TEST(AmxPointwiseFfn, MatchesTheTwoProductsInDouble) {
+    if (!kernels::amx::usable(false)) GTEST_SKIP() << "this CPU (or the kernel's permission) has no AMX-BF16 tiles";
+    const auto bf16_values = [](const Tensor& t) { return Buffer(DType::bf16, std::vector<float>(t.f32(), t.f32() + t.elements())).values(); };
+    // Whole tiles; S2's stage-0 shape, 80 → 240, padded to 96 and 256; few positions and many
+    // (the work shared by columns and by blocks of positions), on one thread and on two.
+    const auto cases = std::vector<std::tuple<int, int, Activation, int64_t, int>>{
+        {64, 96, Activation::gelu, 32, 2},   {64, 96, Activation::gelu, 77, 2},   {64, 96, Activation::none, 5, 1},
+        {80, 240, Activation::gelu, 70, 2},  {64, 96, Activation::gelu, 200, 2},  {80, 240, Activation::gelu, 150, 1},
+        {320, 960, Activation::gelu, 90, 2}};
+    for (const auto& [channels, hidden, activation, positions, threads] : cases) {
+        const kernels::ThreadCountScope team(threads);
+        kernels::PointwiseFfnDesc d;
+        d.channels = channels;
+        d.hidden = hidden;
+        d.activation = activation;
+        d.precision = Precision::bf16;
+        d.input = DType::bf16;
+        ASSERT_TRUE(kernels::amx::handles_pointwise_ffn(d));
+        const Tensor w1 = random_tensor({hidden, channels, 1, 1}, 0.2f, 21), b1 = random_tensor({hidden}, 0.5f, 22);
+        const Tensor w2 = random_tensor({channels, hidden}, 0.2f, 23), b2 = random_tensor({channels}, 0.5f, 24);
+        Buffer x(DType::bf16, random_values(positions * channels, 2.0f, 25));
+        const std::vector<float> y0 = random_values(positions * channels, 1.0f, 26);
+        std::vector<float> y = y0;
+        kernels::amx::make_pointwise_ffn(d, w1, b1, w2, b2)->run(x.data(), positions, y.data());
+
+        const std::vector<float> xv = x.values(), w1v = bf16_values(w1), w2v = bf16_values(w2);
+        std::vector<float> expected = y0;
+        std::vector<double> layer(hidden);
+        for (int64_t p = 0; p < positions; ++p) {
+            for (int j = 0; j < hidden; ++j) {
+                double sum = b1.f32()[j];
+                for (int c = 0; c < channels; ++c) sum += static_cast<double>(w1v[j * channels + c]) * xv[p * channels + c];
+                layer[j] = activate(activation, sum);
+            }
+            for (int c = 0; c < channels; ++c) {
+                double sum = b2.f32()[c];
+                for (int j = 0; j < hidden; ++j) sum += w2v[c * hidden + j] * layer[j];
+                expected[p * channels + c] += static_cast<float>(sum);
+            }
+        }
+        EXPECT_LE(relative_error(y, expected), 4e-3)
+            << channels << " → " << hidden << ", " << positions << " positions, " << threads << " threads"
+            << (activation == Activation::gelu ? ", GELU" : "");
+    }
+    kernels::PointwiseFfnDesc f32;
+    f32.channels = 64;
+    f32.hidden = 96;
+    f32.input = DType::bf16;
+    EXPECT_FALSE(kernels::amx::handles_pointwise_ffn(f32)) << "float32 products";
 }
 
 // A registered backend (by name) and a case.

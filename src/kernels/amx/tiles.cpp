@@ -1,0 +1,25 @@
+#include "kernels/amx/tiles.h"
+
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace mclip::kernels::amx {
+namespace {
+
+bool permitted() {
+    static const bool granted = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+    return granted;
+}
+
+}  // namespace
+
+bool usable(bool int8) {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    const bool tiles = edx & (1u << 24);
+    const bool products = edx & (1u << (int8 ? 25 : 22));
+    return tiles && products && permitted();
+}
+
+}  // namespace mclip::kernels::amx
