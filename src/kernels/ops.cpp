@@ -246,21 +246,12 @@ void gelu_vector_bf16(uint16_t* x, int64_t count) {
     return 0.5f * v * (1.0f + t.numerator * (estimate * (2.0f - t.denominator * estimate)));
 }
 
+// (The ragged end by masked loads and stores.)
 __attribute__((target("avx512f"))) void gelu_vector_avx512(float* x, int64_t count) {
-    int64_t i = 0;
-    for (; i + 16 <= count; i += 16) {
-        Vec16 v;
-        std::memcpy(&v, x + i, sizeof(v));
-        v = gelu16_by_reciprocal(v);
-        std::memcpy(x + i, &v, sizeof(v));
-    }
-    if (i < count) {
-        float block[16] = {};
-        std::memcpy(block, x + i, (count - i) * sizeof(float));
-        Vec16 v;
-        std::memcpy(&v, block, sizeof(v));
-        v = gelu16_by_reciprocal(v);
-        std::memcpy(x + i, &v, (count - i) * sizeof(float));
+    for (int64_t i = 0; i < count; i += 16) {
+        const __mmask16 lanes = count - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (count - i)) - 1u);
+        const Vec16 v = std::bit_cast<Vec16>(_mm512_maskz_loadu_ps(lanes, x + i));
+        _mm512_mask_storeu_ps(x + i, lanes, std::bit_cast<__m512>(gelu16_by_reciprocal(v)));
     }
 }
 

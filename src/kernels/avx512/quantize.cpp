@@ -36,11 +36,7 @@ MCLIP_AVX512 void quantize_rows(const void* x, int64_t rows, int channels, const
 }  // namespace
 
 void quantize_rows_s8(bool bf16, const void* x, int64_t rows, int channels, const float* inverse_steps, int8_t* y) {
-    if (bf16) {
-        quantize_rows<true>(x, rows, channels, inverse_steps, y);
-    } else {
-        quantize_rows<false>(x, rows, channels, inverse_steps, y);
-    }
+    (bf16 ? quantize_rows<true> : quantize_rows<false>)(x, rows, channels, inverse_steps, y);
 }
 
 }  // namespace mclip::kernels::avx512
