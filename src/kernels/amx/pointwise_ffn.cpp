@@ -96,15 +96,17 @@ MCLIP_AMX_BF16 void configure_tiles() {
 // Two ways to share the work between threads:
 // - by blocks of 32 positions, each carried through both products by one thread with the hidden
 //   block in its own buffer: nothing but the blocks is shared, and the hidden layer never leaves
-//   the cache; but every block reads all the weights, which pays while they stay in the L2 cache;
+//   the cache; but every block reads all the weights, which pays while they stay in the L2 cache
+//   (up to kBlockWeightBytes in bf16);
 // - by columns: fc1's output columns split between the threads for all positions into a shared
 //   hidden layer, then fc2's: each thread reads its share of the weights once per call, for
 //   layers whose weights do not stay in the L2 cache (S0's last stage, the text RepMixer's
-//   512 → 2048: 3–4 MB in bf16) and for many positions at once (batches).
-// Measured (bench_ops, two threads of the AMX Xeon): by blocks S0 stage 2 (256×768 at 16×16,
-// 0.8 MB of weights) 94 against 215 µs for oneDNN's two convolutions; the text RepMixer's
-// 512×2048 at 77 positions 379 µs by blocks, 268 µs for oneDNN.
-constexpr size_t kBlockWeightBytes = 1 << 20;
+//   512 → 2048: 3–4 MB in bf16) and for calls with few blocks.
+// Measured (bench_ops, two threads of the AMX Xeon, against oneDNN's two convolutions): by blocks
+// S0 stage 2 (256×768 at 16×16, 0.8 MB of weights) 94 against 215 µs, S2 stage 2 (320×960, 1.2
+// MB) 149 by blocks, 262 by columns; the text RepMixer's 512×2048 at 77 positions 379 µs by
+// blocks, 254 by columns, 252 for oneDNN.
+constexpr size_t kBlockWeightBytes = 3 << 19;
 
 class AmxPointwiseFfn final : public PointwiseFfn {
 public:

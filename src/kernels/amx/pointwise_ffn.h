@@ -18,7 +18,7 @@ namespace mclip::kernels::amx {
 // products of the zeros they are padded with.)
 bool handles_pointwise_ffn(const PointwiseFfnDesc& desc);
 
-// Whether the weights are small enough (kBlockWeightBytes in bf16) for the work to be shared by
+// Whether the weights are small enough (1.5 MB in bf16) for the work to be shared by
 // blocks of positions, each block through both products on one thread (pointwise_ffn.cpp).
 bool shares_by_blocks(const PointwiseFfnDesc& desc);
 
