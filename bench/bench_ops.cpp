@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/amx/pointwise_ffn.h"
+#include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
 #include "kernels/avx512/depthwise_conv.h"
 #include "kernels/kernels.h"
@@ -267,8 +268,8 @@ void bench_pointwise_ffn(benchmark::State& state, PointwiseFfnCase c, bool fused
     state.counters["MAC/s"] = benchmark::Counter(2.0 * c.positions * c.channels * c.hidden, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// GELU in place on a ConvFFN's hidden layer (S0 stage 0: 64×64×192), float32 and bf16; each run
-// starts from the same input, as in bench_channel_scale.
+// GELU in place on a ConvFFN's hidden layer (S0 stage 0: 64×64×192) and on a block that stays in
+// L1, float32 and bf16; each run starts from the same input, as in bench_channel_scale.
 void bench_gelu(benchmark::State& state, DType type, int64_t count) {
     const Tensor input = random_tensor({count}, 3.0f, 1);
     std::vector<float> x(count);
@@ -342,12 +343,8 @@ void register_all() {
     benchmark::RegisterBenchmark("channel_scale_gelu/32x32x256", bench_channel_scale, 32 * 32, 256)
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
-    kernels::PointwiseFfnDesc ffn;
-    ffn.channels = ffn.hidden = 32;
-    ffn.precision = Precision::bf16;
-    ffn.input = DType::bf16;
     for (const PointwiseFfnCase& c : kPointwiseFfnCases) {
-        if (!kernels::amx::handles_pointwise_ffn(ffn)) break;
+        if (!kernels::amx::usable(false)) break;
         for (const bool fused : {true, false}) {
             benchmark::RegisterBenchmark((std::string("pointwise_ffn/") + (fused ? "amx" : "onednn_pair") + "/bf16/" + c.label).c_str(),
                                          bench_pointwise_ffn, c, fused)

@@ -110,8 +110,8 @@ typedef uint32_t UInt16 __attribute__((vector_size(64)));
 // gelu(v) = ½·v·(1 + erf(v/√2)), with erf(z) = z·P(z²)/Q(z²) on z clamped to [−4, 4] (beyond
 // which erf is ±1 in float32): the rational minimax approximation of float erf that Eigen and XLA
 // use, error < 5e-7. 1.6× faster than Abramowitz & Stegun 7.1.26 (a reciprocal, a polynomial and
-// an exp) at the same accuracy; GELU's largest error is under 1e-6 for |v| ≤ 200. gelu_terms
-// gives z·P(z²) and Q(z²); gelu16 divides them.
+// an exp) at the same accuracy; GELU's largest error is under 1e-6 for |v| ≤ 200. erf_terms
+// gives z·P(z²) and Q(z²) for a clamped z; gelu16 divides them.
 struct GeluTerms {
     Vec16 numerator, denominator;
 };
@@ -387,10 +387,6 @@ void accumulate_row(const float* x, int channels, float* sums) {
     for (int c = 0; c < channels; ++c) sums[c] += x[c];
 }
 
-}  // namespace
-
-namespace {
-
 // The float32 GELU loop for this CPU.
 void (*gelu_loop())(float*, int64_t) {
 #if MCLIP_HAVE_TARGET_CLONES
@@ -403,8 +399,6 @@ void (*gelu_loop())(float*, int64_t) {
 
 }  // namespace
 
-void gelu_on_this_thread(float* x, int64_t count) { gelu_loop()(x, count); }
-
 void bias_activation_to_bf16(const float* x, int rows, int cols, const float* bias, Activation activation, uint16_t* y, int64_t y_stride) {
     if (activation != Activation::none && activation != Activation::gelu) {
         throw Error(ErrorCode::internal, "bias_activation_to_bf16 takes GELU or no activation");
@@ -416,7 +410,8 @@ void bias_activation_to_bf16(const float* x, int rows, int cols, const float* bi
         return;
     }
 #endif
-    std::vector<float> row(cols);
+    thread_local std::vector<float> row;
+    row.resize(cols);
     for (int r = 0; r < rows; ++r) {
         for (int j = 0; j < cols; ++j) row[j] = x[static_cast<int64_t>(r) * cols + j] + bias[j];
         if (activation == Activation::gelu) gelu_loop()(row.data(), cols);

@@ -13,9 +13,6 @@ namespace mclip::kernels {
 // gelu(x) = 0.5·x·(1 + erf(x/√2)), the exact form PyTorch's nn.GELU() uses.
 void gelu_inplace(float* x, int64_t count);
 void gelu_inplace_bf16(uint16_t* x, int64_t count);
-// gelu_inplace on the calling thread alone, outside the profile: for kernels that apply it to
-// blocks of their output inside their own parallel loops.
-void gelu_on_this_thread(float* x, int64_t count);
 // The epilogue of a block of products that feeds a bf16 layer, on the calling thread:
 // y[r, j] = bf16(activation(x[r, j] + bias[j])) for x [rows, cols] (float32), rows of y y_stride
 // apart. Activation none or GELU (Error(internal) otherwise); the GELU is gelu_inplace's.

@@ -53,6 +53,14 @@ std::vector<float> bias_values(const Tensor& bias, int count) {
     return values;
 }
 
+// `rows` rows of `channels` bf16 values copied into `to`, whose rows are padded(channels) wide,
+// with zeros in the padding and in the rows up to `padded_rows`.
+void copy_padded(const uint16_t* from, int64_t rows, int channels, int64_t padded_rows, uint16_t* to) {
+    const int width = padded(channels);
+    std::memset(to, 0, static_cast<size_t>(padded_rows) * width * sizeof(uint16_t));
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(to + r * width, from + r * channels, static_cast<size_t>(channels) * sizeof(uint16_t));
+}
+
 // c [32 × 32] (float32, rows of 32) = a [32 × in] · the packed weights of outputs
 // [16·first_tile, 16·first_tile + 32); a's rows are `a_stride` bytes apart.
 MCLIP_AMX_BF16 inline void product_block(const uint16_t* a, int64_t a_stride, const uint16_t* packed, int in_blocks, int first_tile,
@@ -130,10 +138,7 @@ protected:
         const uint16_t* input = static_cast<const uint16_t*>(x);
         if (positions % kBlockRows != 0 || desc_.channels != channels_padded_) {
             uint16_t* padded_input = static_cast<uint16_t*>(shared.bytes(0, static_cast<size_t>(blocks) * kBlockRows * channels_padded_ * 2));
-            std::memset(padded_input, 0, static_cast<size_t>(blocks) * kBlockRows * channels_padded_ * 2);
-            for (int64_t r = 0; r < positions; ++r) {
-                std::memcpy(padded_input + r * channels_padded_, input + r * desc_.channels, static_cast<size_t>(desc_.channels) * 2);
-            }
+            copy_padded(input, positions, desc_.channels, blocks * kBlockRows, padded_input);
             input = padded_input;
         }
         uint16_t* hidden = static_cast<uint16_t*>(shared.bytes(1, static_cast<size_t>(blocks) * kBlockRows * hidden_padded_ * 2));
@@ -161,8 +166,7 @@ private:
             const uint16_t* a = x + first * channels;
             if (rows < kBlockRows || channels != channels_padded_) {
                 // A partial block or padded channels: the rows copied into a zeroed block.
-                std::memset(input_block, 0, static_cast<size_t>(kBlockRows) * channels_padded_ * 2);
-                for (int r = 0; r < rows; ++r) std::memcpy(input_block + r * channels_padded_, a + static_cast<int64_t>(r) * channels, channels * 2);
+                copy_padded(a, rows, channels, kBlockRows, input_block);
                 a = input_block;
             }
             for (int n = 0; n < hidden_padded_; n += kBlockCols) first_product(a, n, product, hidden_block, hidden_padded_);
