@@ -144,8 +144,8 @@ struct AttentionDesc {
 
 // Multi-head self-attention of packed projections (ops.h, multi_head_attention), for a batch of
 // sequences: qkv [n, length, 3·heads·head_dim] → out [n, length, heads·head_dim]. Softmax is
-// float32; backends may compute the two products in float32 even in bf16 precision (oneDNN
-// does: its kernels for these strided operands are faster in float32).
+// float32; in bf16 precision backends may compute the two products in float32 (oneDNN's kernels
+// for these strided operands are faster in float32) or in bf16 with bf16 probabilities (AMX).
 class Attention {
 public:
     explicit Attention(const AttentionDesc& desc) : desc_(desc) {}

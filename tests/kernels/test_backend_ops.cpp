@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "kernels/amx/attention.h"
 #include "kernels/amx/pointwise_ffn.h"
 #include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
@@ -392,6 +393,67 @@ TEST(AmxPointwiseFfn, MatchesTheTwoProductsInDouble) {
     f32.hidden = 96;
     f32.input = DType::bf16;
     EXPECT_FALSE(kernels::amx::handles_pointwise_ffn(f32)) << "float32 products";
+}
+
+// Attention on AMX tiles against the same formula in double on the values the kernel takes (q, k
+// and v rounded to bf16); the kernel also rounds the probabilities to bf16, 2^-9 relative at
+// most. Text, ViT and MCi shapes, partial tiles (17 and 50 positions, 197 over several key
+// blocks), one position, heads 96 wide, causal masks, float32 and bf16 in and out, batches, on
+// one thread and on two.
+TEST(AmxAttention, MatchesTheFormulaInDouble) {
+    if (!kernels::amx::usable(false)) GTEST_SKIP() << "this CPU (or the kernel's permission) has no AMX-BF16 tiles";
+    struct Case {
+        int n, length, heads, head_dim;
+        bool causal;
+        DType input, output;
+        int threads;
+    };
+    const Case cases[] = {{1, 77, 8, 64, false, DType::f32, DType::bf16, 2}, {2, 77, 8, 64, true, DType::f32, DType::bf16, 2},
+                          {3, 64, 16, 32, false, DType::bf16, DType::f32, 2}, {1, 50, 12, 64, false, DType::f32, DType::f32, 1},
+                          {2, 197, 12, 64, true, DType::bf16, DType::bf16, 2}, {1, 1, 2, 32, false, DType::f32, DType::f32, 2},
+                          {2, 17, 3, 96, true, DType::f32, DType::f32, 1}};
+    for (const Case& c : cases) {
+        const kernels::ThreadCountScope team(c.threads);
+        kernels::AttentionDesc d{c.heads, c.head_dim, c.causal, Precision::bf16, c.input, c.output};
+        ASSERT_TRUE(kernels::amx::handles_attention(d));
+        const int width = c.heads * c.head_dim;
+        Buffer qkv(c.input, random_values(static_cast<int64_t>(c.n) * c.length * 3 * width, 2.0f, 41));
+        Buffer out(c.output, std::vector<float>(static_cast<size_t>(c.n) * c.length * width, 0.0f));
+        kernels::amx::make_attention(d)->run(qkv.data(), c.n, c.length, out.data());
+
+        const std::vector<float> values = Buffer(DType::bf16, qkv.values()).values();
+        std::vector<float> expected(static_cast<size_t>(c.n) * c.length * width);
+        std::vector<double> p(c.length);
+        const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+        for (int b = 0; b < c.n; ++b) {
+            const auto at = [&](int position, int part, int head, int j) {
+                return static_cast<double>(values[(static_cast<size_t>(b) * c.length + position) * 3 * width + part * width + head * c.head_dim + j]);
+            };
+            for (int h = 0; h < c.heads; ++h) {
+                for (int i = 0; i < c.length; ++i) {
+                    const int visible = c.causal ? i + 1 : c.length;
+                    double top = -1e300, sum = 0;
+                    for (int key = 0; key < visible; ++key) {
+                        double s = 0;
+                        for (int j = 0; j < c.head_dim; ++j) s += at(i, 0, h, j) * at(key, 1, h, j);
+                        p[key] = s * scale;
+                        top = std::max(top, p[key]);
+                    }
+                    for (int key = 0; key < visible; ++key) sum += p[key] = std::exp(p[key] - top);
+                    for (int j = 0; j < c.head_dim; ++j) {
+                        double o = 0;
+                        for (int key = 0; key < visible; ++key) o += p[key] / sum * at(key, 2, h, j);
+                        expected[(static_cast<size_t>(b) * c.length + i) * width + h * c.head_dim + j] = static_cast<float>(o);
+                    }
+                }
+            }
+        }
+        EXPECT_LE(relative_error(out.values(), expected), c.output == DType::bf16 ? 5e-3 : 3e-3)
+            << c.n << " × " << c.length << " positions, " << c.heads << " heads of " << c.head_dim << (c.causal ? ", causal" : "") << ", "
+            << to_string(c.input) << " in, " << to_string(c.output) << " out, " << c.threads << " threads";
+    }
+    EXPECT_FALSE(kernels::amx::handles_attention({8, 64, false, Precision::f32, DType::f32, DType::f32})) << "float32 products";
+    EXPECT_FALSE(kernels::amx::handles_attention({2, 8, false, Precision::bf16, DType::f32, DType::f32})) << "heads 8 wide";
 }
 
 // A registered backend (by name) and a case.

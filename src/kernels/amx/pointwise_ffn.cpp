@@ -10,10 +10,6 @@
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
 
-// What the functions that touch tiles are compiled for; they run only where usable(false) (every
-// CPU with AMX-BF16 has AVX-512 too).
-#define MCLIP_AMX_BF16 __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw")))
-
 namespace mclip::kernels::amx {
 namespace {
 

@@ -19,7 +19,9 @@ bool usable(bool int8) {
     if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
     const bool tiles = edx & (1u << 24);
     const bool products = edx & (1u << (int8 ? 25 : 22));
-    return tiles && products && permitted();
+    if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
+    const bool avx512_bf16 = eax & (1u << 5);
+    return tiles && products && avx512_bf16 && permitted();
 }
 
 }  // namespace mclip::kernels::amx
