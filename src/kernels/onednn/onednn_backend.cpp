@@ -284,8 +284,10 @@ bool has_avx512_kernels() {
 // (1.3 against 0.5 ms for S0's 64→192 at 64×64), and the separate pass took 2–9% off the S0 and
 // S2 image encoders. So do float32 convolutions where oneDNN runs AVX-512: its GELU post-op's
 // erf cost 0.56 ns per value on one thread of the AMX Xeon (S0's fc1 at 64×64: 937 µs, of which
-// ~440 µs GELU), and the separate pass took 6% off the S0 image encoder. On AVX2 in float32, and
-// in matmuls (1–3% either way on the text encoders), the post-op stays.
+// ~440 µs GELU), and the separate pass took 6% off the S0 image encoder. So do linear layers
+// (matmuls; 1×1 convolutions on AVX2) since GELU has had its AVX-512 form: AMX Xeon, text
+// encoders at batch 1, S0 bf16 −5%, int8 −4%, S2 int8 −3%, S0 int8 at batch 100 −3%, MobileCLIP-B
+// image int8 −4%, float32 within 2% either way. On AVX2 in float32 the post-op stays.
 bool gelu_after_kernel(Precision precision, Activation activation, bool accumulate) {
     return (precision == Precision::bf16 || precision == Precision::int8 || has_avx512_kernels()) && activation == Activation::gelu && !accumulate;
 }
@@ -434,6 +436,7 @@ public:
     // convolution's weights [out, in, 1, 1] as "oihw".
     OnednnLinear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias)
         : Linear(desc), precision_(layer_precision(desc)),
+          separate_gelu_(gelu_after_kernel(precision_, desc.activation, desc.accumulate)),
           input_inverse_steps_(precision_ == Precision::int8
                                      ? int8_inverse_steps(desc.input_range, desc.input_smoothing, desc.in_features)
                                      : std::vector<float>()),
@@ -452,6 +455,7 @@ public:
 protected:
     void execute(const void* x, int rows, void* y) const override {
         run_plan(plan(rows), bias_, x, y, desc_.output, desc_.accumulate);
+        if (separate_gelu_) apply_gelu(y, static_cast<int64_t>(rows) * desc_.out_features, desc_.output);
     }
 
 private:
@@ -471,7 +475,7 @@ private:
     void describe(Plan& p, int rows, dt dst_type, bool fused_sum) const {
         const dt type = compute_type(precision_);
         const int in = desc_.in_features, out = desc_.out_features;
-        const dnnl::primitive_attr attr = layer_attr(weights_, desc_.activation, fused_sum);
+        const dnnl::primitive_attr attr = layer_attr(weights_, separate_gelu_ ? Activation::none : desc_.activation, fused_sum);
         const auto take = [&](const dnnl::primitive_desc& pd, dnnl::primitive primitive) {
             p.primitive = std::move(primitive);
             p.scratchpad_md = pd.scratchpad_desc();
@@ -517,6 +521,7 @@ private:
     }
 
     Precision precision_;
+    bool separate_gelu_;
     std::vector<float> input_inverse_steps_;  // int8: quantize_channels_s8's, one per input channel
     bool as_convolution_;
     mutable PackedWeights weights_;
