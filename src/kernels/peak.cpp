@@ -81,12 +81,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) uint64_t int8_avx512(uint
 // and two B tiles keep the unit busy; the values are irrelevant to the rate.
 template <bool Int8>
 __attribute__((target("amx-tile,amx-bf16,amx-int8"))) uint64_t amx_loop(uint64_t iterations) {
-    amx::TileConfig config;
-    for (int t = 0; t < 8; ++t) {
-        config.bytes_per_row[t] = 64;
-        config.rows[t] = 16;
-    }
-    _tile_loadconfig(&config);
+    amx::configure_whole_tiles();
     alignas(64) uint8_t operand[16 * 64];
     for (uint8_t& byte : operand) byte = 1;
     alignas(64) int32_t result[16 * 16];

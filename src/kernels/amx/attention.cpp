@@ -19,16 +19,6 @@ constexpr int kTileValues = kTileRows * kDepth;
 
 int round_up(int n, int to) { return (n + to - 1) / to * to; }
 
-// Tiles: 0 and 1 products, 2 and 3 B operands, 4 the A operand (tile_row).
-MCLIP_AMX_BF16 void configure_tiles() {
-    TileConfig config;
-    for (int t = 0; t < 5; ++t) {
-        config.rows[t] = kTileRows;
-        config.bytes_per_row[t] = 64;
-    }
-    _tile_loadconfig(&config);
-}
-
 // Per-thread buffers of one (sequence, head), for `length` positions of a head `head_dim` wide.
 // Queries and score columns are padded to whole tiles of 16, keys as the depth of the second
 // product to 32; the padding holds zeros.
@@ -106,8 +96,9 @@ MCLIP_AMX_BF16 inline __m512 lane_sum(__m512 v) {
 
 // One row of 16-row product tiles: c[:, 16t, 16t + 16) = a · B(t) for t in [0, tiles), where a
 // is `depth` tiles along its rows (a_stride bytes apart) and b_tile(t, k) the B tile of column
-// block t and depth block k; c's rows are c_stride bytes apart. Two column blocks at a time, so
-// that one product runs while the next operand loads.
+// block t and depth block k; c's rows are c_stride bytes apart. Two column blocks at a time
+// (products in tiles 0 and 1, their B operands in 2 and 3, a in 4), so that one product runs
+// while the next operand loads.
 template <typename BTile>
 MCLIP_AMX_BF16 inline void tile_row(const uint16_t* a, int64_t a_stride, int depth, BTile b_tile, int tiles, float* c, int64_t c_stride) {
     int t = 0;
@@ -177,7 +168,7 @@ protected:
 private:
     // This thread's share of the (sequence, head) pairs, inside the parallel region.
     MCLIP_AMX_BF16 void run_pairs(const void* qkv, int n, int length, void* out) const {
-        configure_tiles();
+        configure_whole_tiles();
         thread_local Workspace scratch;
         HeadBuffers b(scratch, length, desc_.head_dim);
         const int64_t pairs = int64_t{n} * desc_.heads;
@@ -198,6 +189,8 @@ private:
         const int d = desc_.head_dim, width = desc_.heads * d, depth_blocks = d / kDepth;
         std::memset(b.q + int64_t{length} * d, 0, sizeof(uint16_t) * (b.queries - length) * d);
         std::memset(b.k, 0, sizeof(uint16_t) * b.key_columns * d);
+        const __m512i tile_rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                     _mm512_set1_epi32(kTileRows));
         for (int i = 0; i < length; ++i) {
             const int64_t row = (int64_t{sequence} * length + i) * 3 * width + int64_t{head} * d;
             copy_as_bf16(qkv, desc_.input, row, d, b.q + int64_t{i} * d);
@@ -205,11 +198,10 @@ private:
             // k: each pair of values is one 32-bit word; words [16t, 16t + 16) of key i go to
             // rows 0–15 of the tile (key block i / 16, depth block t), column i % 16.
             copy_as_bf16(qkv, desc_.input, row + width, d, b.key);
-            const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                                    _mm512_set1_epi32(kTileRows));
             for (int t = 0; t < depth_blocks; ++t) {
-                uint32_t* column = reinterpret_cast<uint32_t*>(b.k + (int64_t{i / kTileRows} * depth_blocks + t) * kTileValues) + i % kTileRows;
-                _mm512_i32scatter_epi32(column, rows, _mm512_loadu_si512(b.key + t * kDepth), 4);
+                uint16_t* tile = b.k + (int64_t{i / kTileRows} * depth_blocks + t) * kTileValues;
+                uint32_t* column = reinterpret_cast<uint32_t*>(tile) + i % kTileRows;
+                _mm512_i32scatter_epi32(column, tile_rows, _mm512_loadu_si512(b.key + t * kDepth), 4);
             }
         }
         // v: rows 2p and 2p + 1 interleaved, 16 of head_dim at a time, into row p of a tile
@@ -245,8 +237,8 @@ private:
     MCLIP_AMX_BF16 void softmax(HeadBuffers& b, int length) const {
         const float scale = 1.0f / std::sqrt(static_cast<float>(desc_.head_dim));
         for (int i = 0; i < length; ++i) {
-            softmax_row(b.scores + int64_t{i} * b.key_columns, desc_.causal ? i + 1 : length, scale,
-                                b.p + int64_t{i} * b.key_depth, b.key_depth);
+            softmax_row(b.scores + int64_t{i} * b.key_columns, desc_.causal ? i + 1 : length, scale, b.p + int64_t{i} * b.key_depth,
+                        b.key_depth);
         }
         std::memset(b.p + int64_t{length} * b.key_depth, 0, sizeof(uint16_t) * (b.queries - length) * b.key_depth);
     }

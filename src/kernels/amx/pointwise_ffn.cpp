@@ -87,16 +87,6 @@ MCLIP_AMX_BF16 inline void product_block(const uint16_t* a, int64_t a_stride, co
     _tile_stored(3, c + kTileRows * kBlockCols + kTileRows, stride);
 }
 
-// Loads the tile shapes every product uses (per thread: the configuration is a thread's state).
-MCLIP_AMX_BF16 void configure_tiles() {
-    TileConfig config;
-    for (int t = 0; t < 8; ++t) {
-        config.rows[t] = kTileRows;
-        config.bytes_per_row[t] = 64;
-    }
-    _tile_loadconfig(&config);
-}
-
 // Two ways to share the work between threads:
 // - by blocks of 32 positions, each carried through both products by one thread with the hidden
 //   block in its own buffer: nothing but the blocks is shared, and the hidden layer never leaves
@@ -149,7 +139,7 @@ private:
     // not stored.
     MCLIP_AMX_BF16 void by_blocks(const uint16_t* x, int64_t positions, float* y) const {
         const int channels = desc_.channels;
-        configure_tiles();
+        configure_whole_tiles();
         thread_local Workspace scratch;
         uint16_t* hidden_block = static_cast<uint16_t*>(scratch.bytes(0, static_cast<size_t>(kBlockRows) * hidden_padded_ * 2));
         float* product = static_cast<float*>(scratch.bytes(1, kBlockRows * kBlockCols * sizeof(float)));
@@ -174,7 +164,7 @@ private:
     // This thread's share of the columns of each product, for every block (inside the parallel
     // region); `input` holds whole blocks of channels_padded_ columns.
     MCLIP_AMX_BF16 void by_columns(const uint16_t* input, int64_t positions, uint16_t* hidden, float* y) const {
-        configure_tiles();
+        configure_whole_tiles();
         thread_local Workspace scratch;
         float* product = static_cast<float*>(scratch.bytes(1, kBlockRows * kBlockCols * sizeof(float)));
         const int64_t blocks = (positions + kBlockRows - 1) / kBlockRows;

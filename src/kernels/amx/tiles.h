@@ -25,4 +25,8 @@ struct alignas(64) TileConfig {
 // arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, as oneDNN does).
 bool usable(bool int8);
 
+// Configures all 8 tiles as 16 rows of 64 bytes, the shape of every operand and product in
+// kernels/amx, on the calling thread (a thread's tile configuration is its own state).
+void configure_whole_tiles();
+
 }  // namespace mclip::kernels::amx
