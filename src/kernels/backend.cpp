@@ -174,7 +174,7 @@ Backend& backend_by_name(const std::string& name) {
 }
 
 Precision fastest_precision(const Backend& backend) {
-    return backend.native(Precision::bf16) ? Precision::bf16 : Precision::f32;
+    return backend.bf16_is_faster() ? Precision::bf16 : Precision::f32;
 }
 
 int resolve_thread_count(int requested) {

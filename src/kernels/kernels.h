@@ -196,6 +196,9 @@ public:
     // backend, which so predicts the machines with AVX512-BF16 or AMX), or float32 where the
     // backend has no bf16 kernels on this CPU.
     virtual Precision int8_companion() const { return Precision::bf16; }
+    // Whether bf16 layers run faster than float32 ones here (fastest_precision): by default,
+    // wherever they run natively.
+    virtual bool bf16_is_faster() const { return native(Precision::bf16); }
     // weight [out, in/groups, kh, kw] and bias [out] (bias may be empty) are copied or packed;
     // the backend keeps no reference to them.
     virtual std::unique_ptr<Conv2d> make_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) = 0;
@@ -236,7 +239,8 @@ Backend& default_backend();
 Backend& backend_by_name(const std::string& name);
 
 // The fastest precision that keeps the accuracy bounds (bf16: embeddings within 2e-2 of float32,
-// tests/models/test_encoders.cpp) on this backend and CPU: bf16 where it runs natively, else f32.
+// tests/models/test_encoders.cpp) on this backend and CPU: bf16 where it is faster
+// (Backend::bf16_is_faster), else f32.
 Precision fastest_precision(const Backend& backend);
 
 // Threads. Kernels run on OpenMP teams as large as the calling thread's OpenMP thread count

@@ -75,6 +75,7 @@ public:
     std::string name() const override { return base_.name(); }
     bool native(kernels::Precision precision) const override { return base_.native(precision); }
     kernels::Precision int8_companion() const override { return base_.int8_companion(); }
+    bool bf16_is_faster() const override { return base_.bf16_is_faster(); }
     std::unique_ptr<kernels::Conv2d> make_conv2d(const kernels::ConvDesc& desc, const Tensor& weight, const Tensor& bias) override {
         kernels::ConvDesc d = desc;
         d.precision = kernels::Precision::f32;

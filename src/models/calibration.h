@@ -56,6 +56,7 @@ public:
     std::string name() const override { return base_.name(); }
     bool native(kernels::Precision precision) const override { return base_.native(precision); }
     kernels::Precision int8_companion() const override { return base_.int8_companion(); }
+    bool bf16_is_faster() const override { return base_.bf16_is_faster(); }
     std::unique_ptr<kernels::Conv2d> make_conv2d(const kernels::ConvDesc& desc, const Tensor& weight, const Tensor& bias) override;
     std::unique_ptr<kernels::Linear> make_linear(const kernels::LinearDesc& desc, const Tensor& weight, const Tensor& bias) override;
     std::unique_ptr<kernels::Attention> make_attention(const kernels::AttentionDesc& desc) override {

@@ -852,6 +852,11 @@ TEST_P(EveryBackend, IsDescribedAndFoundByName) {
             EXPECT_TRUE(entry.runs(p)) << kernels::to_string(p) << " is native but not run";
         }
     }
+    // `auto` never picks an emulated bf16 (the reference backend's is several times slower).
+    if (entry.backend->bf16_is_faster()) {
+        EXPECT_TRUE(entry.backend->native(Precision::bf16));
+    }
+    EXPECT_EQ(kernels::fastest_precision(*entry.backend), entry.backend->bf16_is_faster() ? Precision::bf16 : Precision::f32);
 }
 
 INSTANTIATE_TEST_SUITE_P(Registered, EveryBackend, ::testing::ValuesIn(backend_names()),

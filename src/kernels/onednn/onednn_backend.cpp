@@ -632,6 +632,14 @@ public:
         return false;
     }
     Precision int8_companion() const override { return bf16_is_native() ? Precision::bf16 : Precision::f32; }
+    // On AMX tiles bf16 runs several times faster than float32, and on AMD's Zen 4 and 5
+    // vdpbf16ps has twice the FMA rate (issue 17's Zen 5 table: S0 image bf16 17.1 against 20.9
+    // ms); on Intel cores without AMX it only matches the two FMA pipes, and oneDNN 2.6's bf16
+    // kernels lose to float32 (the AMX Xeon with oneDNN capped at AVX512_CORE_BF16: S0 image
+    // 24.7 against 15.7 ms, docs/performance.md).
+    bool bf16_is_faster() const override {
+        return bf16_is_native() && (dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_amx || __builtin_cpu_is("amd"));
+    }
     std::unique_ptr<Conv2d> make_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) override {
         check_conv(desc, weight, bias);
         if (avx2_depthwise_is_faster(desc)) return avx2::make_depthwise_conv2d(desc, weight, bias);
