@@ -87,9 +87,8 @@ struct ModelParams {
     int threads = 0;               // 0: $OMP_NUM_THREADS when set, else one per core
     // Compute precision: "auto" (the fastest within the accuracy bounds: int8 for model files
     // calibrated for it, within 5e-2 of float32, on CPUs with AVX2 or newer (its other layers in
-    // bf16 where the CPU has AVX512-BF16 or AMX, else in f32); else bf16, within 2e-2, where it
-    // is faster than f32: with AMX, or on AMD CPUs with AVX512-BF16; else f32), or a
-    // precision_names().
+    // bf16 where that beats f32, else in f32); else bf16, within 2e-2, where it is faster than
+    // f32: with AMX, or on AMD CPUs with AVX512-BF16; else f32), or a precision_names().
     std::string precision = "auto";
     // Called during the download of a model given by name (none: the download is quiet).
     DownloadProgressCallback on_download_progress;

@@ -35,7 +35,7 @@ enum class Activation { none, relu, gelu, quick_gelu };
 //         values saturate); products summed exactly in int32 (AMX, AVX512-VNNI, or AVX2's
 //         vpmaddubsw/vpmaddwd). Only layers that gain from it run int8 (compute_precision); the
 //         others, and layers without a calibrated range, run in the backend's int8 companion
-//         precision: bf16, or float32 where it has no bf16 kernels (Backend::int8_companion).
+//         precision: bf16, or float32 where bf16 is not faster (Backend::int8_companion).
 enum class Precision { f32, bf16, int8 };
 
 const char* to_string(Precision precision);
@@ -193,8 +193,8 @@ public:
     virtual bool native(Precision precision) const = 0;
     // What the layers of an int8 model that do not run int8 compute in, and the element type of
     // the buffers between them (Precision::int8): bf16 (natively, or emulated by the reference
-    // backend, which so predicts the machines with AVX512-BF16 or AMX), or float32 where the
-    // backend has no bf16 kernels on this CPU.
+    // backend, which so predicts the machines where bf16 is faster), or float32 where the backend
+    // has no bf16 kernels on this CPU or they are not faster (bf16_is_faster).
     virtual Precision int8_companion() const { return Precision::bf16; }
     // Whether bf16 layers run faster than float32 ones here (fastest_precision): by default,
     // wherever they run natively.

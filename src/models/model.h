@@ -22,8 +22,8 @@ struct ModelLoadOptions {
     std::string backend = "auto";  // "auto", "reference", "onednn"
     int threads = 0;               // threads per call; 0: $OMP_NUM_THREADS when set, else one per core (resolved at load)
     // Precision of the convolutions and projections; bf16 needs AVX512-BF16 or AMX with oneDNN,
-    // int8 AVX2 or newer and a calibration (its other layers run bf16 where the CPU has it, else
-    // float32: kernels::Backend::int8_companion).
+    // int8 AVX2 or newer and a calibration (its other layers run bf16 where that is faster than
+    // float32, else float32: kernels::Backend::int8_companion).
     kernels::Precision precision = kernels::Precision::f32;
     // Overrides `precision` with the fastest that keeps the accuracy bounds (kernels.h) for this
     // model on this backend: int8 when the model is calibrated, else kernels::fastest_precision.

@@ -250,16 +250,26 @@ bool bf16_is_native() {
     return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
 }
 
+// Whether bf16 layers run faster than float32 ones: on AMX tiles several times faster; on AMD's
+// Zen 4 and 5 vdpbf16ps has twice the FMA rate (issue 17's Zen 5 table: S0 image bf16 17.1
+// against 20.9 ms); on Intel cores without AMX it only matches the two FMA pipes, and oneDNN
+// 2.6's bf16 kernels lose to float32 (the AMX Xeon with oneDNN capped at AVX512_CORE_BF16: S0
+// image 24.7 against 15.7 ms; S0 image int8 with float32 beside int8 instead of bf16 −8%,
+// MobileCLIP-B image −4%; docs/performance.md).
+bool bf16_beats_f32() {
+    return bf16_is_native() && (dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_amx || __builtin_cpu_is("amd"));
+}
+
 // oneDNN's int8 kernels: AVX2 (vpmaddubsw + vpmaddwd), AVX512-VNNI and AMX (vpdpbusd, tiles).
 // (The enum's values are bit sets; avx2_vnni, numerically above the AVX-512 levels, has AVX2.)
 bool int8_is_native() { return dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx2; }
 
 // The precision a layer computes in here: compute_precision's, except that the bf16 of an int8
-// model's other layers is float32 where oneDNN has no bf16 kernels (Backend::int8_companion).
+// model's other layers is float32 where bf16 is not faster (Backend::int8_companion).
 template <typename Desc>
 Precision layer_precision(const Desc& desc) {
     const Precision precision = compute_precision(desc);
-    return precision == Precision::bf16 && desc.precision == Precision::int8 && !bf16_is_native() ? Precision::f32 : precision;
+    return precision == Precision::bf16 && desc.precision == Precision::int8 && !bf16_beats_f32() ? Precision::f32 : precision;
 }
 
 // Whether oneDNN runs its AVX-512 kernels here. Below them (AVX2 machines) oneDNN 2.6 lacks two
@@ -631,15 +641,8 @@ public:
         }
         return false;
     }
-    Precision int8_companion() const override { return bf16_is_native() ? Precision::bf16 : Precision::f32; }
-    // On AMX tiles bf16 runs several times faster than float32, and on AMD's Zen 4 and 5
-    // vdpbf16ps has twice the FMA rate (issue 17's Zen 5 table: S0 image bf16 17.1 against 20.9
-    // ms); on Intel cores without AMX it only matches the two FMA pipes, and oneDNN 2.6's bf16
-    // kernels lose to float32 (the AMX Xeon with oneDNN capped at AVX512_CORE_BF16: S0 image
-    // 24.7 against 15.7 ms, docs/performance.md).
-    bool bf16_is_faster() const override {
-        return bf16_is_native() && (dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_amx || __builtin_cpu_is("amd"));
-    }
+    Precision int8_companion() const override { return bf16_beats_f32() ? Precision::bf16 : Precision::f32; }
+    bool bf16_is_faster() const override { return bf16_beats_f32(); }
     std::unique_ptr<Conv2d> make_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) override {
         check_conv(desc, weight, bias);
         if (avx2_depthwise_is_faster(desc)) return avx2::make_depthwise_conv2d(desc, weight, bias);
