@@ -31,7 +31,7 @@ __version__ = _mclip.version()
 __all__ = [
     "load", "Model", "LabelSet", "Error", "InvalidArgument", "InvalidInput", "FileError", "Unsupported",
     "NetworkError", "InternalError", "backends", "precision_names", "default_templates", "label_preset",
-    "label_preset_names", "known_models", "default_cache_dir", "__version__",
+    "label_preset_names", "known_models", "default_cache_dir", "version", "__version__",
 ]
 
 
@@ -340,6 +340,7 @@ class Model:
 
     @property
     def closed(self) -> bool:
+        """True after close(): the model is freed and calls raise mclip.InvalidArgument."""
         return self._model.closed
 
     def close(self) -> None:
@@ -375,7 +376,8 @@ class Model:
             search indexes expect); False gives the model's raw output, as `mclip embed` and
             open_clip's encode_image do.
         batch_size: images decoded and encoded per call into the library; any count of images is
-            fine. Results do not depend on it.
+            fine. With the oneDNN kernels the last bits of a row can depend on its batch (relative
+            differences near 1e-7 to 1e-6); batch_size >= len(images) equals `mclip embed` bit for bit.
         show_progress: report progress on stderr.
         exif: turn files and bytes upright by their EXIF orientation (as `mclip embed` does;
             False matches the reference preprocessing). PIL images and arrays are used as given.

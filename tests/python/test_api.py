@@ -169,3 +169,29 @@ def test_module_functions():
     assert "mobileclip-s0" in mclip.known_models()
     for name in mclip.label_preset_names():
         assert mclip.label_preset(name)
+
+
+def test_the_stub_and_the_docstrings_cover_the_api():
+    # The stub is written by hand: a name added to the package but not to it would be invisible
+    # to type checkers, and one without a docstring to help().
+    import ast
+    import inspect
+    import pathlib
+
+    stub = ast.parse((pathlib.Path(mclip.__file__).parent / "__init__.pyi").read_text())
+    stub_names = {node.target.id for node in stub.body if isinstance(node, ast.AnnAssign)}
+    stub_names |= {node.name for node in stub.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    assert set(mclip.__all__) <= stub_names, set(mclip.__all__) - stub_names
+
+    def members(cls_name):
+        node = next(n for n in stub.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
+        return {n.name for n in node.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")}
+
+    for cls in (mclip.Model, mclip.LabelSet):
+        public = {name for name in dir(cls) if not name.startswith("_")}
+        assert members(cls.__name__) == public, (cls.__name__, members(cls.__name__) ^ public)
+
+    undocumented = [name for name in mclip.__all__
+                    if callable(getattr(mclip, name)) and not inspect.getdoc(getattr(mclip, name))]
+    undocumented += [f"Model.{name}" for name in members("Model") if not inspect.getdoc(getattr(mclip.Model, name))]
+    assert not undocumented, undocumented
