@@ -39,7 +39,6 @@ double peak_resident_mib() {
     return usage.ru_maxrss / 1024.0;  // Linux reports KiB
 }
 
-// CPU time of the whole process (all threads), which a busy machine inflates less than wall time.
 // Milliseconds from this process's start (its /proc/self/stat start time) to `t`: with the first
 // call's time, the cold start of `mclip classify` on one image (process start to first result).
 double process_uptime_ms_at(std::chrono::steady_clock::time_point t) {
@@ -58,6 +57,7 @@ double process_uptime_ms_at(std::chrono::steady_clock::time_point t) {
     return now_since_boot_ms - 1e3 * static_cast<double>(start_ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// CPU time of the whole process (all threads), which a busy machine inflates less than wall time.
 double process_cpu_ms() {
     timespec t{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);

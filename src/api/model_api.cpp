@@ -257,11 +257,13 @@ std::vector<PeakRate> measure_peak(int threads, double seconds) {
     threads = kernels::resolve_thread_count(threads);
     if (!(seconds > 0 && seconds <= 60)) throw Error(ErrorCode::invalid_argument, "peak: seconds must be in (0, 60]");
     std::vector<PeakRate> rates;
-    const std::pair<const char*, kernels::PeakLoop> loops[] = {
-        {"f32", kernels::f32_peak_loop()}, {"bf16", kernels::bf16_peak_loop()}, {"int8", kernels::int8_peak_loop()}};
+    // Named by kernels::to_string, the one list of precision names.
+    const std::pair<kernels::Precision, kernels::PeakLoop> loops[] = {{kernels::Precision::f32, kernels::f32_peak_loop()},
+                                                                      {kernels::Precision::bf16, kernels::bf16_peak_loop()},
+                                                                      {kernels::Precision::int8, kernels::int8_peak_loop()}};
     for (const auto& [precision, loop] : loops) {
         PeakRate rate;
-        rate.precision = precision;
+        rate.precision = kernels::to_string(precision);
         rate.threads = threads;
         rate.instructions = loop.instructions;
         rate.available = loop.run != nullptr;

@@ -115,6 +115,22 @@ TEST(CApi, BadHandlesAndBuffersAreErrorsWithMessages) {
     const char* names[] = {"cat"};
     EXPECT_EQ(mclip_labels_create(model, names, 1, bad_template, 1, nullptr, &labels), MCLIP_ERROR_INVALID_ARGUMENT);
 
+    // classify: a top-k buffer below min(top_k, labels), an embedding of another size, a freed label set.
+    const char* two[] = {"cat", "cup"};
+    ASSERT_EQ(mclip_labels_create(model, two, 2, nullptr, 0, nullptr, &labels), MCLIP_OK) << mclip_last_error();
+    mclip_score top[2];
+    mclip_classification result;
+    EXPECT_EQ(mclip_classify(model, labels, out.data(), 512, 2, 0.0f, top, 1, &result), MCLIP_ERROR_BUFFER_TOO_SMALL);
+    EXPECT_NE(std::string(mclip_last_error()).find("2 are needed"), std::string::npos) << mclip_last_error();
+    EXPECT_EQ(mclip_classify(model, labels, out.data(), 10, 1, 0.0f, top, 2, &result), MCLIP_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(mclip_last_error()).find("10 values"), std::string::npos) << mclip_last_error();
+    mclip_labels_free(labels);
+    EXPECT_EQ(mclip_classify(model, labels, out.data(), 512, 1, 0.0f, top, 2, &result), MCLIP_ERROR_INVALID_HANDLE);
+    EXPECT_NE(std::string(mclip_last_error()).find("label set"), std::string::npos) << mclip_last_error();
+    const char* name = nullptr;
+    EXPECT_EQ(mclip_labels_name(labels, 0, &name), MCLIP_ERROR_INVALID_HANDLE);
+    mclip_labels_free(labels);  // a second free is ignored
+
     mclip_model_params params = mclip_model_default_params();
     params.precision = "int4";
     mclip_model* other = nullptr;

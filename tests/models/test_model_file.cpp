@@ -239,6 +239,21 @@ TEST_F(ModelFileMetadata, StoredPreprocessingIsApplied) {
     Tensor table = Tensor::zeros_f32({1, 3, 256, 256});
     Preprocessor(model_config("mobileclip_s0").preprocess).run(decode_image_file(image), table.f32());
     EXPECT_NE(std::memcmp(loaded.data(), table.data(), table.bytes()), 0);
+
+    // The front ends preprocess through the public API: `mclip embed` of the photo equals the
+    // encoder's embedding of the pixels preprocessed with the stored values (f32, one thread).
+    const fs::path embedding = dir_ / "embedding.npy";
+    const auto r = mclip::testing::run_command(mclip_cli() + " embed --precision f32 --threads 1 --model " +
+                                               mclip::testing::shell_quote(edited.string()) + " --image " +
+                                               mclip::testing::shell_quote(image.string()) + " --out " +
+                                               mclip::testing::shell_quote(embedding.string()));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ModelLoadOptions one_thread;
+    one_thread.threads = 1;
+    const Tensor encoded = ClipModel::load(edited, one_thread)->encode_images(expected);
+    const Tensor written = read_npy(embedding);
+    ASSERT_EQ(written.shape(), encoded.shape());
+    EXPECT_EQ(std::memcmp(written.data(), encoded.data(), encoded.bytes()), 0);
 }
 
 TEST_F(ModelFileMetadata, FormatOneFileLoadsWithTheSameEmbeddings) {

@@ -45,6 +45,10 @@ TEST(BenchCommand, EncoderReportsLatencyThroughputAndMemory) {
     EXPECT_LE(doc["min_ms"].get<double>(), doc["median_ms"].get<double>());
     EXPECT_LE(doc["median_ms"].get<double>(), doc["p90_ms"].get<double>());
     EXPECT_GT(doc["peak_rss_mib"].get<double>(), 100);  // the mapped weights alone are 206 MiB
+    // The cold start runs from the process's start to the first result, so the load and the first
+    // call (which builds the encoder) lie inside it.
+    EXPECT_GT(doc["first_call_ms"].get<double>(), 0);
+    EXPECT_GE(doc["cold_start_ms"].get<double>(), doc["load_ms"].get<double>() + doc["first_call_ms"].get<double>());
 }
 
 }  // namespace
