@@ -1,5 +1,9 @@
 #include "io/download.h"
 
+// Calls go through pointers (curl_functions() below), which libcurl's type-checking macros cannot
+// wrap; every value passed to curl_easy_setopt has the type its option documents (long, char*,
+// the callbacks' own signatures).
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -22,6 +26,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/shared_library.h"
 #include "mclip/progress.h"
 #include "io/sha256.h"
 #include "mclip/version.h"
@@ -128,13 +133,39 @@ ContentRange parse_content_range(std::string_view value) {
     return range;
 }
 
-void ensure_curl_initialized() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+#define MCLIP_CURL_FUNCTIONS(X) \
+    X(curl_easy_cleanup)        \
+    X(curl_easy_getinfo)        \
+    X(curl_easy_init)           \
+    X(curl_easy_perform)        \
+    X(curl_easy_setopt)         \
+    X(curl_easy_strerror)       \
+    X(curl_global_init)
+
+struct CurlFunctions {
+#define MCLIP_CURL_POINTER(name) decltype(&::name) name;
+    MCLIP_CURL_FUNCTIONS(MCLIP_CURL_POINTER)
+#undef MCLIP_CURL_POINTER
+};
+
+// libcurl, opened and initialized by the first download (thread-safe; a failure is tried again).
+struct LoadedCurl {
+    SharedLibrary library{"libcurl.so.4", "downloading models"};
+    CurlFunctions functions;
+
+    LoadedCurl() {
+#define MCLIP_CURL_RESOLVE(name) library.resolve(functions.name, #name);
+        MCLIP_CURL_FUNCTIONS(MCLIP_CURL_RESOLVE)
+#undef MCLIP_CURL_RESOLVE
+        if (functions.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             throw Error(ErrorCode::internal, "libcurl could not be initialized");
         }
-    });
+    }
+};
+
+const CurlFunctions& curl_functions() {
+    static const LoadedCurl loaded;
+    return loaded.functions;
 }
 
 // An exclusive flock(2) on "<file>.lock", held while the file is fetched. The lock file stays:
@@ -347,7 +378,7 @@ std::string describe_http_status(long status, const HttpResponse& response, cons
 }
 
 std::string describe_curl_error(CURLcode code, const char* detail, const std::string& url, bool connected) {
-    const std::string message = *detail ? detail : curl_easy_strerror(code);
+    const std::string message = *detail ? detail : curl_functions().curl_easy_strerror(code);
     switch (code) {
         case CURLE_COULDNT_RESOLVE_HOST:
             return "DNS lookup of '" + host_of(url) + "' failed (offline, or no such host): " + message;
@@ -393,8 +424,8 @@ struct Attempt {
 };
 
 struct CurlHandle {
-    CURL* handle = curl_easy_init();
-    ~CurlHandle() { curl_easy_cleanup(handle); }
+    CURL* handle = curl_functions().curl_easy_init();
+    ~CurlHandle() { curl_functions().curl_easy_cleanup(handle); }
 };
 
 // One request for the rest of the file, appending to the .part file.
@@ -414,6 +445,7 @@ Attempt request_once(const HubFile& file, const std::string& url, const std::fil
     transfer.progress = &progress;
     transfer.on_progress = &options.on_progress;
 
+    const CurlFunctions& libcurl = curl_functions();
     CurlHandle curl;
     if (!curl.handle) {
         std::fclose(transfer.file);
@@ -423,37 +455,37 @@ Attempt request_once(const HubFile& file, const std::string& url, const std::fil
     const std::string user_agent = std::string("mclip/") + MCLIP_VERSION_STRING;
     const std::string range = std::to_string(transfer.resume_from) + "-";
     CURL* h = curl.handle;
-    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_USERAGENT, user_agent.c_str());
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, options.connect_timeout_seconds);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, options.low_speed_seconds);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &transfer);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
+    libcurl.curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    libcurl.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    libcurl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    libcurl.curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+    libcurl.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    libcurl.curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    libcurl.curl_easy_setopt(h, CURLOPT_USERAGENT, user_agent.c_str());
+    libcurl.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, options.connect_timeout_seconds);
+    libcurl.curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    libcurl.curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, options.low_speed_seconds);
+    libcurl.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
+    libcurl.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    libcurl.curl_easy_setopt(h, CURLOPT_HEADERDATA, &transfer);
+    libcurl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    libcurl.curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
     // A plain Range header, not CURLOPT_RESUME_FROM: a server that ignores it and sends the whole
     // file is handled in start_body instead of failing the transfer.
-    if (transfer.resume_from > 0) curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
+    if (transfer.resume_from > 0) libcurl.curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
     if (!options.token.empty()) {
         // libcurl sends credentials to the host of the URL only, never to a redirect's other host
         // (the CDN holding the file gets a signed URL instead).
-        curl_easy_setopt(h, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BEARER));
-        curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, options.token.c_str());
+        libcurl.curl_easy_setopt(h, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BEARER));
+        libcurl.curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, options.token.c_str());
     }
 
-    const CURLcode code = curl_easy_perform(h);
+    const CURLcode code = libcurl.curl_easy_perform(h);
     progress.finish();
     long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    libcurl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_off_t connect_time = 0;
-    curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_time);
+    libcurl.curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_time);
     const bool connected = connect_time > 0 || !transfer.responses.empty();
     const bool closed = std::fclose(transfer.file) == 0;
 
@@ -563,7 +595,7 @@ FetchedFile fetch_hub_file(const HubFile& file, const std::filesystem::path& des
         throw Error(ErrorCode::invalid_input, url + ": " + reason);
     };
 
-    ensure_curl_initialized();
+    curl_functions();  // libcurl opened, or an error saying why not, before any file is touched
     const int attempts = std::max(1, options.attempts);
     Attempt attempt;
     for (int number = 1;; ++number) {

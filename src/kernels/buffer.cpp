@@ -1,7 +1,8 @@
 #include "kernels/buffer.h"
 
 #include <cstdlib>
-#include <new>
+
+#include "common/aligned_memory.h"
 
 namespace mclip::kernels {
 
@@ -9,13 +10,10 @@ void AlignedBuffer::Free::operator()(void* p) const { std::free(p); }
 
 void* AlignedBuffer::reserve(size_t bytes) {
     if (bytes <= capacity_ && data_) return data_.get();
-    constexpr size_t alignment = 64;
-    const size_t rounded = (bytes + alignment - 1) / alignment * alignment;
     data_.reset();
-    void* p = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
-    if (!p) throw std::bad_alloc();
+    void* p = allocate_aligned(bytes);
     data_.reset(p);
-    capacity_ = rounded;
+    capacity_ = bytes;
     return p;
 }
 

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "common/aligned_memory.h"
 #include "common/error.h"
 
 namespace mclip {
@@ -55,10 +56,14 @@ Tensor Tensor::zeros(DType dtype, Shape shape) {
         if (d < 0) throw Error(ErrorCode::internal, "negative tensor dimension in " + shape_to_string(shape));
     }
     const size_t bytes = static_cast<size_t>(shape_elements(shape)) * dtype_size(dtype);
-    // 64-byte alignment suits AVX-512 loads; allocate at least one byte so data() is never null.
+    // Allocate at least one byte so data() is never null.
     const size_t rounded = (bytes + 63) / 64 * 64 + 64;
-    auto* raw = static_cast<std::byte*>(std::aligned_alloc(64, rounded));
-    if (!raw) throw Error(ErrorCode::io, "out of memory allocating " + std::to_string(bytes) + " bytes");
+    std::byte* raw = nullptr;
+    try {
+        raw = static_cast<std::byte*>(allocate_aligned(rounded));
+    } catch (const std::bad_alloc&) {
+        throw Error(ErrorCode::io, "out of memory allocating " + std::to_string(bytes) + " bytes");
+    }
     std::memset(raw, 0, rounded);
     std::shared_ptr<const void> owner(raw, [](const void* p) { std::free(const_cast<void*>(p)); });
     return Tensor(dtype, std::move(shape), raw, std::move(owner));

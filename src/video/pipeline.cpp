@@ -9,18 +9,13 @@
 #include <optional>
 #include <thread>
 
-extern "C" {
-#include <libavutil/frame.h>
-#include <libavutil/pixdesc.h>
-#include <libswscale/swscale.h>
-}
-
 #include "common/error.h"
 #include "common/log.h"
-#include "mclip/image.h"
 #include "mclip/atomic_file.h"
+#include "mclip/image.h"
 #include "models/config.h"
 #include "video/display.h"
+#include "video/ffmpeg_functions.h"
 #include "video/frame_tensor.h"
 #include "video/latest_slot.h"
 #include "video/overlay.h"
@@ -58,13 +53,13 @@ public:
             out_->format = AV_PIX_FMT_YUV420P;
             out_->width = width_;
             out_->height = height_;
-            if (av_frame_get_buffer(out_.get(), 0) < 0) throw Error(ErrorCode::internal, "out of memory for the output frame");
+            if (ffmpeg().av_frame_get_buffer(out_.get(), 0) < 0) throw Error(ErrorCode::internal, "out of memory for the output frame");
         }
         // The encoder may still hold a reference to the previous frame's buffer: never draw into it.
-        if (av_frame_make_writable(out_.get()) < 0) throw Error(ErrorCode::internal, "out of memory for the output frame");
+        if (ffmpeg().av_frame_make_writable(out_.get()) < 0) throw Error(ErrorCode::internal, "out of memory for the output frame");
         if (source.format == AV_PIX_FMT_YUV420P && source.width == width_ && source.height == height_ &&
             source.color_range != AVCOL_RANGE_JPEG) {
-            av_frame_copy(out_.get(), &source);
+            ffmpeg().av_frame_copy(out_.get(), &source);
             return *out_;
         }
         // Reading only the even part of an odd-sized frame crops it instead of scaling it.
@@ -72,21 +67,21 @@ public:
                           source.height - height_ <= 1;
         const int source_width = crop ? width_ : source.width, source_height = crop ? height_ : source.height;
         const auto format = static_cast<AVPixelFormat>(source.format);
-        scaler_ = sws_getCachedContext(scaler_, source_width, source_height, format, width_, height_, AV_PIX_FMT_YUV420P,
+        scaler_ = ffmpeg().sws_getCachedContext(scaler_, source_width, source_height, format, width_, height_, AV_PIX_FMT_YUV420P,
                                        SWS_BILINEAR, nullptr, nullptr, nullptr);
         if (!scaler_) throw Error(ErrorCode::unsupported, "cannot convert pixel format " + pixel_format_name(source.format) + " for the output video");
-        const auto* desc = av_pix_fmt_desc_get(format);
+        const auto* desc = ffmpeg().av_pix_fmt_desc_get(format);
         const bool source_full_range = source.color_range == AVCOL_RANGE_JPEG || (desc && std::string(desc->name).rfind("yuvj", 0) == 0) ||
                                        (desc && (desc->flags & AV_PIX_FMT_FLAG_RGB));
-        sws_setColorspaceDetails(scaler_, sws_getCoefficients(SWS_CS_DEFAULT), source_full_range ? 1 : 0,
-                                 sws_getCoefficients(SWS_CS_DEFAULT), 0, 0, 1 << 16, 1 << 16);
-        sws_scale(scaler_, source.data, source.linesize, 0, source_height, out_->data, out_->linesize);
+        ffmpeg().sws_setColorspaceDetails(scaler_, ffmpeg().sws_getCoefficients(SWS_CS_DEFAULT), source_full_range ? 1 : 0,
+                                 ffmpeg().sws_getCoefficients(SWS_CS_DEFAULT), 0, 0, 1 << 16, 1 << 16);
+        ffmpeg().sws_scale(scaler_, source.data, source.linesize, 0, source_height, out_->data, out_->linesize);
         return *out_;
     }
 
     int width() const { return width_; }
     int height() const { return height_; }
-    ~OutputFrames() { sws_freeContext(scaler_); }
+    ~OutputFrames() { ffmpeg().sws_freeContext(scaler_); }
 
 private:
     AvFramePtr out_;

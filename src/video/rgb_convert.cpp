@@ -4,14 +4,9 @@
 #include <cstring>
 #include <string>
 
-extern "C" {
-#include <libavutil/frame.h>
-#include <libavutil/pixdesc.h>
-#include <libswscale/swscale.h>
-}
-
 #include "common/error.h"
 #include "image/yuv.h"
+#include "video/ffmpeg_functions.h"
 #include "video/frame.h"
 
 namespace mclip {
@@ -155,11 +150,11 @@ struct RgbConverter::State {
     SwsContext* scaler = nullptr;
     AvFramePtr scaled;
 
-    ~State() { sws_freeContext(scaler); }
+    ~State() { ffmpeg().sws_freeContext(scaler); }
 
     // The frame to read pixels from (the input, or its RGB24 conversion) with its plan.
     const AVFrame& prepare(const AVFrame& frame) {
-        const auto* desc = av_pix_fmt_desc_get(static_cast<AVPixelFormat>(frame.format));
+        const auto* desc = ffmpeg().av_pix_fmt_desc_get(static_cast<AVPixelFormat>(frame.format));
         if (!desc) throw Error(ErrorCode::unsupported, "video frame has an unknown pixel format " + std::to_string(frame.format));
         if (frame.width < 1 || frame.height < 1) {
             throw Error(ErrorCode::invalid_input, "video frame has no pixels (" + std::to_string(frame.width) + "x" +
@@ -168,10 +163,10 @@ struct RgbConverter::State {
         if (plan.format != frame.format || plan.colorspace != frame.colorspace || plan.range != frame.color_range) {
             plan = ReadPlan{};
             if (!direct_plan(*desc, plan)) {
-                if (!sws_isSupportedInput(static_cast<AVPixelFormat>(frame.format))) {
+                if (!ffmpeg().sws_isSupportedInput(static_cast<AVPixelFormat>(frame.format))) {
                     throw Error(ErrorCode::unsupported, "pixel format " + pixel_format_name(frame.format) + " is not supported");
                 }
-                direct_plan(*av_pix_fmt_desc_get(AV_PIX_FMT_RGB24), plan);
+                direct_plan(*ffmpeg().av_pix_fmt_desc_get(AV_PIX_FMT_RGB24), plan);
                 plan.through_rgb24 = true;
             }
             // Gray is full range unless the frame says otherwise (FFmpeg's convention); YUV the reverse.
@@ -186,13 +181,13 @@ struct RgbConverter::State {
 
     const AVFrame& to_rgb24(const AVFrame& frame, const AVPixFmtDescriptor& desc) {
         const auto format = static_cast<AVPixelFormat>(frame.format);
-        scaler = sws_getCachedContext(scaler, frame.width, frame.height, format, frame.width, frame.height,
+        scaler = ffmpeg().sws_getCachedContext(scaler, frame.width, frame.height, format, frame.width, frame.height,
                                       AV_PIX_FMT_RGB24, SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
                                       nullptr, nullptr, nullptr);
         if (!scaler) throw Error(ErrorCode::unsupported, "cannot convert pixel format " + pixel_format_name(frame.format) + " to RGB");
         if (!(desc.flags & AV_PIX_FMT_FLAG_RGB)) {
-            const int* coefficients = sws_getCoefficients(swscale_colorspace(frame.colorspace));
-            sws_setColorspaceDetails(scaler, coefficients, is_full_range(frame, desc) ? 1 : 0, sws_getCoefficients(SWS_CS_DEFAULT), 1,
+            const int* coefficients = ffmpeg().sws_getCoefficients(swscale_colorspace(frame.colorspace));
+            ffmpeg().sws_setColorspaceDetails(scaler, coefficients, is_full_range(frame, desc) ? 1 : 0, ffmpeg().sws_getCoefficients(SWS_CS_DEFAULT), 1,
                                      0, kFixedOne, kFixedOne);
         }
         if (!scaled || scaled->width != frame.width || scaled->height != frame.height) {
@@ -200,9 +195,9 @@ struct RgbConverter::State {
             scaled->format = AV_PIX_FMT_RGB24;
             scaled->width = frame.width;
             scaled->height = frame.height;
-            if (av_frame_get_buffer(scaled.get(), 0) < 0) throw Error(ErrorCode::internal, "out of memory converting a video frame");
+            if (ffmpeg().av_frame_get_buffer(scaled.get(), 0) < 0) throw Error(ErrorCode::internal, "out of memory converting a video frame");
         }
-        sws_scale(scaler, frame.data, frame.linesize, 0, frame.height, scaled->data, scaled->linesize);
+        ffmpeg().sws_scale(scaler, frame.data, frame.linesize, 0, frame.height, scaled->data, scaled->linesize);
         return *scaled;
     }
 };

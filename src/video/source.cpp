@@ -7,16 +7,10 @@
 #include <filesystem>
 #include <thread>
 
-extern "C" {
-#include <libavcodec/avcodec.h>
-#include <libavformat/avformat.h>
-#include <libavutil/frame.h>
-#include <libavutil/pixdesc.h>
-}
-
 #include "common/error.h"
 #include "common/log.h"
 #include "mclip/image.h"
+#include "video/ffmpeg_functions.h"
 
 namespace mclip {
 
@@ -45,25 +39,25 @@ public:
     FfmpegSource(std::string spec, SourceKind kind, SourceOptions options)
         : spec_(std::move(spec)), kind_(kind), options_(std::move(options)) {
         initialize_ffmpeg();
-        packet_ = av_packet_alloc();
+        packet_ = ffmpeg().av_packet_alloc();
         if (!packet_) throw Error(ErrorCode::internal, "out of memory opening " + spec_);
         OpenFailure failure;
         if (!open_input(failure)) {
-            av_packet_free(&packet_);  // no destructor runs for a constructor that throws
+            ffmpeg().av_packet_free(&packet_);  // no destructor runs for a constructor that throws
             throw Error(failure.code, spec_ + ": " + failure.message);
         }
     }
 
     ~FfmpegSource() override {
         close_input();
-        av_packet_free(&packet_);
+        ffmpeg().av_packet_free(&packet_);
     }
 
     std::optional<VideoFrame> read() override {
         AvFramePtr picture = allocate_av_frame();
         while (true) {
             if (interrupted()) return std::nullopt;
-            int ret = avcodec_receive_frame(decoder_, picture.get());
+            int ret = ffmpeg().avcodec_receive_frame(decoder_, picture.get());
             if (ret == 0) return make_frame(std::move(picture));
             if (ret == AVERROR_EOF) {
                 if (kind_ == SourceKind::stream && !finite_) {
@@ -77,10 +71,10 @@ public:
                 continue;
             }
             arm_deadline();
-            ret = av_read_frame(format_, packet_);
+            ret = ffmpeg().av_read_frame(format_, packet_);
             deadline_.reset();
             if (ret == AVERROR_EOF) {
-                avcodec_send_packet(decoder_, nullptr);  // drain the frames the decoder still holds
+                ffmpeg().avcodec_send_packet(decoder_, nullptr);  // drain the frames the decoder still holds
                 continue;
             }
             if (ret < 0) {
@@ -91,11 +85,11 @@ public:
                 continue;
             }
             if (packet_->stream_index != stream_index_) {
-                av_packet_unref(packet_);
+                ffmpeg().av_packet_unref(packet_);
                 continue;
             }
-            ret = avcodec_send_packet(decoder_, packet_);
-            av_packet_unref(packet_);
+            ret = ffmpeg().avcodec_send_packet(decoder_, packet_);
+            ffmpeg().av_packet_unref(packet_);
             if (ret == AVERROR_INVALIDDATA) {
                 // One damaged packet costs a frame or a few, not the run.
                 if (corrupt_packets_++ == 0) log_warning(spec_ + ": skipping corrupt video data");
@@ -167,7 +161,7 @@ private:
             failure = {kind_ == SourceKind::stream ? ErrorCode::network : code, std::move(message)};
             return false;
         };
-        format_ = avformat_alloc_context();
+        format_ = ffmpeg().avformat_alloc_context();
         if (!format_) return fail(ErrorCode::internal, "out of memory");
         format_->interrupt_callback.callback = &FfmpegSource::interrupt_callback;
         format_->interrupt_callback.opaque = this;
@@ -175,32 +169,32 @@ private:
         std::string format_name = options_.input_format;
         if (format_name.empty() && kind_ == SourceKind::device) format_name = "video4linux2";
         if (!format_name.empty()) {
-            input_format = av_find_input_format(format_name.c_str());
+            input_format = ffmpeg().av_find_input_format(format_name.c_str());
             if (!input_format) return fail(ErrorCode::invalid_argument, "unknown input format '" + format_name + "'");
         }
         AVDictionary* dictionary = nullptr;
-        for (const auto& [key, value] : options_.input_options) av_dict_set(&dictionary, key.c_str(), value.c_str(), 0);
+        for (const auto& [key, value] : options_.input_options) ffmpeg().av_dict_set(&dictionary, key.c_str(), value.c_str(), 0);
         arm_deadline();
-        int ret = avformat_open_input(&format_, spec_.c_str(), input_format, &dictionary);  // frees format_ on failure
-        const AVDictionaryEntry* unused = av_dict_get(dictionary, "", nullptr, AV_DICT_IGNORE_SUFFIX);
+        int ret = ffmpeg().avformat_open_input(&format_, spec_.c_str(), input_format, &dictionary);  // frees format_ on failure
+        const AVDictionaryEntry* unused = ffmpeg().av_dict_get(dictionary, "", nullptr, AV_DICT_IGNORE_SUFFIX);
         if (ret >= 0 && unused) log_warning(spec_ + ": input option '" + unused->key + "' was not used");
-        av_dict_free(&dictionary);
+        ffmpeg().av_dict_free(&dictionary);
         if (ret < 0) {
             deadline_.reset();
             format_ = nullptr;
             return fail(ErrorCode::io, "cannot open: " + (ret == AVERROR_EXIT && !interrupted() ? std::string("timed out") : av_error_text(ret)));
         }
-        ret = avformat_find_stream_info(format_, nullptr);
+        ret = ffmpeg().avformat_find_stream_info(format_, nullptr);
         deadline_.reset();
         if (ret < 0) return fail(ErrorCode::invalid_input, "cannot read stream information: " + av_error_text(ret));
         const AVCodec* codec = nullptr;
-        stream_index_ = av_find_best_stream(format_, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+        stream_index_ = ffmpeg().av_find_best_stream(format_, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
         if (stream_index_ < 0) {
             return fail(ErrorCode::invalid_input, stream_index_ == AVERROR_DECODER_NOT_FOUND ? "no decoder for its video codec" : "no video stream");
         }
         AVStream* stream = format_->streams[stream_index_];
-        decoder_ = avcodec_alloc_context3(codec);
-        if (!decoder_ || avcodec_parameters_to_context(decoder_, stream->codecpar) < 0) {
+        decoder_ = ffmpeg().avcodec_alloc_context3(codec);
+        if (!decoder_ || ffmpeg().avcodec_parameters_to_context(decoder_, stream->codecpar) < 0) {
             return fail(ErrorCode::internal, "cannot set up the " + std::string(codec->name) + " decoder");
         }
         decoder_->pkt_timebase = stream->time_base;
@@ -210,14 +204,14 @@ private:
             decoder_->thread_type = FF_THREAD_SLICE;
             decoder_->flags |= AV_CODEC_FLAG_LOW_DELAY;
         }
-        ret = avcodec_open2(decoder_, codec, nullptr);
+        ret = ffmpeg().avcodec_open2(decoder_, codec, nullptr);
         if (ret < 0) return fail(ErrorCode::invalid_input, "cannot open the " + std::string(codec->name) + " decoder: " + av_error_text(ret));
         time_base_ = stream->time_base;
         start_pts_ = stream->start_time != AV_NOPTS_VALUE ? stream->start_time : 0;
-        const AVRational rate = av_guess_frame_rate(format_, stream, nullptr);
+        const AVRational rate = ffmpeg().av_guess_frame_rate(format_, stream, nullptr);
         frame_rate_ = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0;
         finite_ = format_->duration != AV_NOPTS_VALUE && format_->duration > 0;
-        const char* pixel_format = decoder_->pix_fmt == AV_PIX_FMT_NONE ? "?" : av_get_pix_fmt_name(decoder_->pix_fmt);
+        const char* pixel_format = decoder_->pix_fmt == AV_PIX_FMT_NONE ? "?" : ffmpeg().av_get_pix_fmt_name(decoder_->pix_fmt);
         description_ = spec_ + ": " + to_string(kind_) + ", " + codec->name + " " + std::to_string(decoder_->width) + "x" +
                        std::to_string(decoder_->height) + " " + (pixel_format ? pixel_format : "?") +
                        (frame_rate_ > 0 ? ", " + format_rate(frame_rate_) : "");
@@ -225,8 +219,8 @@ private:
     }
 
     void close_input() {
-        avcodec_free_context(&decoder_);
-        avformat_close_input(&format_);
+        ffmpeg().avcodec_free_context(&decoder_);
+        ffmpeg().avformat_close_input(&format_);
     }
 
     VideoFrame make_frame(AvFramePtr picture) {
@@ -301,7 +295,7 @@ public:
             picture->width = image.width;
             picture->height = image.height;
             picture->color_range = AVCOL_RANGE_JPEG;
-            if (av_frame_get_buffer(picture.get(), 0) < 0) throw Error(ErrorCode::internal, "out of memory reading " + path.string());
+            if (ffmpeg().av_frame_get_buffer(picture.get(), 0) < 0) throw Error(ErrorCode::internal, "out of memory reading " + path.string());
             const size_t row = static_cast<size_t>(image.width) * 3;
             for (int y = 0; y < image.height; ++y) {
                 std::memcpy(picture->data[0] + static_cast<ptrdiff_t>(y) * picture->linesize[0], image.rgb.data() + y * row, row);

@@ -7,14 +7,9 @@
 #include <random>
 #include <system_error>
 
-extern "C" {
-#include <libavcodec/avcodec.h>
-#include <libavformat/avformat.h>
-#include <libavutil/opt.h>
-}
-
 #include "common/error.h"
 #include "common/log.h"
+#include "video/ffmpeg_functions.h"
 #include "video/frame.h"
 
 namespace mclip {
@@ -52,29 +47,29 @@ struct VideoWriter::State {
 
     // Sends a frame (or nullptr to flush) and writes every packet the encoder has ready.
     void encode(AVFrame* frame) {
-        int ret = avcodec_send_frame(encoder, frame);
+        int ret = ffmpeg().avcodec_send_frame(encoder, frame);
         if (ret < 0) fail("cannot encode a frame", ret);
-        while ((ret = avcodec_receive_packet(encoder, packet)) >= 0) {
-            av_packet_rescale_ts(packet, encoder->time_base, stream->time_base);
+        while ((ret = ffmpeg().avcodec_receive_packet(encoder, packet)) >= 0) {
+            ffmpeg().av_packet_rescale_ts(packet, encoder->time_base, stream->time_base);
             packet->stream_index = stream->index;
-            ret = av_interleaved_write_frame(muxer, packet);
+            ret = ffmpeg().av_interleaved_write_frame(muxer, packet);
             if (ret < 0) fail("cannot write a packet", ret);
         }
         if (ret != AVERROR(EAGAIN) && ret != AVERROR_EOF) fail("cannot encode a frame", ret);
     }
 
     void release() {
-        avcodec_free_context(&encoder);
-        if (muxer && muxer->pb) avio_closep(&muxer->pb);
-        avformat_free_context(muxer);
+        ffmpeg().avcodec_free_context(&encoder);
+        if (muxer && muxer->pb) ffmpeg().avio_closep(&muxer->pb);
+        ffmpeg().avformat_free_context(muxer);
         muxer = nullptr;
-        av_packet_free(&packet);
+        ffmpeg().av_packet_free(&packet);
     }
 };
 
 void VideoWriter::check_target(const std::filesystem::path& path) {
     initialize_ffmpeg();
-    if (!av_guess_format(nullptr, path.string().c_str(), nullptr)) {
+    if (!ffmpeg().av_guess_format(nullptr, path.string().c_str(), nullptr)) {
         throw Error(ErrorCode::invalid_argument, path.string() + ": no video container for this file extension (try .mp4)");
     }
     const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
@@ -96,50 +91,50 @@ VideoWriter::VideoWriter(const std::filesystem::path& path, int width, int heigh
     }
     try {
         check_target(path);
-        const AVOutputFormat* container = av_guess_format(nullptr, path.string().c_str(), nullptr);
-        int ret = avformat_alloc_output_context2(&s.muxer, container, nullptr, path.string().c_str());
+        const AVOutputFormat* container = ffmpeg().av_guess_format(nullptr, path.string().c_str(), nullptr);
+        int ret = ffmpeg().avformat_alloc_output_context2(&s.muxer, container, nullptr, path.string().c_str());
         if (ret < 0) s.fail("cannot set up the container", ret);
 
-        const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
-        if (!codec || avformat_query_codec(container, AV_CODEC_ID_H264, FF_COMPLIANCE_NORMAL) == 0) {
-            codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
+        const AVCodec* codec = ffmpeg().avcodec_find_encoder_by_name("libx264");
+        if (!codec || ffmpeg().avformat_query_codec(container, AV_CODEC_ID_H264, FF_COMPLIANCE_NORMAL) == 0) {
+            codec = ffmpeg().avcodec_find_encoder(AV_CODEC_ID_MPEG4);
         }
         if (!codec) throw Error(ErrorCode::unsupported, "this FFmpeg build has neither a libx264 nor an MPEG-4 encoder");
         s.codec = codec->name;
-        s.encoder = avcodec_alloc_context3(codec);
-        s.packet = av_packet_alloc();
+        s.encoder = ffmpeg().avcodec_alloc_context3(codec);
+        s.packet = ffmpeg().av_packet_alloc();
         if (!s.encoder || !s.packet) throw Error(ErrorCode::internal, "out of memory setting up the video encoder");
         s.encoder->width = width;
         s.encoder->height = height;
         s.encoder->pix_fmt = AV_PIX_FMT_YUV420P;
         s.encoder->sample_aspect_ratio = AVRational{1, 1};
         // MPEG-4 part 2 allows time base denominators up to 65535.
-        const AVRational rate = av_d2q(s.frame_rate, 65535);
+        const AVRational rate = ffmpeg().av_d2q(s.frame_rate, 65535);
         s.encoder->time_base = av_inv_q(rate);
         s.encoder->framerate = rate;
         s.encoder->gop_size = 2 * static_cast<int>(std::ceil(s.frame_rate));
         if (s.codec == "libx264") {
             // Fast enough to run beside the model on a small CPU; CRF 23 is x264's default quality.
-            av_opt_set(s.encoder->priv_data, "preset", "veryfast", 0);
-            av_opt_set(s.encoder->priv_data, "crf", "23", 0);
+            ffmpeg().av_opt_set(s.encoder->priv_data, "preset", "veryfast", 0);
+            ffmpeg().av_opt_set(s.encoder->priv_data, "crf", "23", 0);
         } else {
             s.encoder->flags |= AV_CODEC_FLAG_QSCALE;
             s.encoder->global_quality = FF_QP2LAMBDA * 4;
         }
         if (container->flags & AVFMT_GLOBALHEADER) s.encoder->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-        ret = avcodec_open2(s.encoder, codec, nullptr);
+        ret = ffmpeg().avcodec_open2(s.encoder, codec, nullptr);
         if (ret < 0) s.fail("cannot open the " + s.codec + " encoder", ret);
 
-        s.stream = avformat_new_stream(s.muxer, nullptr);
+        s.stream = ffmpeg().avformat_new_stream(s.muxer, nullptr);
         if (!s.stream) throw Error(ErrorCode::internal, "out of memory setting up the video stream");
         s.stream->time_base = s.encoder->time_base;
         s.stream->avg_frame_rate = rate;
-        ret = avcodec_parameters_from_context(s.stream->codecpar, s.encoder);
+        ret = ffmpeg().avcodec_parameters_from_context(s.stream->codecpar, s.encoder);
         if (ret < 0) s.fail("cannot set up the video stream", ret);
 
-        ret = avio_open(&s.muxer->pb, s.temporary.string().c_str(), AVIO_FLAG_WRITE);
+        ret = ffmpeg().avio_open(&s.muxer->pb, s.temporary.string().c_str(), AVIO_FLAG_WRITE);
         if (ret < 0) throw Error(ErrorCode::io, path.string() + ": cannot create " + s.temporary.string() + ": " + av_error_text(ret));
-        ret = avformat_write_header(s.muxer, nullptr);
+        ret = ffmpeg().avformat_write_header(s.muxer, nullptr);
         if (ret < 0) s.fail("cannot write the container header", ret);
         s.header_written = true;
     } catch (...) {
@@ -176,9 +171,9 @@ void VideoWriter::finish() {
     State& s = *state_;
     if (s.finished) return;
     s.encode(nullptr);
-    const int ret = av_write_trailer(s.muxer);
+    const int ret = ffmpeg().av_write_trailer(s.muxer);
     if (ret < 0) s.fail("cannot write the container trailer", ret);
-    avio_closep(&s.muxer->pb);
+    ffmpeg().avio_closep(&s.muxer->pb);
     // On disk before the rename, as AtomicFile does, so a crash cannot leave a truncated video.
     const int fd = ::open(s.temporary.c_str(), O_RDONLY);
     if (fd < 0 || ::fsync(fd) != 0) {
