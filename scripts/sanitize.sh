@@ -37,14 +37,14 @@ run_asan() {
   # suppressions so far.
   # The command-line mutation test runs the instrumented mclip once per mutant: fewer of them.
   # Left out: install_consumers, which builds programs with the default, unsanitized compiler
-  # against this sanitized library (they cannot link); the test that counts the threads getting
+  # against this sanitized library (they cannot link); the tests that count the threads getting
   # CPU time, which the instrumentation's own work upsets; and accuracy checks whose code paths
   # smaller cases already run here: MobileCLIP2-S3 in emulated int8 (270 s instrumented; the
   # smoothing runs in Int8Smoothing and the per-operator tests) and the three largest towers'
   # parity (ViT-L/14, MobileCLIP2-L-14 and -S4, 35-40 s each; ViT-B and S3 run), and the two
   # largest native int8 accuracy checks (MobileCLIP2-S3 and -B; S0, S1, S2, B and ViT-B/32 run).
   # The normal run has them all.
-  local left_out='install_consumers|ModelThreads.TwoModelsKeepTheirOwnCounts'
+  local left_out='install_consumers|ModelThreads.TwoModelsKeepTheirOwnCounts|PublicApiThreads.EachModelComputesWithItsOwnCountOnAnyCaller'
   left_out+='|Models/OpenClipPrecision.StaysWithinTheBoundAndKeepsTop1/mobileclip2_s3_int8_reference'
   left_out+='|Models/OpenClipPrecision.StaysWithinTheBoundAndKeepsTop1/mobileclip2_(s3|b)_int8_onednn'
   left_out+='|Models/OpenClipParity.MatchesOpenClip/(openai_vit_l_14|mobileclip2_l_14|mobileclip2_s4)_onednn'
@@ -94,11 +94,12 @@ run_tsan() {
   fi
   for target in "${targets[@]}"; do
     executable="$(find "$build/tests" -name "$target" -type f -perm -u+x | head -1)"
-    # Everything in the video tests; elsewhere the thread tests only, but the two that need
-    # OpenMP teams of two (counting them, splitting a batch between them; the normal run has them).
+    # Everything in the video tests; elsewhere the thread tests only, but those that need OpenMP
+    # teams of two (counting them: *OwnCount*; splitting a batch between them; the normal run has
+    # them).
     filter='*'
     grep -qE "mclip_add_test\($target[ )]" "$root/tests/video/CMakeLists.txt" ||
-      filter='*Thread*:*Concurrent*-*TwoModelsKeepTheirOwnCounts*:*BatchSplitBetweenThreads*'
+      filter='*Thread*:*Concurrent*-*OwnCount*:*BatchSplitBetweenThreads*'
     echo "sanitize: tsan: $target --gtest_filter=$filter" >&2
     # libgomp is not instrumented, so ThreadSanitizer cannot see its barriers and reports every
     # parallel region as a race: OMP_NUM_THREADS=1 makes one thread the models' default, so that

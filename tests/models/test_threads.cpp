@@ -2,21 +2,14 @@
 // thread calls it, models with different counts coexist in one process, and concurrent calls on
 // one model give the results serial calls give.
 //
-// The number of threads that work is measured, not asked: the CPU time each thread of the
-// process (/proc/self/task) accumulates during a burst of calls.
+// The number of threads that work is measured, not asked (support/thread_usage.h).
 #include <gtest/gtest.h>
 
 #include <omp.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <ctime>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,56 +18,16 @@
 #include "mclip/error.h"
 #include "models/model.h"
 #include "support/fixtures.h"
+#include "support/thread_usage.h"
 
 using namespace mclip;
+using mclip::testing::thread_cpu_seconds;
+using mclip::testing::threads_working_during;
 namespace fs = std::filesystem;
 
 namespace {
 
 fs::path s0_path() { return mclip::testing::test_models_dir() / "mobileclip_s0.gguf"; }
-
-// Clock ticks of CPU time (user + system) of every thread of this process, by thread id.
-std::map<int, long> cpu_ticks_per_thread() {
-    std::map<int, long> ticks;
-    for (const auto& entry : fs::directory_iterator("/proc/self/task")) {
-        std::ifstream in(entry.path() / "stat");
-        std::string line;
-        if (!std::getline(in, line)) continue;  // the thread ended meanwhile
-        // Fields after the command name (which may hold spaces) in parentheses: state is field 3,
-        // utime and stime are fields 14 and 15.
-        std::istringstream fields(line.substr(line.rfind(')') + 2));
-        std::string field;
-        long utime = 0, stime = 0;
-        for (int i = 3; i <= 15 && fields >> field; ++i) {
-            if (i == 14) utime = std::stol(field);
-            if (i == 15) stime = std::stol(field);
-        }
-        ticks[std::stoi(entry.path().filename().string())] = utime + stime;
-    }
-    return ticks;
-}
-
-// Runs `work` on a new thread and returns how many threads did a real share (a quarter or more
-// of the busiest thread's CPU time) of the process's work meanwhile. The counts are taken on
-// that thread, before it ends and takes its OpenMP workers with it.
-template <typename Work>
-int threads_working_during(Work work) {
-    std::map<int, long> before, after;
-    std::thread caller([&] {
-        before = cpu_ticks_per_thread();
-        work();
-        after = cpu_ticks_per_thread();
-    });
-    caller.join();
-    std::vector<long> spent;
-    for (const auto& [tid, ticks] : after) {
-        const auto it = before.find(tid);
-        spent.push_back(ticks - (it == before.end() ? 0 : it->second));
-    }
-    const long busiest = spent.empty() ? 0 : *std::max_element(spent.begin(), spent.end());
-    EXPECT_GE(busiest, 20) << "too little CPU time to count threads (ticks of 1/" << sysconf(_SC_CLK_TCK) << " s)";
-    return static_cast<int>(std::count_if(spent.begin(), spent.end(), [&](long t) { return t * 4 >= busiest; }));
-}
 
 class ModelThreads : public ::testing::Test {
 protected:
@@ -93,11 +46,6 @@ protected:
         do {
             model.encode_images(images);
         } while (thread_cpu_seconds() - start < 0.4);
-    }
-    static double thread_cpu_seconds() {
-        timespec t{};
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-        return static_cast<double>(t.tv_sec) + t.tv_nsec * 1e-9;
     }
 
     Tensor images_;
