@@ -25,6 +25,7 @@
 
 namespace fs = std::filesystem;
 using mclip::testing::HubTestServer;
+using mclip::testing::ScopedEnv;
 using mclip::testing::run_command;
 using mclip::testing::shell_quote;
 
@@ -51,24 +52,6 @@ std::string slurp(const fs::path& path) {
     s << in.rdbuf();
     return s.str();
 }
-
-// Sets (or unsets) an environment variable for one test and restores it afterwards.
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, const char* value) : name_(name) {
-        if (const char* old = std::getenv(name)) old_ = old;
-        if (value) setenv(name, value, 1);
-        else unsetenv(name);
-    }
-    ~ScopedEnv() {
-        if (old_) setenv(name_, old_->c_str(), 1);
-        else unsetenv(name_);
-    }
-
-private:
-    const char* name_;
-    std::optional<std::string> old_;
-};
 
 mclip::HubOptions local_options(const HubTestServer& server) {
     mclip::HubOptions options;

@@ -3,9 +3,7 @@
 // here contacts any address but 127.0.0.1.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,22 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Sets an environment variable for one test and restores it afterwards.
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, const std::string& value) : name_(name) {
-        if (const char* old = std::getenv(name)) old_ = old;
-        setenv(name, value.c_str(), 1);
-    }
-    ~ScopedEnv() {
-        if (old_) setenv(name_, old_->c_str(), 1);
-        else unsetenv(name_);
-    }
-
-private:
-    const char* name_;
-    std::optional<std::string> old_;
-};
+using mclip::testing::ScopedEnv;
 
 // The server sends bytes that are not the checkpoint mclip pins, and announces no digest: they are
 // transferred (with progress) and refused once their SHA-256 is known, so the test needs no real
@@ -46,9 +29,9 @@ TEST(ModelLoadByName, ReportsTheDownloadToTheCallersProgressCallback) {
     {
         mclip::testing::HubTestServer server;
         server.add(registered.checkpoint.repo, registered.checkpoint.path, {content, "", "", 0});
-        const ScopedEnv endpoint("HF_ENDPOINT", server.endpoint());
-        const ScopedEnv cache_dir("MCLIP_CACHE", cache.string());
-        const ScopedEnv no_token("HF_TOKEN", "");
+        const ScopedEnv endpoint("HF_ENDPOINT", server.endpoint().c_str());
+        const ScopedEnv cache_dir("MCLIP_CACHE", cache.c_str());
+        const ScopedEnv no_token("HF_TOKEN", nullptr);
 
         std::vector<mclip::DownloadProgress> seen;
         mclip::ModelParams params = mclip::model_default_params();

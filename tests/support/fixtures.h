@@ -35,6 +35,19 @@ CommandResult run_command(const std::string& command_line);
 // Single-quotes a string for the shell.
 std::string shell_quote(const std::string& text);
 
+// Sets (value) or unsets (nullptr) an environment variable for one test, restored afterwards.
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const char* value);
+    ~ScopedEnv();
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+private:
+    const char* name_;
+    std::optional<std::string> old_;
+};
+
 }  // namespace mclip::testing
 
 // Declares `var` as the fixtures path, or skips the current test when absent (fails under CI).
