@@ -12,12 +12,14 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/amx/pointwise_ffn.h"
 #include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
 #include "kernels/avx512/depthwise_conv.h"
+#include "kernels/avx512/int8_pointwise_ffn.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 
@@ -204,8 +206,8 @@ void bench_channel_scale(benchmark::State& state, int spatial, int channels) {
     state.counters["bytes/s"] = benchmark::Counter(8.0 * spatial * channels, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// The fused pointwise FFN (y += W2·gelu(W1·x + b1) + b2) on the ConvFFN shapes of S0 and S2, where
-// the CPU has AMX-BF16: bf16 input, as in the graph.
+// The fused pointwise FFN (y += W2·gelu(W1·x + b1) + b2) on the ConvFFN shapes of S0 and S2: bf16
+// input, as in the graph; in bf16 where the CPU has AMX-BF16, in int8 where it has AVX512-VNNI.
 struct PointwiseFfnCase {
     const char* label;
     int positions, channels, hidden;
@@ -214,29 +216,34 @@ struct PointwiseFfnCase {
 const PointwiseFfnCase kPointwiseFfnCases[] = {
     {"s0_stage0_64x192_64x64", 64 * 64, 64, 192},
     {"s0_stage2_256x768_16x16", 16 * 16, 256, 768},
+    {"s0_stage3_512x1536_8x8", 8 * 8, 512, 1536},
     {"s2_stage0_80x240_64x64", 64 * 64, 80, 240},
     {"s2_stage2_320x960_16x16", 16 * 16, 320, 960},
     {"s2_stage3_640x1920_8x8", 8 * 8, 640, 1920},
     {"s0_text_512x2048_77", 77, 512, 2048},
 };
 
-// `fused`: the AMX kernel; otherwise the oneDNN backend's two bf16 1×1 convolutions (GELU fused
-// in the first) through a bf16 hidden layer, as the graph runs them without it.
-void bench_pointwise_ffn(benchmark::State& state, PointwiseFfnCase c, bool fused) {
+// `fused`: the AMX kernel (bf16) or the AVX512-VNNI one (int8); otherwise the oneDNN backend's two
+// 1×1 convolutions (GELU fused in the first) through a bf16 hidden layer, as the graph runs them
+// without it. int8 inputs are calibrated to ranges that fit the random data.
+void bench_pointwise_ffn(benchmark::State& state, PointwiseFfnCase c, Precision precision, bool fused) {
     kernels::PointwiseFfnDesc d;
     d.channels = c.channels;
     d.hidden = c.hidden;
-    d.precision = Precision::bf16;
+    d.precision = precision;
     d.input = DType::bf16;
+    d.input_range = 1.0f;
+    d.hidden_range = 2.0f;
     const Tensor w1 = random_tensor({c.hidden, c.channels, 1, 1}, 0.1f, 1), b1 = random_tensor({c.hidden}, 0.1f, 2);
     const Tensor w2 = random_tensor({c.channels, c.hidden, 1, 1}, 0.05f, 3), b2 = random_tensor({c.channels}, 0.1f, 4);
     std::unique_ptr<kernels::PointwiseFfn> ffn;
     std::unique_ptr<kernels::Conv2d> fc1, fc2;
     if (fused) {
-        ffn = kernels::amx::make_pointwise_ffn(d, w1, b1, w2, b2);
+        ffn = precision == Precision::int8 ? kernels::avx512::make_int8_pointwise_ffn(d, w1, b1, w2, b2)
+                                           : kernels::amx::make_pointwise_ffn(d, w1, b1, w2, b2);
     } else {
         kernels::ConvDesc conv;
-        conv.precision = Precision::bf16;
+        conv.precision = precision;
         conv.input = DType::bf16;
         conv.typical_h = 1;
         conv.typical_w = c.positions;
@@ -244,12 +251,14 @@ void bench_pointwise_ffn(benchmark::State& state, PointwiseFfnCase c, bool fused
         conv.out_channels = c.hidden;
         conv.activation = Activation::gelu;
         conv.output = DType::bf16;
+        conv.input_range = d.input_range;
         fc1 = kernels::backend_by_name("onednn").make_conv2d(conv, w1, b1);
         conv.in_channels = c.hidden;
         conv.out_channels = c.channels;
         conv.activation = Activation::none;
         conv.output = DType::f32;
         conv.accumulate = true;
+        conv.input_range = d.hidden_range;
         fc2 = kernels::backend_by_name("onednn").make_conv2d(conv, w2, b2);
     }
     const Tensor values = random_tensor({c.positions, c.channels}, 1.0f, 5);
@@ -344,12 +353,17 @@ void register_all() {
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
     for (const PointwiseFfnCase& c : kPointwiseFfnCases) {
-        if (!kernels::amx::usable(false)) break;
-        for (const bool fused : {true, false}) {
-            benchmark::RegisterBenchmark((std::string("pointwise_ffn/") + (fused ? "amx" : "onednn_pair") + "/bf16/" + c.label).c_str(),
-                                         bench_pointwise_ffn, c, fused)
-                ->Unit(benchmark::kMicrosecond)
-                ->UseRealTime();
+        for (const auto& [precision, kernel, usable] : {std::tuple{Precision::bf16, "amx", kernels::amx::usable(false)},
+                                                        std::tuple{Precision::int8, "vnni", kernels::avx512::vnni_supported()}}) {
+            if (!usable) continue;
+            for (const bool fused : {true, false}) {
+                benchmark::RegisterBenchmark((std::string("pointwise_ffn/") + (fused ? kernel : "onednn_pair") + "/" + to_string(precision) + "/" +
+                                              c.label)
+                                                 .c_str(),
+                                             bench_pointwise_ffn, c, precision, fused)
+                    ->Unit(benchmark::kMicrosecond)
+                    ->UseRealTime();
+            }
         }
     }
     for (const DType type : {DType::f32, DType::bf16}) {

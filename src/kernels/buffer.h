@@ -15,6 +15,7 @@ public:
     // At least `bytes` bytes, 64-byte aligned; the old contents are lost when it grows.
     void* reserve(size_t bytes);
     size_t capacity() const { return capacity_; }
+    void* data() const { return data_.get(); }
 
 private:
     struct Free {

@@ -170,6 +170,12 @@ struct PointwiseFfnDesc {
     Precision precision = Precision::f32;
     DType input = DType::f32;
     std::string name{};  // the layer's weight-name prefix, for logs
+    // int8: the calibration of the two products' inputs, as ConvDesc's input_range and
+    // input_smoothing: x's (fc1) and the hidden layer's (fc2); 0 and empty where not calibrated.
+    float input_range = 0;
+    std::vector<float> input_smoothing{};
+    float hidden_range = 0;
+    std::vector<float> hidden_smoothing{};
 };
 
 class PointwiseFfn {

@@ -256,10 +256,30 @@ std::unique_ptr<kernels::Conv2d> CalibratedBackend::make_conv2d(const kernels::C
 
 std::unique_ptr<kernels::PointwiseFfn> CalibratedBackend::make_pointwise_ffn(const kernels::PointwiseFfnDesc& desc, const Tensor& w1,
                                                                            const Tensor& b1, const Tensor& w2, const Tensor& b2) {
-    auto fused = base_.make_pointwise_ffn(desc, w1, b1, w2, b2);
+    kernels::PointwiseFfnDesc d = desc;
+    if (d.precision == kernels::Precision::int8) {
+        // The two products' calibration, as their convolutions would get it.
+        kernels::ConvDesc fc1;
+        fc1.in_channels = d.channels;
+        fc1.out_channels = d.hidden;
+        fc1.precision = d.precision;
+        fc1.name = d.name + ".fc1";
+        kernels::ConvDesc fc2 = fc1;
+        fc2.in_channels = d.hidden;
+        fc2.out_channels = d.channels;
+        fc2.name = d.name + ".fc2";
+        calibrate(fc1, calibration_, w1);
+        calibrate(fc2, calibration_, w2);
+        d.input_range = fc1.input_range;
+        d.input_smoothing = fc1.input_smoothing;
+        d.hidden_range = fc2.input_range;
+        d.hidden_smoothing = fc2.input_smoothing;
+    }
+    auto fused = base_.make_pointwise_ffn(d, w1, b1, w2, b2);
     if (fused) {
         layers_ += 2;
-        for (const char* layer : {".fc1", ".fc2"}) fused_layers_ += calibration_.input_ranges.count(desc.name + layer) ? 1 : 0;
+        const bool int8 = fused->desc().precision == kernels::Precision::int8;
+        for (const char* layer : {".fc1", ".fc2"}) (int8 ? int8_layers_ : fused_layers_) += calibration_.input_ranges.count(desc.name + layer) ? 1 : 0;
     }
     return fused;
 }

@@ -62,12 +62,12 @@ public:
     std::unique_ptr<kernels::Attention> make_attention(const kernels::AttentionDesc& desc) override {
         return base_.make_attention(desc);
     }
-    // A fused FFN computes in bf16 where the base backend has one for an int8 model; its two
-    // layers' ranges go unused.
+    // A fused FFN of an int8 model gets its two products' calibration; it computes in int8 or,
+    // where the base backend's fused kernel is faster in bf16, in bf16 with the ranges unused.
     std::unique_ptr<kernels::PointwiseFfn> make_pointwise_ffn(const kernels::PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1,
                                                               const Tensor& w2, const Tensor& b2) override;
-    // How many layers got int8, how many calibrated ones run in a fused bf16 FFN instead, and how
-    // many were built in all, for the load log.
+    // How many layers got int8 (fused or not), how many calibrated ones run in a fused bf16 FFN
+    // instead, and how many were built in all, for the load log.
     int int8_layers() const { return int8_layers_; }
     int fused_layers() const { return fused_layers_; }
     int layers() const { return layers_; }

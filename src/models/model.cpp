@@ -139,9 +139,11 @@ std::unique_ptr<Encoder> ClipModel::build(const char* what, Make make) const {
     // int8 layers take their input ranges from the calibration; the backend fills them in.
     CalibratedBackend calibrated(*backend_, *calibration_);
     std::unique_ptr<Encoder> encoder = make(config_, weights, GraphOptions{&calibrated, precision_});
-    log_info(std::string(what) + ": " + std::to_string(calibrated.int8_layers()) + " of " + std::to_string(calibrated.layers()) +
-             " layers run int8 (calibrated on " + calibration_->source + "), the rest bf16 (" + std::to_string(calibrated.fused_layers()) +
-             " calibrated ones in fused bf16 FFNs, faster here)");
+    std::string message = std::string(what) + ": " + std::to_string(calibrated.int8_layers()) + " of " + std::to_string(calibrated.layers()) +
+                          " layers run int8 (calibrated on " + calibration_->source + "), the rest " +
+                          kernels::to_string(backend_->int8_companion());
+    if (calibrated.fused_layers() > 0) message += " (" + std::to_string(calibrated.fused_layers()) + " calibrated ones in fused bf16 FFNs, faster here)";
+    log_info(message);
     return encoder;
 }
 

@@ -20,6 +20,7 @@
 #include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
 #include "kernels/avx512/depthwise_conv.h"
+#include "kernels/avx512/int8_pointwise_ffn.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 
@@ -393,6 +394,131 @@ TEST(AmxPointwiseFfn, MatchesTheTwoProductsInDouble) {
     f32.hidden = 96;
     f32.input = DType::bf16;
     EXPECT_FALSE(kernels::amx::handles_pointwise_ffn(f32)) << "float32 products";
+}
+
+// The fused int8 FFN on AVX512-VNNI against its arithmetic written out here in double: x
+// quantized per channel with the smoothed step (quantize_s8), the smoothed weights per output
+// channel (quantize_rows_s8), exact integer sums, the hidden layer dequantized, through the
+// kernel's GELU (whose own accuracy the next test checks) and quantized with its own
+// calibration, and fc2's result added into y. Where the kernel's float dequantization and this
+// double one fall on either side of a rounding boundary a hidden value differs by one step,
+// which the bound allows for (measured: 3e-8 to 5e-5). Shapes: S0's
+// stage 0 (many positions: the work shared by blocks, with a partial last block), S2's (80 →
+// 240: chunks narrower than 64 outputs), few positions (shared by tiles, a partial tile),
+// float32 and bf16 input, with and without smoothing, one thread and two.
+TEST(Int8PointwiseFfn, MatchesTheQuantizedProductsInDouble) {
+    if (!kernels::avx512::vnni_supported()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+    struct Case {
+        int channels, hidden;
+        Activation activation;
+        int64_t positions;
+        int threads;
+        DType input;
+        bool smoothed;
+    };
+    const Case cases[] = {{64, 192, Activation::gelu, 64 * 64 + 5, 2, DType::bf16, true}, {80, 240, Activation::gelu, 1000, 2, DType::f32, false},
+                          {80, 240, Activation::gelu, 77, 2, DType::bf16, true},        {512, 1536, Activation::gelu, 64, 2, DType::bf16, true},
+                          {64, 192, Activation::none, 13, 1, DType::f32, true},         {256, 768, Activation::gelu, 256, 1, DType::bf16, false}};
+    for (const Case& c : cases) {
+        const kernels::ThreadCountScope team(c.threads);
+        kernels::PointwiseFfnDesc d;
+        d.channels = c.channels;
+        d.hidden = c.hidden;
+        d.activation = c.activation;
+        d.precision = Precision::int8;
+        d.input = c.input;
+        d.input_range = 2.5f;
+        d.hidden_range = c.activation == Activation::gelu ? 3.0f : 5.0f;
+        if (c.smoothed) {
+            for (float v : random_values(c.channels, 0.5f, 31)) d.input_smoothing.push_back(1.0f + v);
+            for (float v : random_values(c.hidden, 0.5f, 32)) d.hidden_smoothing.push_back(1.0f + v);
+        }
+        ASSERT_TRUE(kernels::avx512::handles_int8_pointwise_ffn(d));
+        const Tensor w1 = random_tensor({c.hidden, c.channels, 1, 1}, 0.2f, 21), b1 = random_tensor({c.hidden}, 0.5f, 22);
+        const Tensor w2 = random_tensor({c.channels, c.hidden}, 0.1f, 23), b2 = random_tensor({c.channels}, 0.5f, 24);
+        Buffer x(c.input, random_values(c.positions * c.channels, 2.0f, 25));
+        const std::vector<float> y0 = random_values(c.positions * c.channels, 1.0f, 26);
+        std::vector<float> y = y0;
+        kernels::avx512::make_int8_pointwise_ffn(d, w1, b1, w2, b2)->run(x.data(), c.positions, y.data());
+
+        const auto quantized_weights = [](const Tensor& w, const std::vector<float>& smoothing, int rows, int cols) {
+            const Tensor smoothed = smoothing.empty() ? w : kernels::smooth_input_channels(w, smoothing);
+            return kernels::quantize_rows_s8(smoothed.f32(), rows, cols);
+        };
+        const kernels::RowQuantized q1 = quantized_weights(w1, d.input_smoothing, c.hidden, c.channels);
+        const kernels::RowQuantized q2 = quantized_weights(w2, d.hidden_smoothing, c.channels, c.hidden);
+        const std::vector<float> inverse1 = kernels::int8_inverse_steps(d.input_range, d.input_smoothing, c.channels);
+        const std::vector<float> inverse2 = kernels::int8_inverse_steps(d.hidden_range, d.hidden_smoothing, c.hidden);
+        const std::vector<float> xv = x.values();
+        std::vector<float> expected = y0;
+        std::vector<int> xq(c.channels), hq(c.hidden);
+        for (int64_t p = 0; p < c.positions; ++p) {
+            for (int k = 0; k < c.channels; ++k) xq[k] = kernels::quantize_s8(xv[p * c.channels + k], inverse1[k]);
+            for (int j = 0; j < c.hidden; ++j) {
+                int64_t sum = 0;
+                for (int k = 0; k < c.channels; ++k) sum += int64_t{xq[k]} * q1.values[static_cast<size_t>(j) * c.channels + k];
+                float h = static_cast<float>(sum * double{kernels::int8_step(d.input_range)} * q1.steps[j] + b1.f32()[j]);
+                if (c.activation == Activation::gelu) kernels::avx512::hidden_gelu(&h, 1, &h);
+                hq[j] = kernels::quantize_s8(h, inverse2[j]);
+            }
+            for (int o = 0; o < c.channels; ++o) {
+                int64_t sum = 0;
+                for (int j = 0; j < c.hidden; ++j) sum += int64_t{hq[j]} * q2.values[static_cast<size_t>(o) * c.hidden + j];
+                expected[p * c.channels + o] += static_cast<float>(sum * double{kernels::int8_step(d.hidden_range)} * q2.steps[o] + b2.f32()[o]);
+            }
+        }
+        EXPECT_LE(relative_error(y, expected), 2e-4) << c.channels << " → " << c.hidden << ", " << c.positions << " positions, " << c.threads
+                                                     << " threads, " << to_string(c.input) << (c.smoothed ? ", smoothed" : "")
+                                                     << (c.activation == Activation::gelu ? ", GELU" : "");
+    }
+}
+
+// The hidden layer's GELU (a table of cubics) against the exact GELU in double, every 1/1024 over
+// [−8, 8] (the table's 32 intervals of [−5, 5], their ends, and beyond) and at ±100.
+TEST(Int8PointwiseFfn, HiddenGeluIsWithinTwoMillionthsOfTheExactOne) {
+    if (!kernels::avx512::vnni_supported()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+    std::vector<float> x;
+    for (int i = -8 * 1024; i <= 8 * 1024; ++i) x.push_back(i / 1024.0f);
+    x.push_back(100.0f);
+    x.push_back(-100.0f);
+    std::vector<float> y(x.size());
+    kernels::avx512::hidden_gelu(x.data(), static_cast<int64_t>(x.size()), y.data());
+    double worst = 0;
+    float worst_at = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+        const double exact = 0.5 * x[i] * std::erfc(-x[i] / std::sqrt(2.0));
+        const double error = std::fabs(y[i] - exact) / std::max(1.0, std::fabs(double{x[i]}) / 5);
+        if (error > worst) worst = error, worst_at = x[i];
+    }
+    EXPECT_LE(worst, 2e-6) << "at " << worst_at;
+}
+
+// What the fused int8 FFN leaves to the two convolutions.
+TEST(Int8PointwiseFfn, DeclinesWhatItIsNotBuiltFor) {
+    if (!kernels::avx512::vnni_supported()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+    kernels::PointwiseFfnDesc d;
+    d.channels = 64;
+    d.hidden = 192;
+    d.precision = Precision::int8;
+    d.input = DType::bf16;
+    d.input_range = 1.0f;
+    d.hidden_range = 1.0f;
+    EXPECT_TRUE(kernels::avx512::handles_int8_pointwise_ffn(d));
+    kernels::PointwiseFfnDesc other = d;
+    other.hidden_range = 0;
+    EXPECT_FALSE(kernels::avx512::handles_int8_pointwise_ffn(other)) << "the hidden layer not calibrated";
+    other = d;
+    other.input_range = 0;
+    EXPECT_FALSE(kernels::avx512::handles_int8_pointwise_ffn(other)) << "the input not calibrated";
+    other = d;
+    other.hidden = 200;
+    EXPECT_FALSE(kernels::avx512::handles_int8_pointwise_ffn(other)) << "a hidden count that is not a multiple of 16";
+    other = d;
+    other.precision = Precision::bf16;
+    EXPECT_FALSE(kernels::avx512::handles_int8_pointwise_ffn(other)) << "bf16 products";
+    other = d;
+    other.activation = Activation::quick_gelu;
+    EXPECT_FALSE(kernels::avx512::handles_int8_pointwise_ffn(other)) << "an activation it does not apply";
 }
 
 // Attention on AMX tiles against the same formula in double on the values the kernel takes (q, k

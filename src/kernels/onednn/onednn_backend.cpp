@@ -32,6 +32,7 @@
 #include "kernels/amx/pointwise_ffn.h"
 #include "kernels/avx2/depthwise_conv.h"
 #include "kernels/avx512/depthwise_conv.h"
+#include "kernels/avx512/int8_pointwise_ffn.h"
 #include "kernels/buffer.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
@@ -658,9 +659,14 @@ public:
     // (int8's companion) where its work is shared by blocks of positions, which beat oneDNN's
     // int8 pair (two threads of the AMX Xeon: S0 image 8.8 → 6.7 ms); with larger weights (the
     // S0 text RepMixer's) the int8 pair is faster (2.4 against 2.7 ms for S0 text) and stays.
+    // Without AMX, where oneDNN runs its AVX-512 kernels on a CPU with VNNI, a calibrated int8
+    // FFN runs fused in int8 instead (kernels/avx512/int8_pointwise_ffn.h).
     std::unique_ptr<PointwiseFfn> make_pointwise_ffn(const PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1, const Tensor& w2,
                                                      const Tensor& b2) override {
-        if (dnnl::get_effective_cpu_isa() < dnnl::cpu_isa::avx512_core_amx) return nullptr;
+        if (dnnl::get_effective_cpu_isa() < dnnl::cpu_isa::avx512_core_amx) {
+            if (has_avx512_kernels() && avx512::handles_int8_pointwise_ffn(desc)) return avx512::make_int8_pointwise_ffn(desc, w1, b1, w2, b2);
+            return nullptr;
+        }
         PointwiseFfnDesc d = desc;
         if (d.precision == Precision::int8 && int8_companion() == Precision::bf16 && amx::shares_by_blocks(d)) d.precision = Precision::bf16;
         if (!amx::handles_pointwise_ffn(d)) return nullptr;
