@@ -77,6 +77,74 @@ TEST(Calibration, SmoothingBalancesEachChannelAgainstItsWeights) {
     EXPECT_THROW(smoothing_factors({1.0f, 2.0f}, weight), Error);
 }
 
+// A fused FFN of an int8 model gets its two products' calibration, as their convolutions would:
+// the smoothing factors of fc1's input against W1 and of the hidden layer against W2, and the
+// ranges of the smoothed inputs. (A base backend that records what it is asked for.)
+TEST(Calibration, ReachesTheTwoProductsOfAFusedFfn) {
+    class Recording final : public kernels::Backend {
+    public:
+        std::string name() const override { return "recording"; }
+        bool native(kernels::Precision) const override { return true; }
+        std::unique_ptr<kernels::Conv2d> make_conv2d(const kernels::ConvDesc& d, const Tensor& w, const Tensor& b) override {
+            return kernels::reference_backend().make_conv2d(d, w, b);
+        }
+        std::unique_ptr<kernels::Linear> make_linear(const kernels::LinearDesc& d, const Tensor& w, const Tensor& b) override {
+            return kernels::reference_backend().make_linear(d, w, b);
+        }
+        std::unique_ptr<kernels::Attention> make_attention(const kernels::AttentionDesc& d) override {
+            return kernels::reference_backend().make_attention(d);
+        }
+        std::unique_ptr<kernels::PointwiseFfn> make_pointwise_ffn(const kernels::PointwiseFfnDesc& d, const Tensor&, const Tensor&, const Tensor&,
+                                                                  const Tensor&) override {
+            asked.push_back(d);
+            return nullptr;
+        }
+        std::vector<kernels::PointwiseFfnDesc> asked;
+    };
+    constexpr int channels = 16, hidden = 48;
+    std::vector<float> w1_values(hidden * channels), w2_values(channels * hidden);
+    for (size_t i = 0; i < w1_values.size(); ++i) w1_values[i] = std::sin(0.37f * static_cast<float>(i));
+    for (size_t i = 0; i < w2_values.size(); ++i) w2_values[i] = std::cos(0.23f * static_cast<float>(i));
+    const Tensor w1 = Tensor::from_f32({hidden, channels, 1, 1}, w1_values), w2 = Tensor::from_f32({channels, hidden, 1, 1}, w2_values);
+    const Tensor b1 = Tensor::zeros_f32({hidden}), b2 = Tensor::zeros_f32({channels});
+    Calibration calibration;
+    std::vector<float> input_channels(channels), hidden_channels(hidden);
+    for (int c = 0; c < channels; ++c) input_channels[c] = 0.5f + static_cast<float>(c);
+    for (int c = 0; c < hidden; ++c) hidden_channels[c] = 0.25f + 0.1f * static_cast<float>(c % 7);
+    calibration.channel_ranges = {{"blk.ffn.fc1", input_channels}, {"blk.ffn.fc2", hidden_channels}};
+    calibration.input_ranges = {{"blk.ffn.fc1", *std::max_element(input_channels.begin(), input_channels.end())},
+                                {"blk.ffn.fc2", *std::max_element(hidden_channels.begin(), hidden_channels.end())}};
+    Recording base;
+    CalibratedBackend calibrated(base, calibration);
+    kernels::PointwiseFfnDesc d;
+    d.channels = channels;
+    d.hidden = hidden;
+    d.precision = kernels::Precision::int8;
+    d.name = "blk.ffn";
+    EXPECT_EQ(calibrated.make_pointwise_ffn(d, w1, b1, w2, b2), nullptr);
+    d.precision = kernels::Precision::bf16;
+    EXPECT_EQ(calibrated.make_pointwise_ffn(d, w1, b1, w2, b2), nullptr);
+    ASSERT_EQ(base.asked.size(), 2u);
+
+    const auto smoothed_range = [](const std::vector<float>& ranges, const std::vector<float>& factors) {
+        float range = 0;
+        for (size_t c = 0; c < ranges.size(); ++c) range = std::max(range, ranges[c] / factors[c]);
+        return range;
+    };
+    const kernels::PointwiseFfnDesc& int8 = base.asked[0];
+    const std::vector<float> input_factors = smoothing_factors(input_channels, w1), hidden_factors = smoothing_factors(hidden_channels, w2);
+    EXPECT_EQ(int8.input_smoothing, input_factors);
+    EXPECT_EQ(int8.hidden_smoothing, hidden_factors);
+    EXPECT_FLOAT_EQ(int8.input_range, smoothed_range(input_channels, input_factors));
+    EXPECT_FLOAT_EQ(int8.hidden_range, smoothed_range(hidden_channels, hidden_factors));
+    EXPECT_NE(int8.input_smoothing, std::vector<float>(channels, 1.0f)) << "the example should smooth something";
+    // A bf16 FFN gets no int8 calibration.
+    const kernels::PointwiseFfnDesc& bf16 = base.asked[1];
+    EXPECT_EQ(bf16.input_range, 0.0f);
+    EXPECT_EQ(bf16.hidden_range, 0.0f);
+    EXPECT_TRUE(bf16.input_smoothing.empty() && bf16.hidden_smoothing.empty());
+}
+
 class CalibrationFile : public ::testing::Test {
 protected:
     void SetUp() override { dir_ = mclip::testing::make_temp_dir("mclip-calibration"); }
