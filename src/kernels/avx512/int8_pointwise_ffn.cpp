@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/avx512/cpu.h"
+#include "kernels/avx512/quantize.h"
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
 
@@ -38,7 +39,7 @@ struct PackedLayer {
         int8_t* const weights = static_cast<int8_t*>(packed_weights.reserve(static_cast<size_t>(outputs) * inputs));
         const Tensor plain = weight.to_f32();
         const Tensor w = smoothing.empty() ? plain : smooth_input_channels(plain, smoothing);
-        const RowQuantized q = quantize_rows_s8(w.f32(), outputs, inputs);
+        const RowQuantized q = kernels::quantize_rows_s8(w.f32(), outputs, inputs);
         for (int o = 0; o < outputs; ++o) {
             const int chunk = o / kChunk, width = 16 * vectors(chunk);
             int8_t* packed = weights + static_cast<size_t>(chunk) * kChunk * inputs;
@@ -73,7 +74,8 @@ struct PackedLayer {
     std::vector<float> bias;
 };
 
-// Sixteen values to unsigned bytes: quantize_s8's rounding and clamping, plus the zero point.
+// Sixteen values to unsigned bytes: quantize_s8's rounding and clamping, plus the zero point (for
+// the hidden layer, quantized straight from the registers).
 MCLIP_AVX512_VNNI inline __m128i quantize16(__m512 v, __m512 inverse_steps) {
     const __m512 scaled = _mm512_mul_ps(v, inverse_steps);
     const __m512 clamped = _mm512_maskz_min_ps(kAll, _mm512_maskz_max_ps(kAll, scaled, _mm512_set1_ps(-128.0f)), _mm512_set1_ps(127.0f));
@@ -145,25 +147,19 @@ MCLIP_AVX512_VNNI inline __m512 hidden_gelu16(__m512 v, const CdfRegisters& cdf)
     return _mm512_mul_ps(v, phi);
 }
 
-// Rows [first, first + rows) of x [positions, channels] quantized into q [padded_rows, channels],
-// the rows past `rows` zero (the zero point).
-template <bool Bf16>
-MCLIP_AVX512_VNNI void quantize_rows(const void* x, int64_t first, int rows, int padded_rows, int channels, const float* inverse_steps,
-                                     uint8_t* q) {
-    for (int r = 0; r < rows; ++r) {
-        const int64_t row = (first + r) * channels;
-        for (int c = 0; c < channels; c += 16) {
-            __m512 v;
-            if constexpr (Bf16) {
-                const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(x) + row + c));
-                v = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, _mm512_maskz_cvtepu16_epi32(kAll, bits), 16));
-            } else {
-                v = _mm512_loadu_ps(static_cast<const float*>(x) + row + c);
-            }
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(q + static_cast<int64_t>(r) * channels + c), quantize16(v, _mm512_loadu_ps(inverse_steps + c)));
-        }
+// Rows [first, first + rows) of x [positions, channels] (float32 or bf16) quantized into q
+// [padded_rows, channels] as unsigned bytes: quantize.h's levels with the zero point added (the
+// sign bit flipped), the rows past `rows` zero (the zero point).
+MCLIP_AVX512_VNNI void quantize_input_rows(bool bf16, const void* x, int64_t first, int rows, int padded_rows, int channels,
+                                           const float* inverse_steps, uint8_t* q) {
+    const char* from = static_cast<const char*>(x) + first * channels * static_cast<int64_t>(bf16 ? sizeof(uint16_t) : sizeof(float));
+    quantize_rows_s8(bf16, from, rows, channels, inverse_steps, reinterpret_cast<int8_t*>(q));
+    const int64_t count = static_cast<int64_t>(rows) * channels;  // a multiple of 16
+    for (int64_t i = 0; i < count; i += 16) {
+        __m128i* bytes = reinterpret_cast<__m128i*>(q + i);
+        _mm_storeu_si128(bytes, _mm_xor_si128(_mm_loadu_si128(bytes), _mm_set1_epi8(static_cast<char>(kZeroPoint))));
     }
-    std::memset(q + static_cast<int64_t>(rows) * channels, kZeroPoint, static_cast<size_t>(padded_rows - rows) * channels);
+    std::memset(q + count, kZeroPoint, static_cast<size_t>(padded_rows - rows) * channels);
 }
 
 // sums[r][j] = Σ_k a[r][k]·w[16j + lane][k] over the layer's inputs, for a tile of kTileRows rows
@@ -277,8 +273,7 @@ protected:
 private:
     // x's rows [first, first + rows) into q, padded to `padded_rows` rows.
     void quantize_input(const void* x, int64_t first, int rows, int padded_rows, uint8_t* q) const {
-        (desc_.input == DType::bf16 ? quantize_rows<true> : quantize_rows<false>)(x, first, rows, padded_rows, desc_.channels,
-                                                                                 input_inverse_steps_.data(), q);
+        quantize_input_rows(desc_.input == DType::bf16, x, first, rows, padded_rows, desc_.channels, input_inverse_steps_.data(), q);
     }
 
     void hidden_tile(const uint8_t* input, int chunk, uint8_t* hidden) const {
