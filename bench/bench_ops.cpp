@@ -19,6 +19,7 @@
 #include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
 #include "kernels/avx512/depthwise_conv.h"
+#include "kernels/avx512/int8_depthwise_conv.h"
 #include "kernels/avx512/int8_pointwise_ffn.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
@@ -345,6 +346,15 @@ void register_all() {
         if (!kernels::avx512::cpu_supported() || !kernels::avx512::handles_depthwise(conv_desc(c, Precision::f32))) continue;
         benchmark::RegisterBenchmark((std::string(c.family) + "/avx512/f32/" + c.label).c_str(), bench_conv,
                                      kernels::avx512::make_depthwise_conv2d, Precision::f32, c)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+    }
+    // The int8 one on AVX512-VNNI, which the oneDNN backend uses for calibrated int8 depthwise
+    // layers (conv_depthwise/onednn/int8 runs it where it takes the shape, float32 elsewhere).
+    for (const ConvCase& c : kConvCases) {
+        if (!kernels::avx512::handles_int8_depthwise(conv_desc(c, Precision::int8))) continue;
+        benchmark::RegisterBenchmark((std::string(c.family) + "/vnni/int8/" + c.label).c_str(), bench_conv,
+                                     kernels::avx512::make_int8_depthwise_conv2d, Precision::int8, c)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
     }

@@ -47,13 +47,19 @@ Precision parse_precision(const std::string& name) {
 }
 
 bool int8_capable(const ConvDesc& d) {
-    return d.precision == Precision::int8 && d.groups == 1 && d.in_channels >= kMinInt8Channels;
+    if (d.precision != Precision::int8) return false;
+    if (d.depthwise()) {
+        return d.out_channels == d.in_channels && d.stride_h == 1 && d.stride_w == 1 && d.kernel_h >= kMinInt8DepthwiseKernel &&
+               d.kernel_w >= kMinInt8DepthwiseKernel;
+    }
+    return d.groups == 1 && d.in_channels >= kMinInt8Channels;
 }
 bool int8_capable(const LinearDesc& d) { return d.precision == Precision::int8; }
 
 Precision compute_precision(const ConvDesc& d) {
     if (d.precision != Precision::int8) return d.precision;
-    return int8_capable(d) && d.input_range > 0 ? Precision::int8 : Precision::bf16;
+    if (int8_capable(d) && d.input_range > 0) return Precision::int8;
+    return d.depthwise() ? Precision::f32 : Precision::bf16;
 }
 
 Precision compute_precision(const LinearDesc& d) {

@@ -109,13 +109,22 @@ struct LinearDesc {
 };
 
 // Whether a layer asked for int8 can use it: 8-bit products pay in dense convolutions with at
-// least kMinInt8Channels input channels and in linear layers.
+// least kMinInt8Channels input channels, in linear layers, and in depthwise convolutions with
+// stride 1, one output channel per input channel and kernels of at least kMinInt8DepthwiseKernel
+// on both sides (quantized per channel: calibration.h). In smaller depthwise kernels the pass that
+// quantizes the input costs more than the products save (bench_ops, Zen 5: S0's 7×7 at 64×64
+// 84 → 62 µs on two threads, its 3×3 63 → 85 µs on one, the text's 1×11 8 → 15 µs). An int8
+// depthwise layer's centre tap multiplies the unquantized input: it is usually the largest (in a
+// reparameterized RepMixer or RepCPE, the identity), so the input's quantization noise enters
+// only through the other taps, whose weights get a finer step without it.
 inline constexpr int kMinInt8Channels = 16;
+inline constexpr int kMinInt8DepthwiseKernel = 5;
 bool int8_capable(const ConvDesc& desc);
 bool int8_capable(const LinearDesc& desc);
 // The precision a layer actually computes in: int8 for int8-capable layers with a calibrated
 // input range; the rest of an int8 model asks for bf16, which a backend whose int8_companion()
-// is float32 computes in float32.
+// is float32 computes in float32, except depthwise convolutions, which are bound by memory
+// traffic and compute in float32.
 Precision compute_precision(const ConvDesc& desc);
 Precision compute_precision(const LinearDesc& desc);
 

@@ -511,14 +511,19 @@ RowQuantized quantize_rows_s8(const float* w, int64_t rows, int64_t cols, bool e
 
 Tensor smooth_input_channels(const Tensor& weight, const std::vector<float>& smoothing) {
     Tensor smoothed = weight.to_f32().clone();
-    const int64_t channels = weight.dim(1);
-    if (static_cast<int64_t>(smoothing.size()) != channels) {
-        throw Error(ErrorCode::internal, "smoothing factors for " + std::to_string(smoothing.size()) + " input channels, the weights have " +
-                                             std::to_string(channels));
+    const int64_t outputs = weight.dim(0), factors = static_cast<int64_t>(smoothing.size());
+    // Depthwise weights [out, 1, ...]: output channel o reads input channel o / (out / in).
+    const bool depthwise = weight.dim(1) == 1 && factors > 1 && outputs % factors == 0;
+    if (!depthwise && factors != weight.dim(1)) {
+        throw Error(ErrorCode::internal, "smoothing factors for " + std::to_string(factors) + " input channels, the weights have " +
+                                             std::to_string(weight.dim(1)));
     }
-    const int64_t inner = weight.elements() / weight.dim(0) / channels;  // kernel positions per channel
+    const int64_t per_output = weight.elements() / outputs;
+    const int64_t inner = depthwise ? per_output : per_output / factors;  // kernel positions per input channel
     float* w = smoothed.f32();
-    for (int64_t i = 0; i < smoothed.elements(); ++i) w[i] *= smoothing[(i / inner) % channels];
+    for (int64_t i = 0; i < smoothed.elements(); ++i) {
+        w[i] *= depthwise ? smoothing[i / per_output / (outputs / factors)] : smoothing[(i / inner) % factors];
+    }
     return smoothed;
 }
 

@@ -46,7 +46,8 @@ struct RowQuantized {
 };
 RowQuantized quantize_rows_s8(const float* w, int64_t rows, int64_t cols, bool even_levels = false);
 // Weights [out, in, ...] (float32) with each input channel c multiplied by smoothing[c]: the
-// weight side of ConvDesc::input_smoothing.
+// weight side of ConvDesc::input_smoothing. Depthwise weights [out, 1, ...] with a factor per
+// input channel: output channel o by smoothing[o / (out / in)].
 Tensor smooth_input_channels(const Tensor& weight, const std::vector<float>& smoothing);
 
 // y += x, element-wise.

@@ -45,6 +45,7 @@ ConvFfn::ConvFfn(const WeightSource& weights, const std::string& prefix, const C
     dw.pad_h = s.kernel_h / 2;
     dw.pad_w = s.kernel_w / 2;
     dw.output = narrow_;
+    dw.precision = options.depthwise_precision();
     dw.typical_h = typical_h;
     dw.typical_w = typical_w;
     dw.name = prefix + ".dw";

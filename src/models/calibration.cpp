@@ -228,7 +228,28 @@ std::vector<float> smoothing_factors(const std::vector<float>& channel_ranges, c
     return factors;
 }
 
+std::vector<float> equalizing_factors(const std::vector<float>& channel_ranges, int channels) {
+    if (static_cast<int64_t>(channel_ranges.size()) != channels) {
+        throw Error(ErrorCode::invalid_input, "calibration data for " + std::to_string(channel_ranges.size()) +
+                                                  " input channels where the layer has " + std::to_string(channels));
+    }
+    const float largest = *std::max_element(channel_ranges.begin(), channel_ranges.end());
+    std::vector<float> factors(channels, 1.0f);
+    for (int c = 0; c < channels; ++c) {
+        if (channel_ranges[c] > 0) factors[c] = channel_ranges[c] / largest;
+    }
+    return factors;
+}
+
 namespace {
+
+std::vector<float> smoothing_for(const kernels::ConvDesc& d, const std::vector<float>& channel_ranges, const Tensor& weight) {
+    return d.depthwise() ? equalizing_factors(channel_ranges, d.in_channels) : smoothing_factors(channel_ranges, weight);
+}
+
+std::vector<float> smoothing_for(const kernels::LinearDesc&, const std::vector<float>& channel_ranges, const Tensor& weight) {
+    return smoothing_factors(channel_ranges, weight);
+}
 
 // Fills in a layer's calibrated range and, where the layer runs int8 and its channels were
 // measured, its smoothing factors and the range of the smoothed input.
@@ -238,7 +259,7 @@ void calibrate(Desc& d, const Calibration& calibration, const Tensor& weight) {
     d.input_range = range == calibration.input_ranges.end() ? 0.0f : range->second;
     const auto channels = calibration.channel_ranges.find(d.name);
     if (kernels::compute_precision(d) != kernels::Precision::int8 || channels == calibration.channel_ranges.end()) return;
-    d.input_smoothing = smoothing_factors(channels->second, weight);
+    d.input_smoothing = smoothing_for(d, channels->second, weight);
     d.input_range = 0;
     for (size_t c = 0; c < channels->second.size(); ++c) d.input_range = std::max(d.input_range, channels->second[c] / d.input_smoothing[c]);
 }
@@ -250,8 +271,14 @@ std::unique_ptr<kernels::Conv2d> CalibratedBackend::make_conv2d(const kernels::C
     kernels::ConvDesc d = desc;
     calibrate(d, calibration_, weight);
     ++layers_;
-    if (kernels::compute_precision(d) == kernels::Precision::int8) ++int8_layers_;
-    return base_.make_conv2d(d, weight, bias);
+    auto conv = base_.make_conv2d(d, weight, bias);
+    // As built: a backend may compute a layer int8 could serve in another precision.
+    if (kernels::compute_precision(conv->desc()) == kernels::Precision::int8) {
+        ++int8_layers_;
+    } else if (kernels::compute_precision(d) == kernels::Precision::int8) {
+        ++declined_layers_;
+    }
+    return conv;
 }
 
 std::unique_ptr<kernels::PointwiseFfn> CalibratedBackend::make_pointwise_ffn(const kernels::PointwiseFfnDesc& desc, const Tensor& w1,

@@ -38,6 +38,10 @@ struct Calibration {
 // SmoothQuant's factor per input channel of a layer with weights [out, in, ...] whose inputs
 // reached channel_ranges (1 where a channel or its weights are all zero).
 std::vector<float> smoothing_factors(const std::vector<float>& channel_ranges, const Tensor& weight);
+// A depthwise layer's factors: each channel meets only its own weights, so the input is divided
+// down to the largest channel's range, s_c = max|x_c| / max_k max|x_k| (1 for a channel never
+// seen nonzero), and the smoothed input's single step is in effect a step per channel.
+std::vector<float> equalizing_factors(const std::vector<float>& channel_ranges, int channels);
 
 void write_calibration(GgufWriter& writer, const Calibration& calibration);
 // The calibration stored in a model file, or nullopt when it has none.
@@ -67,9 +71,12 @@ public:
     std::unique_ptr<kernels::PointwiseFfn> make_pointwise_ffn(const kernels::PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1,
                                                               const Tensor& w2, const Tensor& b2) override;
     // How many layers got int8 (fused or not), how many calibrated ones run in a fused bf16 FFN
-    // instead, and how many were built in all, for the load log.
+    // instead, how many other calibrated ones the base backend computes in another precision
+    // (depthwise ones in float32 where it has no int8 depthwise kernel), and how many were built
+    // in all, for the load log.
     int int8_layers() const { return int8_layers_; }
     int fused_layers() const { return fused_layers_; }
+    int declined_layers() const { return declined_layers_; }
     int layers() const { return layers_; }
 
 private:
@@ -77,6 +84,7 @@ private:
     const Calibration& calibration_;
     int int8_layers_ = 0;
     int fused_layers_ = 0;
+    int declined_layers_ = 0;
     int layers_ = 0;
 };
 

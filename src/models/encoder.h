@@ -33,6 +33,11 @@ struct GraphOptions {
     kernels::Precision main_path_precision() const {
         return precision == kernels::Precision::int8 ? backend->int8_companion() : precision;
     }
+    // Depthwise convolutions are bound by memory traffic: float32 products unless int8 serves
+    // them (kernels::int8_capable, compute_precision).
+    kernels::Precision depthwise_precision() const {
+        return precision == kernels::Precision::int8 ? kernels::Precision::int8 : kernels::Precision::f32;
+    }
 };
 
 // Called with named intermediate activations (names and layouts as in the reference fixtures,

@@ -143,6 +143,9 @@ std::unique_ptr<Encoder> ClipModel::build(const char* what, Make make) const {
                           " layers run int8 (calibrated on " + calibration_->source + "), the rest " +
                           kernels::to_string(backend_->int8_companion());
     if (calibrated.fused_layers() > 0) message += " (" + std::to_string(calibrated.fused_layers()) + " calibrated ones in fused bf16 FFNs, faster here)";
+    if (calibrated.declined_layers() > 0) {
+        message += "; " + std::to_string(calibrated.declined_layers()) + " calibrated depthwise ones float32 (no int8 depthwise kernel for this CPU)";
+    }
     log_info(message);
     return encoder;
 }

@@ -20,6 +20,7 @@
 #include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
 #include "kernels/avx512/depthwise_conv.h"
+#include "kernels/avx512/int8_depthwise_conv.h"
 #include "kernels/avx512/int8_pointwise_ffn.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
@@ -341,6 +342,141 @@ TEST(Avx512DepthwiseConv, TakesTheShapesItIsBuiltFor) {
     EXPECT_FALSE(kernels::avx512::handles_depthwise(d)) << "not depthwise";
 }
 
+// The int8 depthwise kernel against its arithmetic in double: the input quantized per channel
+// (the smoothed step), the smoothed weights per channel without the centre tap, their integer
+// products summed exactly, and the centre tap's float32 weight times the unquantized input. Only
+// the float32 rounding of the sums (and of a bf16 output) may remain. Shapes: channels that do
+// not fill a block, widths that do not fill a tile of 8 columns, odd heights (a last row computed
+// alone), images lower than the kernel, 5×5, 7×7 and 11×9 kernels (two and three quads per row),
+// float32 and bf16 in and out, with and without a residual, one thread and two.
+TEST(Int8DepthwiseConv, MatchesItsArithmeticInDouble) {
+    if (!kernels::avx512::vnni_supported()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+    struct Case {
+        int n, channels, h, w, kh, kw;
+        DType input, output;
+        bool accumulate, smoothed;
+        int threads;
+    };
+    const Case cases[] = {{2, 13, 9, 11, 7, 7, DType::f32, DType::f32, false, true, 2},  {1, 40, 17, 20, 7, 7, DType::bf16, DType::f32, true, false, 1},
+                          {3, 32, 3, 5, 5, 5, DType::f32, DType::bf16, false, true, 2}, {1, 16, 12, 30, 11, 9, DType::f32, DType::f32, false, true, 2},
+                          {1, 64, 16, 16, 7, 7, DType::bf16, DType::bf16, false, false, 2}};
+    for (const Case& c : cases) {
+        const kernels::ThreadCountScope team(c.threads);
+        kernels::ConvDesc d;
+        d.in_channels = d.out_channels = d.groups = c.channels;
+        d.kernel_h = c.kh;
+        d.kernel_w = c.kw;
+        d.pad_h = c.kh / 2;
+        d.pad_w = c.kw / 2;
+        d.precision = Precision::int8;
+        d.input = c.input;
+        d.output = c.output;
+        d.accumulate = c.accumulate;
+        d.input_range = 1.5f;  // x in [-2, 2]: some inputs saturate
+        if (c.smoothed) {
+            for (float v : random_values(c.channels, 0.5f, 51)) d.input_smoothing.push_back(1.0f + v);
+        }
+        ASSERT_TRUE(kernels::avx512::handles_int8_depthwise(d)) << c.kh << "x" << c.kw;
+        const Tensor weight = random_tensor({c.channels, 1, c.kh, c.kw}, 0.3f, 52), bias = random_tensor({c.channels}, 0.5f, 53);
+        const int64_t count = static_cast<int64_t>(c.n) * c.h * c.w * c.channels;
+        Buffer x(c.input, random_values(count, 2.0f, 54)), y(c.output, random_values(count, 1.0f, 55));
+        const std::vector<float> y0 = y.values();
+        kernels::avx512::make_int8_depthwise_conv2d(d, weight, bias)->run(x.data(), c.n, c.h, c.w, y.data());
+
+        const int taps = c.kh * c.kw, centre = d.pad_h * c.kw + d.pad_w;
+        Tensor off_centre = d.input_smoothing.empty() ? weight.clone() : kernels::smooth_input_channels(weight, d.input_smoothing);
+        for (int ch = 0; ch < c.channels; ++ch) off_centre.f32()[ch * taps + centre] = 0.0f;
+        const kernels::RowQuantized q = kernels::quantize_rows_s8(off_centre.f32(), c.channels, taps);
+        const std::vector<float> inverse = kernels::int8_inverse_steps(d.input_range, d.input_smoothing, c.channels);
+        const std::vector<float> xv = x.values();
+        std::vector<float> expected(count);
+        for (int b = 0; b < c.n; ++b) {
+            for (int i = 0; i < c.h; ++i) {
+                for (int j = 0; j < c.w; ++j) {
+                    for (int ch = 0; ch < c.channels; ++ch) {
+                        int64_t sum = 0;
+                        for (int p = 0; p < c.kh; ++p) {
+                            for (int t = 0; t < c.kw; ++t) {
+                                const int yi = i - d.pad_h + p, xj = j - d.pad_w + t;
+                                if (yi < 0 || yi >= c.h || xj < 0 || xj >= c.w) continue;
+                                const float v = xv[((static_cast<int64_t>(b) * c.h + yi) * c.w + xj) * c.channels + ch];
+                                sum += int64_t{kernels::quantize_s8(v, inverse[ch])} * q.values[static_cast<size_t>(ch) * taps + p * c.kw + t];
+                            }
+                        }
+                        const int64_t at = ((static_cast<int64_t>(b) * c.h + i) * c.w + j) * c.channels + ch;
+                        const double value = sum * double{kernels::int8_step(d.input_range)} * q.steps[ch] + bias.f32()[ch] +
+                                             double{weight.f32()[ch * taps + centre]} * xv[at];
+                        expected[at] = static_cast<float>(value + (c.accumulate ? y0[at] : 0.0));
+                    }
+                }
+            }
+        }
+        EXPECT_LE(relative_error(y.values(), expected), c.output == DType::bf16 ? 4e-3 : 1e-6)
+            << c.channels << " channels, " << c.h << "x" << c.w << ", kernel " << c.kh << "x" << c.kw << ", " << to_string(c.input) << " → "
+            << to_string(c.output) << (c.accumulate ? " added" : "") << (c.smoothed ? ", smoothed" : "");
+    }
+}
+
+// The centre tap (a RepCPE's identity) is not quantized: with only a centre tap and a range far
+// below the input's, which would clamp every quantized input, the layer passes x through.
+TEST(Int8DepthwiseConv, KeepsTheCentreTapUnquantized) {
+    if (!kernels::avx512::vnni_supported()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+    kernels::ConvDesc d;
+    d.in_channels = d.out_channels = d.groups = 24;
+    d.kernel_h = d.kernel_w = 7;
+    d.pad_h = d.pad_w = 3;
+    d.precision = Precision::int8;
+    d.input_range = 0.01f;
+    Tensor weight = Tensor::zeros_f32({24, 1, 7, 7});
+    for (int c = 0; c < 24; ++c) weight.f32()[c * 49 + 24] = 1.0f;
+    const std::vector<float> x = random_values(9 * 10 * 24, 3.0f, 61);
+    std::vector<float> y(x.size(), 0.0f);
+    kernels::avx512::make_int8_depthwise_conv2d(d, weight, Tensor())->run(x.data(), 1, 9, 10, y.data());
+    EXPECT_EQ(y, x);
+}
+
+// What the int8 depthwise kernel leaves to the float32 one.
+TEST(Int8DepthwiseConv, DeclinesWhatItIsNotBuiltFor) {
+    if (!kernels::avx512::vnni_supported()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+    kernels::ConvDesc d;
+    d.in_channels = d.out_channels = d.groups = 64;
+    d.kernel_h = d.kernel_w = 7;
+    d.pad_h = d.pad_w = 3;
+    d.precision = Precision::int8;
+    d.input_range = 1.0f;
+    EXPECT_TRUE(kernels::avx512::handles_int8_depthwise(d));
+    kernels::ConvDesc other = d;
+    other.input_range = 0;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise(other)) << "not calibrated";
+    other = d;
+    other.kernel_h = other.kernel_w = 3;
+    other.pad_h = other.pad_w = 1;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise(other)) << "3×3: float32 (kernels.h)";
+    other = d;
+    other.stride_h = other.stride_w = 2;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise(other)) << "stride 2";
+    other = d;
+    other.out_channels = 128;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise(other)) << "channel multiplier 2";
+    other = d;
+    other.pad_h = other.pad_w = 0;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise(other)) << "an output smaller than the input";
+    other = d;
+    other.kernel_h = other.kernel_w = 13;
+    other.pad_h = other.pad_w = 6;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise(other)) << "wider than 11";
+    other = d;
+    other.activation = Activation::gelu;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise(other)) << "an activation";
+    other = d;
+    other.output = DType::bf16;
+    other.accumulate = true;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise(other)) << "a residual added into bf16";
+    other = d;
+    other.precision = Precision::f32;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise(other)) << "float32 products";
+}
+
 // The fused pointwise FFN on AMX tiles: y += W2·gelu(W1·x + b1) + b2 against the same formula in
 // double on the values the kernel takes (x in bf16, weights rounded to bf16); the kernel also
 // rounds the hidden layer to bf16, 2^-9 relative at most. Block-sized and partial position
@@ -642,10 +778,19 @@ TEST_P(BackendConvOp, MatchesReferenceInBf16) {
     EXPECT_LE(relative_error(run_conv(*backend, d, c, r), naive_conv(c, r.x, r.weight, r.bias, r.y0)), 1e-2);
 }
 
+// The layer `backend` builds for `d`, run, and the reference backend's emulation of what that
+// layer says it computes (a backend may run a layer int8 could serve in float32).
+std::pair<std::vector<float>, std::vector<float>> run_conv_and_emulation(kernels::Backend& backend, const kernels::ConvDesc& d,
+                                                                         const ConvCase& c, const ConvRun& r) {
+    const kernels::ConvDesc built = backend.make_conv2d(d, r.weight, r.bias)->desc();
+    return {run_conv(backend, d, c, r), run_conv(kernels::reference_backend(), as_emulated(backend, built), c, r)};
+}
+
 // int8: both backends quantize the same values to the same integers (weights per output channel,
 // the input with the step of its range; beyond the range it saturates), so they differ only by
 // summation order and output rounding (except where the weights are halved, int8_weights_halved).
-// Layers int8 does not serve (depthwise, few input channels) run in the int8 companion instead.
+// Layers int8 does not serve (strided or multiplying depthwise ones, few input channels) run in
+// the int8 companion instead, depthwise ones in float32.
 TEST_P(BackendConvOp, MatchesReferenceInInt8) {
     BACKEND_OR_SKIP(backend, name(), Precision::int8);
     const ConvCase& c = shape();
@@ -656,7 +801,8 @@ TEST_P(BackendConvOp, MatchesReferenceInInt8) {
     d.input_range = 1.0f;  // x is uniform in [-1, 1]
     const bool int8 = kernels::compute_precision(d) == Precision::int8;
     const bool halved = int8_weights_halved(name());
-    EXPECT_EQ(int8, d.groups == 1 && d.in_channels >= kernels::kMinInt8Channels);
+    const bool large_depthwise = d.depthwise() && c.out == c.in && c.stride == 1 && std::min(c.kh, c.kw) >= kernels::kMinInt8DepthwiseKernel;
+    EXPECT_EQ(int8, (d.groups == 1 && d.in_channels >= kernels::kMinInt8Channels) || large_depthwise);
     // The whole error of the mode: 8-bit steps of x and of each output channel's weights.
     EXPECT_LE(relative_error(run_conv(*backend, d, c, r), exact), 2e-2);
     for (float range : {1.0f, 0.5f}) {  // 0.5: half the inputs saturate
@@ -665,8 +811,8 @@ TEST_P(BackendConvOp, MatchesReferenceInInt8) {
                 d.input_range = range;
                 d.input = input;
                 d.output = output;
-                const auto expected = run_conv(kernels::reference_backend(), as_emulated(*backend, d), c, r);
-                EXPECT_LE(relative_error(run_conv(*backend, d, c, r), expected), int8 && halved ? 1.5e-2 : output == DType::bf16 ? 8e-3 : 1e-3)
+                const auto [ours, expected] = run_conv_and_emulation(*backend, d, c, r);
+                EXPECT_LE(relative_error(ours, expected), int8 && halved ? 1.5e-2 : output == DType::bf16 ? 8e-3 : 1e-3)
                     << "range " << range << " input " << to_string(input) << " output " << to_string(output);
             }
         }
@@ -676,9 +822,9 @@ TEST_P(BackendConvOp, MatchesReferenceInInt8) {
     d.input = d.output = DType::f32;
     d.input_smoothing = smoothing_for(c.in);
     d.input_range = 2.0f;
-    const auto smoothed = run_conv(*backend, d, c, r);
+    const auto [smoothed, emulated] = run_conv_and_emulation(*backend, d, c, r);
     EXPECT_LE(relative_error(smoothed, exact), 3e-2) << "smoothed";
-    EXPECT_LE(relative_error(smoothed, run_conv(kernels::reference_backend(), d, c, r)), halved ? 3e-2 : 1e-3) << "smoothed";
+    EXPECT_LE(relative_error(smoothed, emulated), halved ? 3e-2 : 1e-3) << "smoothed";
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, BackendConvOp, ::testing::Combine(::testing::ValuesIn(backend_names()), ::testing::ValuesIn(conv_cases())),
@@ -693,7 +839,16 @@ TEST(Precision, Int8OnlyWhereItPaysAndIsCalibrated) {
     EXPECT_EQ(kernels::compute_precision(pointwise), Precision::int8);
     kernels::ConvDesc depthwise = pointwise;
     depthwise.groups = 64;
-    EXPECT_EQ(kernels::compute_precision(depthwise), Precision::bf16);
+    depthwise.kernel_h = depthwise.kernel_w = 7;
+    EXPECT_EQ(kernels::compute_precision(depthwise), Precision::int8);
+    depthwise.kernel_h = depthwise.kernel_w = 3;
+    EXPECT_EQ(kernels::compute_precision(depthwise), Precision::f32) << "3×3 depthwise: float32";
+    depthwise.kernel_h = depthwise.kernel_w = 7;
+    depthwise.stride_h = depthwise.stride_w = 2;
+    EXPECT_EQ(kernels::compute_precision(depthwise), Precision::f32) << "strided depthwise: float32, not the companion";
+    depthwise.stride_h = depthwise.stride_w = 1;
+    depthwise.out_channels = 128;
+    EXPECT_EQ(kernels::compute_precision(depthwise), Precision::f32) << "channel multiplier 2";
     kernels::ConvDesc stem = pointwise;
     stem.in_channels = 3;
     EXPECT_EQ(kernels::compute_precision(stem), Precision::bf16);

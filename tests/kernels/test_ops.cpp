@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/error.h"
 #include "kernels/avx2/quantize.h"
 #include "kernels/avx512/quantize.h"
 #include "kernels/buffer.h"
@@ -143,6 +144,25 @@ TEST(Ops, ChannelQuantizationRoundsHalfToEvenAndSaturatesPerChannel) {
             }
         }
     }
+}
+
+// SmoothQuant's weight side: W[:, c]·s_c for dense weights [out, in, kh, kw]; depthwise weights
+// [out, 1, kh, kw] scale output channel o by the factor of its input channel o / (out / in).
+TEST(Ops, SmoothingScalesTheWeightsOfEachInputChannel) {
+    Tensor dense = Tensor::zeros_f32({2, 3, 1, 2});
+    for (int64_t i = 0; i < 12; ++i) dense.f32()[i] = 1.0f;
+    const Tensor smoothed_dense = kernels::smooth_input_channels(dense, {2.0f, 3.0f, 5.0f});
+    const std::vector<float> dense_expected = {2, 2, 3, 3, 5, 5, 2, 2, 3, 3, 5, 5};
+    EXPECT_EQ(std::vector<float>(smoothed_dense.f32(), smoothed_dense.f32() + 12), dense_expected);
+    Tensor depthwise = Tensor::zeros_f32({4, 1, 1, 2});
+    for (int64_t i = 0; i < 8; ++i) depthwise.f32()[i] = 1.0f;
+    const Tensor one_each = kernels::smooth_input_channels(depthwise, {2.0f, 3.0f, 5.0f, 7.0f});
+    const std::vector<float> one_each_expected = {2, 2, 3, 3, 5, 5, 7, 7};
+    EXPECT_EQ(std::vector<float>(one_each.f32(), one_each.f32() + 8), one_each_expected);
+    const Tensor two_each = kernels::smooth_input_channels(depthwise, {2.0f, 3.0f});
+    const std::vector<float> two_each_expected = {2, 2, 2, 2, 3, 3, 3, 3};
+    EXPECT_EQ(std::vector<float>(two_each.f32(), two_each.f32() + 8), two_each_expected) << "channel multiplier 2";
+    EXPECT_THROW(kernels::smooth_input_channels(dense, {2.0f, 3.0f}), Error);
 }
 
 TEST(Ops, StoreConvertsAndAccumulates) {

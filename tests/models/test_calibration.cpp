@@ -44,20 +44,24 @@ TEST(Calibration, MeasuresTheLayersInt8ServesAndNoOthers) {
         ASSERT_TRUE(c.input_ranges.count(layer)) << layer;
         EXPECT_TRUE(c.input_ranges.at(layer) > 0 && std::isfinite(c.input_ranges.at(layer))) << layer;
     }
-    // ...the main path (stem, downsampling), depthwise convolutions and mixers are not.
+    // ...so are the image ConvFFNs' 7×7 depthwise layers...
+    for (const char* layer : {"img.network.0.0.ffn.dw", "img.network.7.1.ffn.dw"}) EXPECT_TRUE(c.input_ranges.count(layer)) << layer;
+    // ...the main path (stem, downsampling, the RepCPE: network.6), the strided and the small
+    // depthwise convolutions (the PatchEmbeds', the 3×3 mixers, the text's 1×11) are not.
     for (const auto& [name, range] : c.input_ranges) {
-        for (const char* excluded : {"patch_embed", ".proj.1", ".dw", "token_mixer", "conv_exp", "network.6"}) {
+        for (const char* excluded : {"patch_embed", ".proj.", "network.6", "txt.transformer.0.ffn.dw", "token_mixer", "conv_exp"}) {
             EXPECT_EQ(name.find(excluded), std::string::npos) << name;
         }
     }
-    // S0: 2 + 6 + 10 + 2 ConvFFNs (fc1, fc2), 2 attention blocks (qkv, proj), and in the text
-    // encoder 2 ConvFFNs and 4 transformer layers (4 projections each).
-    EXPECT_EQ(c.input_ranges.size(), 20u * 2 + 2 * 2 + 2 * 2 + 4 * 4);
+    // S0: 2 + 6 + 10 + 2 ConvFFNs (dw, fc1, fc2), 2 attention blocks (qkv, proj), and in the text
+    // encoder 2 ConvFFNs (fc1, fc2) and 4 transformer layers (4 projections each).
+    EXPECT_EQ(c.input_ranges.size(), 20u * 3 + 2 * 2 + 2 * 2 + 4 * 4);
     // Each layer's input also per channel (for the smoothing factors): the layer's largest is theirs.
     ASSERT_EQ(c.channel_ranges.size(), c.input_ranges.size());
     EXPECT_EQ(c.channel_ranges.at("img.network.0.0.ffn.fc1").size(), 64u);
     EXPECT_EQ(c.channel_ranges.at("img.network.0.0.ffn.fc2").size(), 3u * 64);
     EXPECT_EQ(c.channel_ranges.at("txt.transformer.2.pre_norm_mha.1.out_proj").size(), 512u);
+    EXPECT_EQ(c.channel_ranges.at("img.network.4.9.ffn.dw").size(), 256u);
     for (const auto& [name, channels] : c.channel_ranges) {
         EXPECT_EQ(*std::max_element(channels.begin(), channels.end()), c.input_ranges.at(name)) << name;
     }
@@ -75,6 +79,30 @@ TEST(Calibration, SmoothingBalancesEachChannelAgainstItsWeights) {
     EXPECT_FLOAT_EQ(factors[2], 1.0f);  // all-zero weights
     EXPECT_FLOAT_EQ(factors[3], 1.0f);  // an input that was always 0
     EXPECT_THROW(smoothing_factors({1.0f, 2.0f}, weight), Error);
+}
+
+// A depthwise layer's factors bring every channel's range to the largest, so that the smoothed
+// input's one step is a step per channel; a channel never seen nonzero keeps 1.
+TEST(Calibration, DepthwiseFactorsGiveEachChannelItsOwnStep) {
+    const std::vector<float> factors = equalizing_factors({1.0f, 4.0f, 0.0f, 2.0f}, 4);
+    EXPECT_EQ(factors, (std::vector<float>{0.25f, 1.0f, 1.0f, 0.5f}));
+    EXPECT_THROW(equalizing_factors({1.0f, 4.0f}, 4), Error) << "ranges for another channel count";
+    // Through CalibratedBackend: a 7×7 int8 depthwise layer gets them, and the largest range;
+    // the layer it builds computes in int8 and is counted so.
+    Calibration calibration;
+    calibration.channel_ranges = {{"blk.dw", {1.0f, 4.0f, 0.0f, 2.0f}}};
+    calibration.input_ranges = {{"blk.dw", 4.0f}};
+    CalibratedBackend calibrated(kernels::reference_backend(), calibration);
+    kernels::ConvDesc d;
+    d.in_channels = d.out_channels = d.groups = 4;
+    d.kernel_h = d.kernel_w = 7;
+    d.pad_h = d.pad_w = 3;
+    d.precision = kernels::Precision::int8;
+    d.name = "blk.dw";
+    const auto conv = calibrated.make_conv2d(d, Tensor::zeros_f32({4, 1, 7, 7}), Tensor::zeros_f32({4}));
+    EXPECT_EQ(conv->desc().input_smoothing, factors);
+    EXPECT_FLOAT_EQ(conv->desc().input_range, 4.0f);
+    EXPECT_EQ(calibrated.int8_layers(), 1);
 }
 
 // A fused FFN of an int8 model gets its two products' calibration, as their convolutions would:
@@ -253,7 +281,7 @@ TEST_F(CalibrationFile, ConvertCalibratesAndInt8ClassifiesLikeFloat32) {
     ASSERT_EQ(converted.exit_code, 0) << converted.err;
     const auto info = nlohmann::json::parse(mclip::testing::run_command(cli() + " info --json " + q(out.string())).out);
     EXPECT_EQ(info["metadata"]["mclip.calibration.source"].get<std::string>().find(std::to_string(images.size()) + " images, "), 0u);
-    EXPECT_EQ(info["int8_calibration"]["layers"], 20 * 2 + 2 * 2 + 2 * 2 + 4 * 4);
+    EXPECT_EQ(info["int8_calibration"]["layers"], 20 * 3 + 2 * 2 + 2 * 2 + 4 * 4);
     const auto plain_info = mclip::testing::run_command(cli() + " info --json " +
                                                         q((mclip::testing::test_models_dir() / "mobileclip_s0.gguf").string()));
     EXPECT_TRUE(nlohmann::json::parse(plain_info.out)["int8_calibration"].is_null());

@@ -6,6 +6,8 @@
 // zero-masking forms of the intrinsics: GCC's unmasked ones start from an "undefined" register,
 // which its -Wmaybe-uninitialized reports.)
 #define MCLIP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+// The same with VNNI, for the int8 kernels' functions that multiply.
+#define MCLIP_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
 namespace mclip::kernels::avx512 {
 
@@ -13,6 +15,12 @@ namespace mclip::kernels::avx512 {
 inline bool cpu_supported() {
     static const bool supported =
         __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    return supported;
+}
+
+// Whether the CPU also has AVX512-VNNI (vpdpbusd), which the int8 kernels use.
+inline bool vnni_supported() {
+    static const bool supported = cpu_supported() && __builtin_cpu_supports("avx512vnni");
     return supported;
 }
 

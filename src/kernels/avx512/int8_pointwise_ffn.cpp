@@ -13,9 +13,6 @@
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
 
-// What the functions that multiply are compiled for (cpu.h's note on masked intrinsics applies).
-#define MCLIP_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-
 namespace mclip::kernels::avx512 {
 namespace {
 
@@ -348,11 +345,6 @@ MCLIP_AVX512_VNNI void hidden_gelu(const float* x, int64_t count, float* y) {
         const __mmask16 lanes = count - i >= 16 ? kAll : static_cast<__mmask16>((1u << (count - i)) - 1u);
         _mm512_mask_storeu_ps(y + i, lanes, hidden_gelu16(_mm512_maskz_loadu_ps(lanes, x + i), cdf));
     }
-}
-
-bool vnni_supported() {
-    static const bool supported = cpu_supported() && __builtin_cpu_supports("avx512vnni");
-    return supported;
 }
 
 bool handles_int8_pointwise_ffn(const PointwiseFfnDesc& desc) {

@@ -12,16 +12,14 @@
 
 #include <memory>
 
+#include "kernels/avx512/cpu.h"
 #include "kernels/kernels.h"
 
 namespace mclip::kernels::avx512 {
 
-// Whether the CPU has what the kernel uses: AVX512F, BW, VL and VNNI.
-bool vnni_supported();
-
 // Whether the kernel computes `desc`: int8 products with both inputs calibrated (input_range and
 // hidden_range), float32 or bf16 input, GELU or no activation, channel and hidden counts that are
-// multiples of 16, on a CPU with vnni_supported().
+// multiples of 16, on a CPU with vnni_supported() (cpu.h).
 bool handles_int8_pointwise_ffn(const PointwiseFfnDesc& desc);
 
 // The GELU the kernel applies to the hidden layer (a table of cubics, int8_pointwise_ffn.cpp),

@@ -62,8 +62,21 @@ public:
     // operand [kh·kw·in_g, out_g] whose rows follow the im2col column order (p, q, channel).
     ReferenceConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias)
         : Conv2d(desc), precision_(compute_precision(desc)), bias_(copy_f32(bias, Precision::f32)) {
-        const std::vector<float> w = copy_f32(weight, precision_, desc.input_smoothing);
         const int kh = desc.kernel_h, kw = desc.kernel_w, out = desc.out_channels;
+        std::vector<float> w;
+        if (precision_ == Precision::int8 && desc.depthwise()) {
+            // The centre tap apart, in float32 (kernels.h, int8_capable); the others quantized.
+            const int taps = kh * kw, centre = desc.pad_h * kw + desc.pad_w;
+            Tensor off_centre = weight.to_f32().clone();
+            for (int o = 0; o < out; ++o) {
+                float& tap = off_centre.f32()[static_cast<int64_t>(o) * taps + centre];
+                centre_.push_back(tap);
+                tap = 0.0f;
+            }
+            w = copy_f32(off_centre, precision_, desc.input_smoothing);
+        } else {
+            w = copy_f32(weight, precision_, desc.input_smoothing);
+        }
         const int in_g = desc.in_channels / desc.groups, out_g = out / desc.groups;
         weight_.resize(w.size());
         for (int o = 0; o < out; ++o) {
@@ -91,6 +104,9 @@ protected:
         const int64_t out_count = static_cast<int64_t>(n) * oh * ow * desc_.out_channels;
         thread_local std::vector<float> input_scratch, output_scratch;
         const float* xf = input_as_f32(x, in_count, desc_.input, precision_, desc_.input_range, desc_.input_smoothing, desc_.in_channels, input_scratch);
+        thread_local std::vector<float> unquantized_scratch;
+        const float* unquantized =
+            centre_.empty() ? nullptr : input_as_f32(x, in_count, desc_.input, Precision::f32, 0, {}, desc_.in_channels, unquantized_scratch);
         float* result = static_cast<float*>(y);
         if (desc_.output != DType::f32 || desc_.accumulate) {
             output_scratch.resize(out_count);
@@ -101,6 +117,7 @@ protected:
             float* yb = result + static_cast<int64_t>(b) * oh * ow * desc_.out_channels;
             if (desc_.depthwise()) {
                 run_depthwise(xb, h, w, yb, oh, ow);
+                if (unquantized) add_centre(unquantized + static_cast<int64_t>(b) * h * w * desc_.in_channels, oh * ow, yb);
             } else {
                 run_grouped_gemm(xb, h, w, yb, oh, ow);
             }
@@ -137,6 +154,12 @@ private:
                 }
             }
         }
+    }
+
+    // y += centre ⊙ x at every position (an int8 depthwise layer: stride 1, same size, m = 1).
+    void add_centre(const float* x, int64_t positions, float* y) const {
+        const int channels = desc_.out_channels;
+        for (int64_t i = 0; i < positions * channels; ++i) y[i] += x[i] * centre_[i % channels];
     }
 
     // Per group: Y_g[oh·ow, out_g] = im2col(X_g)[oh·ow, kh·kw·in_g] · W_g[kh·kw·in_g, out_g].
@@ -195,6 +218,7 @@ private:
     Precision precision_;
     std::vector<float> weight_;
     std::vector<float> bias_;
+    std::vector<float> centre_;  // an int8 depthwise layer's centre tap, per channel; empty otherwise
 };
 
 class ReferenceLinear final : public Linear {
