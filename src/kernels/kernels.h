@@ -112,8 +112,8 @@ struct LinearDesc {
 // least kMinInt8Channels input channels, in linear layers, and in depthwise convolutions with
 // stride 1, one output channel per input channel and kernels of at least kMinInt8DepthwiseKernel
 // on both sides (quantized per channel: calibration.h). In smaller depthwise kernels the pass that
-// quantizes the input costs more than the products save (bench_ops, Zen 5: S0's 7×7 at 64×64
-// 84 → 62 µs on two threads, its 3×3 63 → 85 µs on one, the text's 1×11 8 → 15 µs). An int8
+// quantizes the input costs more than the products save (bench_ops, one thread of Zen 5, float32
+// → int8: S0's 7×7 at 64×64 166 → 117 µs, its 3×3 58 → 85 µs, the text's 1×11 8 → 15 µs). An int8
 // depthwise layer's centre tap multiplies the unquantized input: it is usually the largest (in a
 // reparameterized RepMixer or RepCPE, the identity), so the input's quantization noise enters
 // only through the other taps, whose weights get a finer step without it.
