@@ -518,11 +518,11 @@ Tensor smooth_input_channels(const Tensor& weight, const std::vector<float>& smo
         throw Error(ErrorCode::internal, "smoothing factors for " + std::to_string(factors) + " input channels, the weights have " +
                                              std::to_string(weight.dim(1)));
     }
-    const int64_t per_output = weight.elements() / outputs;
-    const int64_t inner = depthwise ? per_output : per_output / factors;  // kernel positions per input channel
+    const int64_t per_output = weight.elements() / outputs;    // one output channel's weights
+    const int64_t per_input = per_output / weight.dim(1);       // kernel positions per input channel
     float* w = smoothed.f32();
     for (int64_t i = 0; i < smoothed.elements(); ++i) {
-        w[i] *= depthwise ? smoothing[i / per_output / (outputs / factors)] : smoothing[(i / inner) % factors];
+        w[i] *= smoothing[depthwise ? i / per_output / (outputs / factors) : i / per_input % factors];
     }
     return smoothed;
 }

@@ -342,6 +342,19 @@ TEST(Avx512DepthwiseConv, TakesTheShapesItIsBuiltFor) {
     EXPECT_FALSE(kernels::avx512::handles_depthwise(d)) << "not depthwise";
 }
 
+// A calibrated int8 depthwise layer of `channels` channels, its kernel kh × kw keeping the size.
+kernels::ConvDesc int8_depthwise_desc(int channels, int kh, int kw, float input_range) {
+    kernels::ConvDesc d;
+    d.in_channels = d.out_channels = d.groups = channels;
+    d.kernel_h = kh;
+    d.kernel_w = kw;
+    d.pad_h = kh / 2;
+    d.pad_w = kw / 2;
+    d.precision = Precision::int8;
+    d.input_range = input_range;
+    return d;
+}
+
 // The int8 depthwise kernel against its arithmetic in double: the input quantized per channel
 // (the smoothed step), the smoothed weights per channel without the centre tap, their integer
 // products summed exactly, and the centre tap's float32 weight times the unquantized input. Only
@@ -362,17 +375,10 @@ TEST(Int8DepthwiseConv, MatchesItsArithmeticInDouble) {
                           {1, 64, 16, 16, 7, 7, DType::bf16, DType::bf16, false, false, 2}};
     for (const Case& c : cases) {
         const kernels::ThreadCountScope team(c.threads);
-        kernels::ConvDesc d;
-        d.in_channels = d.out_channels = d.groups = c.channels;
-        d.kernel_h = c.kh;
-        d.kernel_w = c.kw;
-        d.pad_h = c.kh / 2;
-        d.pad_w = c.kw / 2;
-        d.precision = Precision::int8;
+        kernels::ConvDesc d = int8_depthwise_desc(c.channels, c.kh, c.kw, 1.5f);  // x in [-2, 2]: some inputs saturate
         d.input = c.input;
         d.output = c.output;
         d.accumulate = c.accumulate;
-        d.input_range = 1.5f;  // x in [-2, 2]: some inputs saturate
         if (c.smoothed) {
             for (float v : random_values(c.channels, 0.5f, 51)) d.input_smoothing.push_back(1.0f + v);
         }
@@ -417,16 +423,11 @@ TEST(Int8DepthwiseConv, MatchesItsArithmeticInDouble) {
     }
 }
 
-// The centre tap (a RepCPE's identity) is not quantized: with only a centre tap and a range far
-// below the input's, which would clamp every quantized input, the layer passes x through.
+// The centre tap is not quantized: with only a centre tap and a range far below the input's,
+// which would clamp every quantized input, the layer passes x through.
 TEST(Int8DepthwiseConv, KeepsTheCentreTapUnquantized) {
     if (!kernels::avx512::vnni_supported()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
-    kernels::ConvDesc d;
-    d.in_channels = d.out_channels = d.groups = 24;
-    d.kernel_h = d.kernel_w = 7;
-    d.pad_h = d.pad_w = 3;
-    d.precision = Precision::int8;
-    d.input_range = 0.01f;
+    const kernels::ConvDesc d = int8_depthwise_desc(24, 7, 7, 0.01f);
     Tensor weight = Tensor::zeros_f32({24, 1, 7, 7});
     for (int c = 0; c < 24; ++c) weight.f32()[c * 49 + 24] = 1.0f;
     const std::vector<float> x = random_values(9 * 10 * 24, 3.0f, 61);
@@ -438,12 +439,7 @@ TEST(Int8DepthwiseConv, KeepsTheCentreTapUnquantized) {
 // What the int8 depthwise kernel leaves to the float32 one.
 TEST(Int8DepthwiseConv, DeclinesWhatItIsNotBuiltFor) {
     if (!kernels::avx512::vnni_supported()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
-    kernels::ConvDesc d;
-    d.in_channels = d.out_channels = d.groups = 64;
-    d.kernel_h = d.kernel_w = 7;
-    d.pad_h = d.pad_w = 3;
-    d.precision = Precision::int8;
-    d.input_range = 1.0f;
+    const kernels::ConvDesc d = int8_depthwise_desc(64, 7, 7, 1.0f);
     EXPECT_TRUE(kernels::avx512::handles_int8_depthwise(d));
     kernels::ConvDesc other = d;
     other.input_range = 0;
