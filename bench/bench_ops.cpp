@@ -18,6 +18,7 @@
 #include "kernels/amx/pointwise_ffn.h"
 #include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
+#include "kernels/avx512/conv_pair.h"
 #include "kernels/avx512/depthwise_conv.h"
 #include "kernels/avx512/int8_depthwise_conv.h"
 #include "kernels/avx512/int8_pointwise_ffn.h"
@@ -120,6 +121,52 @@ void bench_conv(benchmark::State& state, ConvFactory make, Precision precision, 
         benchmark::DoNotOptimize(y.f32());
     }
     const double macs = static_cast<double>(d.output_h(c.h)) * d.output_w(c.w) * c.out * (c.in / c.groups) * c.kh * c.kw;
+    state.counters["MAC/s"] = benchmark::Counter(macs, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// The MCi stem's first two layers (dense 3×3 stride 2 from the image's 3 channels, GELU, then a
+// 3×3 stride-2 depthwise one, GELU), float32: fused (kernels/avx512/conv_pair.h), or as the two
+// oneDNN-backend convolutions the graph runs without it. Counted: both layers' multiply-adds.
+struct ConvPairCase {
+    const char* label;
+    int channels, size;
+};
+
+const ConvPairCase kConvPairCases[] = {
+    {"s0_stem_3x64_256", 64, 256},
+    {"s2_stem_3x80_256", 80, 256},
+};
+
+void bench_conv_pair(benchmark::State& state, ConvPairCase c, bool fused) {
+    const ConvCase first_case{"conv_dense", c.label, 3, c.channels, 3, 3, 2, 1, c.size, c.size, Activation::gelu, false};
+    const kernels::ConvDesc first = conv_desc(first_case, Precision::f32);
+    const int mid = first.output_h(c.size);
+    const ConvCase second_case{"conv_depthwise", c.label, c.channels, c.channels, 3, 3, 2, c.channels, mid, mid, Activation::gelu, false};
+    const kernels::ConvDesc second = conv_desc(second_case, Precision::f32);
+    const int out = second.output_h(mid);
+    const Tensor w1 = random_tensor({c.channels, 3, 3, 3}, 0.3f, 1), b1 = random_tensor({c.channels}, 0.1f, 2);
+    const Tensor w2 = random_tensor({c.channels, 1, 3, 3}, 0.3f, 3), b2 = random_tensor({c.channels}, 0.1f, 4);
+    const Tensor x = random_tensor({c.size, c.size, 3}, 1.0f, 5);
+    Tensor hidden = Tensor::zeros_f32({mid, mid, c.channels}), y = Tensor::zeros_f32({out, out, c.channels});
+    kernels::Backend& onednn = kernels::backend_by_name("onednn");
+    std::unique_ptr<kernels::ConvPair> pair;
+    std::unique_ptr<kernels::Conv2d> conv1, conv2;
+    if (fused) {
+        pair = kernels::avx512::make_conv_pair(first, w1, b1, second, w2, b2);
+    } else {
+        conv1 = onednn.make_conv2d(first, w1, b1);
+        conv2 = onednn.make_conv2d(second, w2, b2);
+    }
+    for (auto _ : state) {
+        if (fused) {
+            pair->run(x.f32(), 1, c.size, c.size, y.f32());
+        } else {
+            conv1->run(x.f32(), 1, c.size, c.size, hidden.f32());
+            conv2->run(hidden.f32(), 1, mid, mid, y.f32());
+        }
+        benchmark::DoNotOptimize(y.f32());
+    }
+    const double macs = static_cast<double>(mid) * mid * c.channels * 27 + static_cast<double>(out) * out * c.channels * 9;
     state.counters["MAC/s"] = benchmark::Counter(macs, benchmark::Counter::kIsIterationInvariantRate);
 }
 
@@ -357,6 +404,15 @@ void register_all() {
                                      kernels::avx512::make_int8_depthwise_conv2d, Precision::int8, c)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
+    }
+    for (const ConvPairCase& c : kConvPairCases) {
+        for (const bool fused : {true, false}) {
+            if (fused && !kernels::avx512::cpu_supported()) continue;
+            benchmark::RegisterBenchmark((std::string("conv_pair/") + (fused ? "avx512" : "onednn_pair") + "/f32/" + c.label).c_str(),
+                                         bench_conv_pair, c, fused)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+        }
     }
     benchmark::RegisterBenchmark("layer_norm/77x512", bench_layer_norm, 77, 512)->Unit(benchmark::kMicrosecond)->UseRealTime();
     benchmark::RegisterBenchmark("channel_scale_gelu/32x32x256", bench_channel_scale, 32 * 32, 256)

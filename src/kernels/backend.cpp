@@ -84,6 +84,11 @@ void Conv2d::run(const void* x, int n, int h, int w, void* y) const {
     execute(x, n, h, w, y);
 }
 
+void ConvPair::run(const void* x, int n, int h, int w, void* y) const {
+    ProfileScope scope("conv pair");
+    execute(x, n, h, w, y);
+}
+
 void PointwiseFfn::run(const void* x, int64_t positions, float* y) const {
     ProfileScope scope("pointwise ffn");
     execute(x, positions, y);

@@ -200,6 +200,26 @@ protected:
     PointwiseFfnDesc desc_;
 };
 
+// Two convolutions in one operator, the second reading the first's output: in the MCi stem, a
+// dense convolution of the image and the depthwise one after it, whose shared map (S0: 128×128×64
+// float32, 4 MiB) is then computed a few rows at a time in the cache instead of written out and
+// read back. Optional (Backend::make_conv_pair): where a backend has none, the graph runs the two
+// convolutions.
+class ConvPair {
+public:
+    ConvPair(const ConvDesc& first, const ConvDesc& second) : first_(first), second_(second) {}
+    virtual ~ConvPair() = default;
+    const ConvDesc& first() const { return first_; }
+    const ConvDesc& second() const { return second_; }
+    // x: [n, h, w, first.in_channels]; y: [n, second.output_h(first.output_h(h)),
+    // second.output_w(first.output_w(w)), second.out_channels]. x and y must not overlap.
+    void run(const void* x, int n, int h, int w, void* y) const;
+
+protected:
+    virtual void execute(const void* x, int n, int h, int w, void* y) const = 0;
+    ConvDesc first_, second_;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -225,6 +245,13 @@ public:
     virtual std::unique_ptr<PointwiseFfn> make_pointwise_ffn(const PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1,
                                                              const Tensor& w2, const Tensor& b2) {
         (void)desc, (void)w1, (void)b1, (void)w2, (void)b2;
+        return nullptr;
+    }
+    // The two layers' weights and biases as make_conv2d takes them, copied or packed; null where
+    // this backend has no fused kernel for the pair.
+    virtual std::unique_ptr<ConvPair> make_conv_pair(const ConvDesc& first, const Tensor& first_weight, const Tensor& first_bias,
+                                                     const ConvDesc& second, const Tensor& second_weight, const Tensor& second_bias) {
+        (void)first, (void)first_weight, (void)first_bias, (void)second, (void)second_weight, (void)second_bias;
         return nullptr;
     }
 };

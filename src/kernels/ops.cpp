@@ -434,6 +434,17 @@ void quick_gelu_inplace(float* x, int64_t count) {
     for (int64_t start = 0; start < count; start += chunk) quick_gelu_vector(x + start, std::min(chunk, count - start));
 }
 
+void apply_activation_serial(Activation activation, float* x, int64_t count) {
+    switch (activation) {
+        case Activation::none: return;
+        case Activation::relu:
+            for (int64_t i = 0; i < count; ++i) x[i] = std::max(x[i], 0.0f);
+            return;
+        case Activation::gelu: gelu_loop()(x, count); return;
+        case Activation::quick_gelu: quick_gelu_vector(x, count); return;
+    }
+}
+
 void apply_activation(Activation activation, float* x, int64_t count) {
     switch (activation) {
         case Activation::none: return;

@@ -311,6 +311,15 @@ std::unique_ptr<kernels::PointwiseFfn> CalibratedBackend::make_pointwise_ffn(con
     return fused;
 }
 
+std::unique_ptr<kernels::ConvPair> CalibratedBackend::make_conv_pair(const kernels::ConvDesc& first, const Tensor& first_weight,
+                                                                     const Tensor& first_bias, const kernels::ConvDesc& second,
+                                                                     const Tensor& second_weight, const Tensor& second_bias) {
+    if (kernels::int8_capable(first) || kernels::int8_capable(second)) return nullptr;
+    auto pair = base_.make_conv_pair(first, first_weight, first_bias, second, second_weight, second_bias);
+    if (pair) layers_ += 2;
+    return pair;
+}
+
 std::unique_ptr<kernels::Linear> CalibratedBackend::make_linear(const kernels::LinearDesc& desc, const Tensor& weight,
                                                                 const Tensor& bias) {
     kernels::LinearDesc d = desc;

@@ -70,6 +70,11 @@ public:
     // where the base backend's fused kernel is faster in bf16, in bf16 with the ranges unused.
     std::unique_ptr<kernels::PointwiseFfn> make_pointwise_ffn(const kernels::PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1,
                                                               const Tensor& w2, const Tensor& b2) override;
+    // The pair's layers are never int8 (int8_capable: a stride-2 depthwise layer, and one with too
+    // few input channels in the MCi stem), so they go to the base backend as they are.
+    std::unique_ptr<kernels::ConvPair> make_conv_pair(const kernels::ConvDesc& first, const Tensor& first_weight, const Tensor& first_bias,
+                                                      const kernels::ConvDesc& second, const Tensor& second_weight,
+                                                      const Tensor& second_bias) override;
     // How many layers got int8 (fused or not), how many calibrated ones run in a fused bf16 FFN
     // instead, how many other calibrated ones the base backend computes in another precision
     // (depthwise ones in float32 where it has no int8 depthwise kernel), and how many were built

@@ -203,22 +203,36 @@ public:
         // models on the main path); depthwise ones as GraphOptions::depthwise_precision says,
         // except on the main path: the RepCPE's output is the residual stream itself, and int8
         // there took MobileCLIP2-S3's int8 image error from 4.6e-2 to 5.4e-2 (bound 5e-2).
-        auto make_conv = [&](const std::string& name, ConvDesc d, bool main_path = false) {
+        auto describe = [&](const std::string& name, ConvDesc d, bool main_path = false) {
             if (d.depthwise()) {
                 d.precision = main_path ? kernels::Precision::f32 : options.depthwise_precision();
             } else {
                 d.precision = main_path ? options.main_path_precision() : options.precision;
             }
             d.name = name;
-            return backend.make_conv2d(d, w.get(name + ".weight", {d.out_channels, d.in_channels / d.groups, d.kernel_h, d.kernel_w}),
-                                       w.get(name + ".bias", {d.out_channels}));
+            return d;
+        };
+        auto weight = [&](const ConvDesc& d) {
+            return w.get(d.name + ".weight", {d.out_channels, d.in_channels / d.groups, d.kernel_h, d.kernel_w});
+        };
+        auto bias = [&](const ConvDesc& d) { return w.get(d.name + ".bias", {d.out_channels}); };
+        auto make_conv = [&](const std::string& name, const ConvDesc& d, bool main_path = false) {
+            const ConvDesc described = describe(name, d, main_path);
+            return backend.make_conv2d(described, weight(described), bias(described));
         };
         const int c0 = m_.widths[0];
         int size = config.image_size();
-        stem_.push_back(make_conv(kInfer + "patch_embed.0", conv_desc(3, c0, 3, 2, 1, Activation::gelu, size), true));
-        size = stem_.back()->desc().output_h(size);
-        stem_.push_back(make_conv(kInfer + "patch_embed.1", conv_desc(c0, c0, 3, 2, c0, Activation::gelu, size)));
-        size = stem_.back()->desc().output_h(size);
+        // The stem's first two layers as one operator where the backend has it.
+        const ConvDesc image_conv = describe(kInfer + "patch_embed.0", conv_desc(3, c0, 3, 2, 1, Activation::gelu, size), true);
+        size = image_conv.output_h(size);
+        const ConvDesc stem_depthwise = describe(kInfer + "patch_embed.1", conv_desc(c0, c0, 3, 2, c0, Activation::gelu, size));
+        size = stem_depthwise.output_h(size);
+        stem_pair_ = backend.make_conv_pair(image_conv, weight(image_conv), bias(image_conv), stem_depthwise, weight(stem_depthwise),
+                                            bias(stem_depthwise));
+        if (!stem_pair_) {
+            stem_.push_back(backend.make_conv2d(image_conv, weight(image_conv), bias(image_conv)));
+            stem_.push_back(backend.make_conv2d(stem_depthwise, weight(stem_depthwise), bias(stem_depthwise)));
+        }
         stem_.push_back(make_conv(kInfer + "patch_embed.2", conv_desc(c0, c0, 1, 1, 1, Activation::gelu, size), true));
         stages_.resize(m_.stages());
         for (int s = 0; s < m_.stages(); ++s) {
@@ -294,6 +308,7 @@ public:
             kernels::nhwc_to_nchw(x.data, x.n, x.c, x.h, x.w, snapshot.f32());
             hook(name, snapshot);
         };
+        if (stem_pair_) x = apply(*stem_pair_, x, ws);
         for (const auto& conv : stem_) x = apply(*conv, x, ws);
         emit("image.stem");
         for (int s = 0; s < m_.stages(); ++s) {
@@ -363,6 +378,15 @@ private:
         return y;
     }
 
+    static FeatureMap apply(const kernels::ConvPair& pair, const FeatureMap& x, kernels::Workspace& ws) {
+        const ConvDesc &first = pair.first(), &second = pair.second();
+        FeatureMap y{nullptr, x.slot == kPing ? kPong : kPing, x.n, second.output_h(first.output_h(x.h)), second.output_w(first.output_w(x.w)),
+                     second.out_channels};
+        y.data = ws.floats(y.slot, y.size());
+        pair.run(x.data, x.n, x.h, x.w, y.data);
+        return y;
+    }
+
     // x += proj(MHSA(qkv(norm(tokens)))): an NHWC feature map is already the token matrix [H·W, C].
     static void attend(const Block& block, const FeatureMap& x, kernels::Workspace& ws, float norm_eps) {
         const int64_t rows = x.n * x.spatial();
@@ -382,7 +406,8 @@ private:
 
     ModelConfig config_;
     MciConfig m_;
-    std::vector<std::unique_ptr<kernels::Conv2d>> stem_;
+    std::unique_ptr<kernels::ConvPair> stem_pair_;     // patch_embed.0 and .1, where the backend fuses them
+    std::vector<std::unique_ptr<kernels::Conv2d>> stem_;  // the rest of the stem
     std::vector<Stage> stages_;
     std::unique_ptr<kernels::Conv2d> conv_exp_;
     std::unique_ptr<SqueezeExcite> conv_exp_se_;

@@ -19,6 +19,7 @@
 #include "kernels/amx/pointwise_ffn.h"
 #include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
+#include "kernels/avx512/conv_pair.h"
 #include "kernels/avx512/depthwise_conv.h"
 #include "kernels/avx512/int8_depthwise_conv.h"
 #include "kernels/avx512/int8_pointwise_ffn.h"
@@ -340,6 +341,77 @@ TEST(Avx512DepthwiseConv, TakesTheShapesItIsBuiltFor) {
     d.precision = Precision::f32;
     d.groups = 1;
     EXPECT_FALSE(kernels::avx512::handles_depthwise(d)) << "not depthwise";
+}
+
+// The MCi stem's first two layers fused (kernels/avx512/conv_pair.h) against the two
+// convolutions in double, the first one's output rounded to float32 as the kernel keeps it.
+// Shapes: widths that do not fill a tile of six columns, odd sizes (a padded last column and row
+// on the right and bottom), an image of two rows (one row of each map), 80 channels (a chunk of
+// four vectors and one of one) and 48 (three), batches of two and three, bands of rows sharing a
+// first-layer row (two threads), GELU or none after each layer.
+TEST(Avx512ConvPair, MatchesTheTwoConvolutionsInDouble) {
+    if (!kernels::avx512::cpu_supported()) GTEST_SKIP() << "this CPU lacks AVX512F, AVX512BW or AVX512VL";
+    struct Case {
+        int n, channels, h, w;
+        Activation first, second;
+        int threads;
+    };
+    const Case cases[] = {{1, 64, 64, 64, Activation::gelu, Activation::gelu, 2}, {2, 80, 37, 29, Activation::gelu, Activation::none, 2},
+                          {1, 48, 2, 13, Activation::none, Activation::gelu, 1}, {3, 16, 9, 8, Activation::gelu, Activation::gelu, 2}};
+    for (const Case& c : cases) {
+        const kernels::ThreadCountScope team(c.threads);
+        const ConvCase first{"first", c.n, 3, c.channels, c.h, c.w, 3, 3, 2, 1, c.first, false};
+        const kernels::ConvDesc d1 = describe(first);
+        const ConvCase second{"second", c.n, c.channels, c.channels, d1.output_h(c.h), d1.output_w(c.w), 3, 3, 2, c.channels, c.second, false};
+        const kernels::ConvDesc d2 = describe(second);
+        ASSERT_TRUE(kernels::avx512::handles_conv_pair(d1, d2));
+        const std::vector<float> x = random_values(static_cast<int64_t>(c.n) * c.h * c.w * 3, 1.0f, 41);
+        const Tensor w1 = random_tensor({c.channels, 3, 3, 3}, 0.5f, 42), b1 = random_tensor({c.channels}, 0.5f, 43);
+        const Tensor w2 = random_tensor({c.channels, 1, 3, 3}, 0.5f, 44), b2 = random_tensor({c.channels}, 0.5f, 45);
+        std::vector<float> y(static_cast<size_t>(c.n) * d2.output_h(second.h) * d2.output_w(second.w) * c.channels, -1.0f);
+        kernels::avx512::make_conv_pair(d1, w1, b1, d2, w2, b2)->run(x.data(), c.n, c.h, c.w, y.data());
+        const std::vector<float> expected = naive_conv(second, naive_conv(first, x, w1, b1, {}), w2, b2, {});
+        EXPECT_LE(relative_error(y, expected), 1e-5) << c.n << " × " << c.h << "×" << c.w << ", " << c.channels << " channels, " << c.threads
+                                                     << " threads";
+    }
+}
+
+TEST(Avx512ConvPair, DeclinesWhatItIsNotBuiltFor) {
+    const ConvCase first{"first", 1, 3, 64, 256, 256, 3, 3, 2, 1, Activation::gelu, false};
+    const ConvCase second{"second", 1, 64, 64, 128, 128, 3, 3, 2, 64, Activation::gelu, false};
+    const kernels::ConvDesc d1 = describe(first), d2 = describe(second);
+    EXPECT_TRUE(kernels::avx512::handles_conv_pair(d1, d2)) << "the S0 stem";
+    kernels::ConvDesc other = d1;
+    other.in_channels = 4;
+    EXPECT_FALSE(kernels::avx512::handles_conv_pair(other, d2)) << "four input channels";
+    other = d1;
+    other.stride_h = other.stride_w = 1;
+    EXPECT_FALSE(kernels::avx512::handles_conv_pair(other, d2)) << "stride 1";
+    other = d1;
+    other.activation = Activation::relu;
+    EXPECT_FALSE(kernels::avx512::handles_conv_pair(other, d2)) << "ReLU";
+    other = d1;
+    other.input = DType::bf16;
+    EXPECT_FALSE(kernels::avx512::handles_conv_pair(other, d2)) << "a bf16 image";
+    const ConvCase narrow{"narrow", 1, 3, 40, 256, 256, 3, 3, 2, 1, Activation::gelu, false};
+    const ConvCase narrow_depthwise{"narrow_depthwise", 1, 40, 40, 128, 128, 3, 3, 2, 40, Activation::gelu, false};
+    EXPECT_FALSE(kernels::avx512::handles_conv_pair(describe(narrow), describe(narrow_depthwise))) << "40 channels";
+    other = d2;
+    other.groups = 1;
+    EXPECT_FALSE(kernels::avx512::handles_conv_pair(d1, other)) << "a dense second layer";
+    other = d2;
+    other.out_channels = 128;
+    EXPECT_FALSE(kernels::avx512::handles_conv_pair(d1, other)) << "channel multiplier 2";
+    other = d2;
+    other.output = DType::bf16;
+    EXPECT_FALSE(kernels::avx512::handles_conv_pair(d1, other)) << "a bf16 output";
+    other = d2;
+    other.accumulate = true;
+    EXPECT_FALSE(kernels::avx512::handles_conv_pair(d1, other)) << "a residual";
+    other = d2;
+    other.kernel_h = other.kernel_w = 5;
+    other.pad_h = other.pad_w = 2;
+    EXPECT_FALSE(kernels::avx512::handles_conv_pair(d1, other)) << "a 5×5 depthwise kernel";
 }
 
 // A calibrated int8 depthwise layer of `channels` channels, its kernel kh × kw keeping the size.

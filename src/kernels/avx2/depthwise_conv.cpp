@@ -161,7 +161,7 @@ protected:
             } else {
                 conv_row<2>(g, image, weights_.data(), bias_.data(), oh, ow_begin, ow_end, values);
             }
-            apply_activation(desc_.activation, values, count);
+            apply_activation_serial(desc_.activation, values, count);
             if (desc_.accumulate) add_inplace(out, values, count);
         }
     }

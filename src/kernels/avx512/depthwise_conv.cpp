@@ -220,7 +220,7 @@ protected:
             if (in_place) {
                 float* values = static_cast<float*>(y) + first;
                 band_(g, input, weights_.data(), bias_.data(), oh_begin, oh_end, ow_begin, ow_end, values, y_row_stride);
-                for (int r = 0; r < oh_end - oh_begin; ++r) apply_activation(desc_.activation, values + r * y_row_stride, row_count);
+                for (int r = 0; r < oh_end - oh_begin; ++r) apply_activation_serial(desc_.activation, values + r * y_row_stride, row_count);
                 continue;
             }
             const size_t needed = static_cast<size_t>((oh_end - oh_begin) * row_count);
@@ -228,7 +228,7 @@ protected:
             band_(g, input, weights_.data(), bias_.data(), oh_begin, oh_end, ow_begin, ow_end, staging.data(), row_count);
             for (int r = 0; r < oh_end - oh_begin; ++r) {
                 float* values = staging.data() + r * row_count;
-                apply_activation(desc_.activation, values, row_count);
+                apply_activation_serial(desc_.activation, values, row_count);
                 store_f32(values, row_count, static_cast<char*>(y) + (first + r * y_row_stride) * out_element, desc_.output, desc_.accumulate);
             }
         }
