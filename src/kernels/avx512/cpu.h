@@ -6,8 +6,9 @@
 // zero-masking forms of the intrinsics: GCC's unmasked ones start from an "undefined" register,
 // which its -Wmaybe-uninitialized reports.)
 #define MCLIP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
-// The same with VNNI, for the int8 kernels' functions that multiply.
-#define MCLIP_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+// The same with VNNI, for the int8 kernels' functions that multiply, and AVX512DQ, which every
+// CPU with VNNI has (vrangeps and vreduceps in their GELU).
+#define MCLIP_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
 namespace mclip::kernels::avx512 {
 
@@ -18,9 +19,9 @@ inline bool cpu_supported() {
     return supported;
 }
 
-// Whether the CPU also has AVX512-VNNI (vpdpbusd), which the int8 kernels use.
+// Whether the CPU also has AVX512-VNNI (vpdpbusd) and AVX512DQ, which the int8 kernels use.
 inline bool vnni_supported() {
-    static const bool supported = cpu_supported() && __builtin_cpu_supports("avx512vnni");
+    static const bool supported = cpu_supported() && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
     return supported;
 }
 
