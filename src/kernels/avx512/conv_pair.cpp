@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/avx512/vectors.h"
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
 
 namespace mclip::kernels::avx512 {
 namespace {
 
-constexpr int kLanes = 16;                         // float32 lanes of a zmm register
 constexpr int kTileColumns = 6;                    // first-layer output columns in a register tile
 constexpr int kTileVectors = 4;                    // 16-channel vectors in a register tile: 24 sums
 constexpr int kChunk = kLanes * kTileVectors;      // output channels of a tile

@@ -7,12 +7,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/avx512/vectors.h"
 #include "kernels/ops.h"
 
 namespace mclip::kernels::avx512 {
 namespace {
 
-constexpr int kLanes = 16;   // float32 lanes of a zmm register
 constexpr int kColumns = 8;  // output columns computed together
 
 int padded(int channels) { return (channels + kLanes - 1) / kLanes * kLanes; }
@@ -24,12 +24,6 @@ struct Geometry {
     int weight_stride;  // channels of one tap in the repacked weights (out_channels rounded up to 16)
 };
 
-// The lanes of 16 output channels starting at c that exist.
-inline __mmask16 lanes_from(int c, int channels) {
-    const int left = std::min(kLanes, channels - c);
-    return static_cast<__mmask16>((1u << left) - 1u);
-}
-
 // Lanes 0..7 of v, each twice: 0 0 1 1 ... 7 7.
 MCLIP_AVX512 inline __m512 duplicate_lanes(__m512 v) {
     return _mm512_maskz_permutexvar_ps(0xFFFF, _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7), v);
@@ -40,24 +34,10 @@ MCLIP_AVX512 inline __m512 duplicate_lanes(__m512 v) {
 // twice. `mask` selects the input channels that exist.
 template <int Multiplier, typename In>
 MCLIP_AVX512 inline __m512 load_input(const In* x, __mmask16 mask) {
-    if constexpr (std::is_same_v<In, float>) {
-        if constexpr (Multiplier == 1) {
-            return _mm512_maskz_loadu_ps(mask, x);
-        } else {
-            const __m512 eight = _mm512_castps256_ps512(_mm256_maskz_loadu_ps(static_cast<__mmask8>(mask), x));
-            return duplicate_lanes(eight);
-        }
+    if constexpr (Multiplier == 1) {
+        return load16(x, mask);
     } else {
-        // bf16 is the top half of a float32: widen the 16-bit patterns and shift them up.
-        if constexpr (Multiplier == 1) {
-            const __m256i bits = _mm256_maskz_loadu_epi16(mask, x);
-            return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(mask, _mm512_maskz_cvtepu16_epi32(mask, bits), 16));
-        } else {
-            const __m128i bits = _mm_maskz_loadu_epi16(static_cast<__mmask8>(mask), x);
-            const __m512i wide = _mm512_maskz_cvtepu16_epi32(0x00FF, _mm256_zextsi128_si256(bits));
-            const __m512 eight = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0x00FF, wide, 16));
-            return duplicate_lanes(eight);
-        }
+        return duplicate_lanes(load16(x, static_cast<__mmask16>(mask & 0x00FF)));
     }
 }
 

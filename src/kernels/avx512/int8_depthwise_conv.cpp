@@ -7,14 +7,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/avx512/vectors.h"
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
 
 namespace mclip::kernels::avx512 {
 namespace {
 
-constexpr __mmask16 kAll = 0xFFFF;
-constexpr int kLanes = 16;     // channels of a block: the 32-bit lanes of a zmm register
 constexpr int kColumns = 8;    // output columns computed together
 constexpr int kMaxKernel = 11;
 constexpr int32_t kZeroPoint = 128;  // of the unsigned input bytes vpdpbusd takes
@@ -22,11 +21,6 @@ constexpr int32_t kZeroPoint = 128;  // of the unsigned input bytes vpdpbusd tak
 constexpr int32_t kPaddingQuad = static_cast<int32_t>(0x80808080u);
 
 int divide_up(int n, int d) { return (n + d - 1) / d; }
-
-inline __mmask16 lanes_from(int c, int channels) {
-    const int left = std::min(kLanes, channels - c);
-    return static_cast<__mmask16>((1u << left) - 1u);
-}
 
 enum class Store { f32, f32_add, bf16 };
 
@@ -43,16 +37,6 @@ struct Packed {
     int stride() const { return blocks * kLanes; }
 };
 
-template <typename In>
-MCLIP_AVX512 inline __m512 load16(const In* x, __mmask16 lanes) {
-    if constexpr (std::is_same_v<In, float>) {
-        return _mm512_maskz_loadu_ps(lanes, x);
-    } else {
-        const __m256i bits = _mm256_maskz_loadu_epi16(lanes, x);
-        return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(lanes, _mm512_maskz_cvtepu16_epi32(lanes, bits), 16));
-    }
-}
-
 // One input row of a block's channels (`source`: column 0, the block's first channel; `column`
 // elements from one column to the next) as quads: entry e holds, in lane c, the unsigned levels
 // of input columns i..i+3 (i = e − pad_w; the byte of column i lowest), 128 outside the image.
@@ -68,10 +52,10 @@ MCLIP_AVX512 void build_quads(const In* source, int64_t column, int w, int pad_w
         if (i >= 0 && i < w) {
             // Clamped before the conversion, as quantize_s8 (ops.h) does; a NaN becomes −128.
             const __m512 scaled = _mm512_mul_ps(load16(source + i * column, lanes), inverse);
-            const __m512 clamped = _mm512_maskz_min_ps(kAll, _mm512_maskz_max_ps(kAll, scaled, low), high);
-            level = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(kAll, clamped), zero_point);
+            const __m512 clamped = _mm512_maskz_min_ps(kAllLanes, _mm512_maskz_max_ps(kAllLanes, scaled, low), high);
+            level = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(kAllLanes, clamped), zero_point);
         }
-        carry = _mm512_or_si512(_mm512_maskz_slli_epi32(kAll, carry, 8), level);
+        carry = _mm512_or_si512(_mm512_maskz_slli_epi32(kAllLanes, carry, 8), level);
         if (i + pad_w < entries) _mm512_store_si512(quads + static_cast<int64_t>(i + pad_w) * kLanes, carry);
     }
 }
@@ -86,10 +70,10 @@ MCLIP_AVX512 inline void store16(void* y, int64_t at, __mmask16 lanes, __m512 v)
     } else {
         // Rounded to nearest even and a NaN kept a (quiet) NaN, as ops.h's conversions do.
         const __m512i bits = _mm512_castps_si512(v);
-        const __m512i odd = _mm512_and_si512(_mm512_maskz_srli_epi32(kAll, bits, 16), _mm512_set1_epi32(1));
+        const __m512i odd = _mm512_and_si512(_mm512_maskz_srli_epi32(kAllLanes, bits, 16), _mm512_set1_epi32(1));
         const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF)));
         const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        const __m512i narrowed = _mm512_mask_mov_epi32(_mm512_maskz_srli_epi32(kAll, rounded, 16), nan, _mm512_set1_epi32(0x7FC0));
+        const __m512i narrowed = _mm512_mask_mov_epi32(_mm512_maskz_srli_epi32(kAllLanes, rounded, 16), nan, _mm512_set1_epi32(0x7FC0));
         _mm512_mask_cvtepi32_storeu_epi16(static_cast<uint16_t*>(y) + at, lanes, narrowed);
     }
 }
@@ -187,7 +171,7 @@ MCLIP_AVX512_VNNI void conv_rows(const Packed& p, const In* image, int h, int w,
                 const int64_t at = (oh + i) * row_stride + c0 + static_cast<int64_t>(ow) * column;
                 for (int j = 0; j < count; ++j) {
                     const int64_t position = at + static_cast<int64_t>(j) * column;
-                    const __m512 sum = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, sums[i * kColumns + j]), scale, bias);
+                    const __m512 sum = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAllLanes, sums[i * kColumns + j]), scale, bias);
                     store16<S>(y, position, lanes, _mm512_fmadd_ps(load16(image + position, lanes), centre, sum));
                 }
             }

@@ -10,16 +10,16 @@
 
 #include "kernels/avx512/cpu.h"
 #include "kernels/avx512/quantize.h"
+#include "kernels/avx512/vectors.h"
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
 
 namespace mclip::kernels::avx512 {
 namespace {
 
-constexpr __mmask16 kAll = 0xFFFF;
 constexpr int kTileRows = 6;      // positions in a register tile
 constexpr int kChunkVectors = 4;  // vectors of 16 outputs in a tile: 24 sums, 4 weights and a broadcast of the 32 registers
-constexpr int kChunk = 16 * kChunkVectors;
+constexpr int kChunk = kLanes * kChunkVectors;
 constexpr int kBlockRows = 4 * kTileRows;  // positions one thread carries through both products at a time
 constexpr uint8_t kZeroPoint = 128;
 // Work is shared by blocks where there are at least this many per thread (S0's 64×64 and 32×32
@@ -81,10 +81,10 @@ MCLIP_AVX512_VNNI inline void store_hidden_levels(const __m512 (&scaled)[V], uin
     __m512i levels[4];
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
-        levels[j] = j < V ? _mm512_maskz_cvtps_epi32(kAll, _mm512_maskz_min_ps(kAll, _mm512_set1_ps(127.0f), scaled[j])) : _mm512_setzero_si512();
+        levels[j] = j < V ? _mm512_maskz_cvtps_epi32(kAllLanes, _mm512_maskz_min_ps(kAllLanes, _mm512_set1_ps(127.0f), scaled[j])) : _mm512_setzero_si512();
     }
     const __m512i bytes = _mm512_packs_epi16(_mm512_packs_epi32(levels[0], levels[1]), _mm512_packs_epi32(levels[2], levels[3]));
-    const __m512i ordered = _mm512_maskz_permutexvar_epi32(kAll, _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), bytes);
+    const __m512i ordered = _mm512_maskz_permutexvar_epi32(kAllLanes, _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), bytes);
     const __m512i shifted = _mm512_xor_si512(ordered, _mm512_set1_epi8(static_cast<char>(kZeroPoint)));
     if constexpr (V == 4) {
         _mm512_storeu_si512(out, shifted);
@@ -152,10 +152,10 @@ MCLIP_AVX512_VNNI inline __m512 hidden_gelu16(__m512 v, const CdfRegisters& cdf)
     constexpr int kFractionBelow = 0x09;                // vreduceps: t − floor(t), no precision exception
     // v clamped to ±(5 − 5e-6) in one instruction, as t = (v + 5)·3.2 in (0, 32): the interval
     // and the place in it.
-    const __m512 clamped = _mm512_maskz_range_ps(kAll, v, _mm512_set1_ps(kCdfLimit * 0.999999f), kSmallerMagnitudeSignOfFirst);
+    const __m512 clamped = _mm512_maskz_range_ps(kAllLanes, v, _mm512_set1_ps(kCdfLimit * 0.999999f), kSmallerMagnitudeSignOfFirst);
     const __m512 t = _mm512_fmadd_ps(clamped, _mm512_set1_ps(scale), _mm512_set1_ps(kCdfLimit * scale));
-    const __m512i interval = _mm512_maskz_cvttps_epi32(kAll, t);
-    const __m512 u = _mm512_maskz_reduce_ps(kAll, t, kFractionBelow);
+    const __m512i interval = _mm512_maskz_cvttps_epi32(kAllLanes, t);
+    const __m512 u = _mm512_maskz_reduce_ps(kAllLanes, t, kFractionBelow);
     __m512 phi = _mm512_permutex2var_ps(cdf.low[3], interval, cdf.high[3]);
     for (int k = 2; k >= 0; --k) phi = _mm512_fmadd_ps(phi, u, _mm512_permutex2var_ps(cdf.low[k], interval, cdf.high[k]));
     return _mm512_mul_ps(v, phi);
@@ -213,7 +213,7 @@ template <int V>
 // The value of a vector of sums: (sum − the zero point's share)·scale + bias, for outputs [o, o + 16).
 MCLIP_AVX512_VNNI inline __m512 dequantize(const int32_t* sums, const PackedLayer& layer, int o) {
     const __m512i exact = _mm512_sub_epi32(_mm512_load_si512(sums), _mm512_loadu_si512(layer.zero_point_sums.data() + o));
-    return _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, exact), _mm512_loadu_ps(layer.scales.data() + o), _mm512_loadu_ps(layer.bias.data() + o));
+    return _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAllLanes, exact), _mm512_loadu_ps(layer.scales.data() + o), _mm512_loadu_ps(layer.bias.data() + o));
 }
 
 // A tile of fc1 into the hidden block: quantized act(x·W1ᵀ + b1), rows `hidden_stride` bytes apart.
@@ -358,7 +358,7 @@ private:
 MCLIP_AVX512_VNNI void hidden_gelu(const float* x, int64_t count, float* y) {
     const CdfRegisters cdf = load_cdf_registers();
     for (int64_t i = 0; i < count; i += 16) {
-        const __mmask16 lanes = count - i >= 16 ? kAll : static_cast<__mmask16>((1u << (count - i)) - 1u);
+        const __mmask16 lanes = count - i >= 16 ? kAllLanes : static_cast<__mmask16>((1u << (count - i)) - 1u);
         _mm512_mask_storeu_ps(y + i, lanes, hidden_gelu16(_mm512_maskz_loadu_ps(lanes, x + i), cdf));
     }
 }
