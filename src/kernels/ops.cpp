@@ -447,12 +447,10 @@ void apply_activation_serial(Activation activation, float* x, int64_t count) {
 
 void apply_activation(Activation activation, float* x, int64_t count) {
     switch (activation) {
-        case Activation::none: return;
-        case Activation::relu:
-            for (int64_t i = 0; i < count; ++i) x[i] = std::max(x[i], 0.0f);
-            return;
         case Activation::gelu: gelu_inplace(x, count); return;
         case Activation::quick_gelu: quick_gelu_inplace(x, count); return;
+        case Activation::none:
+        case Activation::relu: apply_activation_serial(activation, x, count); return;
     }
 }
 
