@@ -18,6 +18,7 @@
 #include "kernels/amx/pointwise_ffn.h"
 #include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
+#include "kernels/avx512/bf16_pointwise_conv.h"
 #include "kernels/avx512/conv_pair.h"
 #include "kernels/avx512/depthwise_conv.h"
 #include "kernels/avx512/int8_depthwise_conv.h"
@@ -80,6 +81,8 @@ const ConvCase kConvCases[] = {
     {"conv1x1", "s2_fc2_768x256_16", 768, 256, 1, 1, 1, 1, 16, 16, Activation::none, true},
     {"conv1x1", "s3_fc1_512x1536_8", 512, 1536, 1, 1, 1, 1, 8, 8, Activation::gelu, false},
     {"conv1x1", "text_fc1_512x2048_77", 512, 2048, 1, 1, 1, 1, 1, 77, Activation::gelu, false},
+    {"conv1x1", "stem_64x64_64", 64, 64, 1, 1, 1, 1, 64, 64, Activation::gelu, false},
+    {"conv1x1", "down2_512x512_8", 512, 512, 1, 1, 1, 1, 8, 8, Activation::gelu, false},
     {"conv_depthwise", "stem_dw_64_3x3s2_128", 64, 64, 3, 3, 2, 64, 128, 128, Activation::gelu, false},
     {"conv_depthwise", "s0_mixer_64_3x3_64", 64, 64, 3, 3, 1, 64, 64, 64, Activation::none, false},
     {"conv_depthwise", "s2_mixer_256_3x3_16", 256, 256, 3, 3, 1, 256, 16, 16, Activation::none, false},
@@ -402,6 +405,15 @@ void register_all() {
         if (!kernels::avx512::handles_int8_depthwise(conv_desc(c, Precision::int8))) continue;
         benchmark::RegisterBenchmark((std::string(c.family) + "/vnni/int8/" + c.label).c_str(), bench_conv,
                                      kernels::avx512::make_int8_depthwise_conv2d, Precision::int8, c)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+    }
+    // The bf16 1×1 kernel on AVX512-BF16, which the oneDNN backend uses below AMX for the 1×1
+    // layers that compute in bf16 (conv1x1/onednn/bf16 runs it there).
+    for (const ConvCase& c : kConvCases) {
+        if (!kernels::avx512::bf16_supported() || !kernels::avx512::handles_bf16_pointwise(conv_desc(c, Precision::bf16))) continue;
+        benchmark::RegisterBenchmark((std::string(c.family) + "/avx512bf16/bf16/" + c.label).c_str(), bench_conv,
+                                     kernels::avx512::make_bf16_pointwise_conv2d, Precision::bf16, c)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
     }

@@ -19,6 +19,7 @@
 #include "kernels/amx/pointwise_ffn.h"
 #include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
+#include "kernels/avx512/bf16_pointwise_conv.h"
 #include "kernels/avx512/conv_pair.h"
 #include "kernels/avx512/depthwise_conv.h"
 #include "kernels/avx512/int8_depthwise_conv.h"
@@ -412,6 +413,74 @@ TEST(Avx512ConvPair, DeclinesWhatItIsNotBuiltFor) {
     other.kernel_h = other.kernel_w = 5;
     other.pad_h = other.pad_w = 2;
     EXPECT_FALSE(kernels::avx512::handles_conv_pair(d1, other)) << "a 5×5 depthwise kernel";
+}
+
+// The bf16 1×1 kernel against its arithmetic in double: the input and the weights rounded to
+// bf16, their products summed exactly, then the bias, GELU and residual; only the float32 rounding
+// of the sums (and a bf16 output's rounding) may remain. Shapes: S0's stem layer (threads sharing
+// the positions) and last downsampling layer (few positions: threads sharing the output chunks),
+// odd input channels (the zero pad channel), 80 outputs (a chunk of four vectors and one of one),
+// 48 (three), positions that fill neither a tile nor a block, batches, float32 and bf16 out, with
+// and without a residual, one thread and two.
+TEST(Avx512Bf16Pointwise, MatchesItsArithmeticInDouble) {
+    if (!kernels::avx512::bf16_supported()) GTEST_SKIP() << "this CPU lacks AVX512-BF16";
+    struct Case {
+        int n, in, out, h, w;
+        Activation activation;
+        bool accumulate;
+        DType output;
+        int threads;
+    };
+    const Case cases[] = {{1, 64, 64, 64, 64, Activation::gelu, false, DType::f32, 2},
+                          {1, 512, 512, 8, 8, Activation::gelu, false, DType::f32, 2},
+                          {2, 37, 80, 5, 7, Activation::none, true, DType::f32, 2},
+                          {3, 48, 48, 3, 5, Activation::gelu, false, DType::bf16, 1},
+                          {1, 160, 16, 13, 11, Activation::none, true, DType::bf16, 2}};
+    for (const Case& c : cases) {
+        const kernels::ThreadCountScope team(c.threads);
+        const ConvCase layer{"pointwise", c.n, c.in, c.out, c.h, c.w, 1, 1, 1, 1, c.activation, c.accumulate};
+        kernels::ConvDesc d = describe(layer);
+        d.precision = Precision::bf16;
+        d.output = c.output;
+        ASSERT_TRUE(kernels::avx512::handles_bf16_pointwise(d));
+        const int64_t positions = static_cast<int64_t>(c.n) * c.h * c.w;
+        const std::vector<float> x = random_values(positions * c.in, 1.0f, 51);
+        const Tensor weight = random_tensor({c.out, c.in, 1, 1}, 0.5f, 52), bias = random_tensor({c.out}, 0.5f, 53);
+        Buffer y(c.output, random_values(positions * c.out, 1.0f, 54));
+        const std::vector<float> y0 = y.values();
+        kernels::avx512::make_bf16_pointwise_conv2d(d, weight, bias)->run(x.data(), c.n, c.h, c.w, y.data());
+        const std::vector<float> weight_values(weight.f32(), weight.f32() + weight.elements());
+        const Tensor rounded_weight = Tensor::from_f32(weight.shape(), Buffer(DType::bf16, weight_values).values());
+        const std::vector<float> expected = naive_conv(layer, Buffer(DType::bf16, x).values(), rounded_weight, bias, y0);
+        EXPECT_LE(relative_error(y.values(), expected), c.output == DType::bf16 ? 4e-3 : 1e-5)
+            << c.n << " × " << c.h << "×" << c.w << ", " << c.in << " → " << c.out << ", " << to_string(c.output) << " out"
+            << ", " << c.threads << " threads";
+    }
+}
+
+TEST(Avx512Bf16Pointwise, DeclinesWhatItIsNotBuiltFor) {
+    kernels::ConvDesc d = describe({"pointwise", 1, 64, 64, 64, 64, 1, 1, 1, 1, Activation::gelu, false});
+    d.precision = Precision::bf16;
+    EXPECT_TRUE(kernels::avx512::handles_bf16_pointwise(d)) << "S0's stem 1×1";
+    kernels::ConvDesc other = d;
+    other.precision = Precision::f32;
+    EXPECT_FALSE(kernels::avx512::handles_bf16_pointwise(other)) << "float32";
+    other = d;
+    other.out_channels = 40;
+    EXPECT_FALSE(kernels::avx512::handles_bf16_pointwise(other)) << "40 outputs";
+    other = d;
+    other.activation = Activation::relu;
+    EXPECT_FALSE(kernels::avx512::handles_bf16_pointwise(other)) << "ReLU";
+    other = d;
+    other.input = DType::bf16;
+    EXPECT_FALSE(kernels::avx512::handles_bf16_pointwise(other)) << "a bf16 input";
+    other = d;
+    other.stride_h = other.stride_w = 2;
+    EXPECT_FALSE(kernels::avx512::handles_bf16_pointwise(other)) << "stride 2";
+    other = d;
+    other.kernel_h = other.kernel_w = 3;
+    other.pad_h = other.pad_w = 1;
+    EXPECT_FALSE(kernels::avx512::handles_bf16_pointwise(other)) << "3×3";
 }
 
 // A calibrated int8 depthwise layer of `channels` channels, its kernel kh × kw keeping the size.

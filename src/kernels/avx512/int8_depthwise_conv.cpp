@@ -247,10 +247,13 @@ protected:
     void execute(const void* x, int n, int h, int w, void* y) const override {
         const Packed& p = packed_;
         const int threads = num_threads();
-        // Items are (image, band of rows, channel block), with bands only where the blocks alone
-        // give fewer than about four items per thread (S0 at 64×64 on two threads: two bands of
-        // 32 rows; from 32×32 on, whole images): each band rebuilds the quad rows of its halo.
-        const int bands_wanted = std::clamp(divide_up(4 * threads, n * p.blocks), 1, h);
+        // Items are (image, band of rows, channel block), band by band, with one band per thread
+        // when there are fewer images than threads: each thread then reads and writes whole rows,
+        // as the layers around this one split them, and the activations stay in its own core's
+        // cache. Split by channel blocks (as from 32×32 on before), half of each row crossed to
+        // the other core on the way in and again on the way out (docs/performance.md has the
+        // measurements). Each band rebuilds the quad rows of its halo.
+        const int bands_wanted = std::clamp(divide_up(threads, n), 1, h);
         const int band_rows = divide_up(h, bands_wanted);
         const int bands = divide_up(h, band_rows);
         const int64_t items = static_cast<int64_t>(n) * bands * p.blocks;

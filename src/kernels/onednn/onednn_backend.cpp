@@ -31,6 +31,7 @@
 #include "kernels/amx/attention.h"
 #include "kernels/amx/pointwise_ffn.h"
 #include "kernels/avx2/depthwise_conv.h"
+#include "kernels/avx512/bf16_pointwise_conv.h"
 #include "kernels/avx512/conv_pair.h"
 #include "kernels/avx512/depthwise_conv.h"
 #include "kernels/avx512/int8_depthwise_conv.h"
@@ -314,6 +315,14 @@ bool avx2_depthwise_is_faster(const ConvDesc& desc) {
 // depthwise layer it is built for (kernels/avx512/depthwise_conv.h has the comparison).
 bool avx512_depthwise_is_faster(const ConvDesc& desc) {
     return has_avx512_kernels() && avx512::cpu_supported() && avx512::handles_depthwise(desc);
+}
+
+// Below AMX, where the CPU has AVX512-BF16, the hand-written bf16 1×1 kernel takes the 1×1
+// layers of a float32 input that compute in bf16 (kernels/avx512/bf16_pointwise_conv.h has the
+// comparison): the MCi stem's and downsampling layers' in int8 and bf16 models.
+bool avx512_bf16_pointwise_is_faster(const ConvDesc& desc) {
+    return has_avx512_kernels() && dnnl::get_effective_cpu_isa() < dnnl::cpu_isa::avx512_core_amx && avx512::bf16_supported() &&
+           layer_precision(desc) == Precision::bf16 && avx512::handles_bf16_pointwise(desc);
 }
 
 class OnednnConv2d final : public Conv2d {
@@ -661,6 +670,7 @@ public:
         }
         if (avx2_depthwise_is_faster(desc)) return avx2::make_depthwise_conv2d(desc, weight, bias);
         if (avx512_depthwise_is_faster(desc)) return avx512::make_depthwise_conv2d(desc, weight, bias);
+        if (avx512_bf16_pointwise_is_faster(desc)) return avx512::make_bf16_pointwise_conv2d(desc, weight, bias);
         return std::make_unique<OnednnConv2d>(desc, weight, bias);
     }
     std::unique_ptr<Linear> make_linear(const LinearDesc& desc, const Tensor& weight, const Tensor& bias) override {
