@@ -34,7 +34,8 @@ struct PackedWeights {
     std::vector<float> bias;  // [outputs]
     int chunks() const { return static_cast<int>(divide_up(outputs, kChunk)); }
     int vectors(int chunk) const { return std::min(kChunkVectors, (outputs - chunk * kChunk) / kLanes); }
-    const uint16_t* chunk(int c) const { return values.data() + static_cast<size_t>(c) * kChunk * 2 * pairs; }
+    size_t chunk_offset(int c) const { return static_cast<size_t>(c) * kChunk * 2 * pairs; }
+    const uint16_t* chunk(int c) const { return values.data() + chunk_offset(c); }
 };
 
 // Rows [first, first + rows) of x [positions, channels] as bf16 rows of 2·pairs values (the
@@ -91,13 +92,13 @@ public:
         const int inputs = desc.in_channels;
         p.pairs = static_cast<int>(divide_up(inputs, 2));
         p.outputs = desc.out_channels;
-        p.values.assign(static_cast<size_t>(p.chunks()) * kChunk * 2 * p.pairs, 0);
+        p.values.assign(p.chunk_offset(p.chunks()), 0);
         const Tensor w = weight.to_f32();
         std::vector<uint16_t> rounded(static_cast<size_t>(p.outputs) * inputs);
         f32_to_bf16(w.f32(), rounded.data(), static_cast<int64_t>(rounded.size()));
         for (int n = 0; n < p.outputs; ++n) {
             const int chunk = n / kChunk, within = n % kChunk, vectors = p.vectors(chunk);
-            uint16_t* packed = p.values.data() + static_cast<size_t>(chunk) * kChunk * 2 * p.pairs;
+            uint16_t* packed = p.values.data() + p.chunk_offset(chunk);
             for (int k = 0; k < inputs; ++k) {
                 packed[(static_cast<size_t>(k / 2) * vectors * kLanes + within) * 2 + k % 2] = rounded[static_cast<size_t>(n) * inputs + k];
             }
