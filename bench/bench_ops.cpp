@@ -18,6 +18,7 @@
 #include "kernels/amx/pointwise_ffn.h"
 #include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
+#include "kernels/avx512/attention.h"
 #include "kernels/avx512/bf16_pointwise_conv.h"
 #include "kernels/avx512/conv_pair.h"
 #include "kernels/avx512/depthwise_conv.h"
@@ -220,9 +221,11 @@ const AttentionCase kAttentionCases[] = {
     {"vit_197x12x64", 197, 12, 64, false},
 };
 
-void bench_attention(benchmark::State& state, Variant variant, AttentionCase c) {
+using AttentionFactory = std::function<std::unique_ptr<kernels::Attention>(const kernels::AttentionDesc&)>;
+
+void bench_attention(benchmark::State& state, const AttentionFactory& make, Precision precision, AttentionCase c) {
     const int width = c.heads * c.head_dim;
-    const auto attention = variant.backend->make_attention({c.heads, c.head_dim, c.causal, variant.precision});
+    const auto attention = make({c.heads, c.head_dim, c.causal, precision});
     const Tensor qkv = random_tensor({c.length, 3 * width}, 1.0f, 1);
     Tensor out = Tensor::zeros_f32({c.length, width});
     for (auto _ : state) {
@@ -378,7 +381,8 @@ void register_all() {
                 ->UseRealTime();
         }
         for (const AttentionCase& c : kAttentionCases) {
-            benchmark::RegisterBenchmark(("attention/" + v.name() + "/" + c.label).c_str(), bench_attention, v, c)
+            const AttentionFactory make = [backend = v.backend](const kernels::AttentionDesc& d) { return backend->make_attention(d); };
+            benchmark::RegisterBenchmark(("attention/" + v.name() + "/" + c.label).c_str(), bench_attention, make, v.precision, c)
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
         }
@@ -414,6 +418,15 @@ void register_all() {
         if (!kernels::avx512::bf16_supported() || !kernels::avx512::handles_bf16_pointwise(conv_desc(c, Precision::bf16))) continue;
         benchmark::RegisterBenchmark((std::string(c.family) + "/avx512bf16/bf16/" + c.label).c_str(), bench_conv,
                                      kernels::avx512::make_bf16_pointwise_conv2d, Precision::bf16, c)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+    }
+    // The float32 attention kernel, which the oneDNN backend uses where it runs AVX-512 without AMX
+    // (attention/onednn/* runs it there).
+    for (const AttentionCase& c : kAttentionCases) {
+        if (!kernels::avx512::handles_attention({c.heads, c.head_dim, c.causal, Precision::f32})) continue;
+        benchmark::RegisterBenchmark(("attention/avx512/f32/" + std::string(c.label)).c_str(), bench_attention, kernels::avx512::make_attention,
+                                     Precision::f32, c)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
     }

@@ -19,6 +19,7 @@
 #include "kernels/amx/pointwise_ffn.h"
 #include "kernels/amx/tiles.h"
 #include "kernels/avx2/depthwise_conv.h"
+#include "kernels/avx512/attention.h"
 #include "kernels/avx512/bf16_pointwise_conv.h"
 #include "kernels/avx512/conv_pair.h"
 #include "kernels/avx512/depthwise_conv.h"
@@ -794,24 +795,67 @@ TEST(Int8PointwiseFfn, DeclinesWhatItIsNotBuiltFor) {
     EXPECT_FALSE(kernels::avx512::handles_int8_pointwise_ffn(other)) << "an activation it does not apply";
 }
 
+// Attention in double, out[i, h] = Σ_j softmax_j(q_i·k_j / √d) v_j, on packed projections
+// [n, length, 3·heads·head_dim] given as float32 values.
+std::vector<float> attention_in_double(const std::vector<float>& values, int n, int length, int heads, int head_dim, bool causal) {
+    const int width = heads * head_dim;
+    std::vector<float> expected(static_cast<size_t>(n) * length * width);
+    std::vector<double> p(length);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+    for (int b = 0; b < n; ++b) {
+        const auto at = [&](int position, int part, int head, int j) {
+            return static_cast<double>(values[(static_cast<size_t>(b) * length + position) * 3 * width + part * width + head * head_dim + j]);
+        };
+        for (int h = 0; h < heads; ++h) {
+            for (int i = 0; i < length; ++i) {
+                const int visible = causal ? i + 1 : length;
+                double top = -1e300, sum = 0;
+                for (int key = 0; key < visible; ++key) {
+                    double s = 0;
+                    for (int j = 0; j < head_dim; ++j) s += at(i, 0, h, j) * at(key, 1, h, j);
+                    p[key] = s * scale;
+                    top = std::max(top, p[key]);
+                }
+                for (int key = 0; key < visible; ++key) sum += p[key] = std::exp(p[key] - top);
+                for (int j = 0; j < head_dim; ++j) {
+                    double o = 0;
+                    for (int key = 0; key < visible; ++key) o += p[key] / sum * at(key, 2, h, j);
+                    expected[(static_cast<size_t>(b) * length + i) * width + h * head_dim + j] = static_cast<float>(o);
+                }
+            }
+        }
+    }
+    return expected;
+}
+
+struct AttentionKernelCase {
+    int n, length, heads, head_dim;
+    bool causal;
+    DType input, output;
+    int threads;
+};
+
+std::string describe(const AttentionKernelCase& c) {
+    return std::to_string(c.n) + " × " + std::to_string(c.length) + " positions, " + std::to_string(c.heads) + " heads of " +
+           std::to_string(c.head_dim) + (c.causal ? ", causal" : "") + ", " + to_string(c.input) + " in, " + to_string(c.output) + " out, " +
+           std::to_string(c.threads) + " threads";
+}
+
+// Text, ViT and MCi shapes, partial tiles (17 and 50 positions, 197 over several key blocks), one
+// position, heads 96 wide, causal masks, float32 and bf16 in and out, batches, on one thread and
+// on two.
+const AttentionKernelCase kAttentionKernelCases[] = {
+    {1, 77, 8, 64, false, DType::f32, DType::bf16, 2}, {2, 77, 8, 64, true, DType::f32, DType::bf16, 2},
+    {3, 64, 16, 32, false, DType::bf16, DType::f32, 2}, {1, 50, 12, 64, false, DType::f32, DType::f32, 1},
+    {2, 197, 12, 64, true, DType::bf16, DType::bf16, 2}, {1, 1, 2, 32, false, DType::f32, DType::f32, 2},
+    {2, 17, 3, 96, true, DType::f32, DType::f32, 1}};
+
 // Attention on AMX tiles against the same formula in double on the values the kernel takes (q, k
 // and v rounded to bf16); the kernel also rounds the probabilities to bf16, 2^-9 relative at
-// most. Text, ViT and MCi shapes, partial tiles (17 and 50 positions, 197 over several key
-// blocks), one position, heads 96 wide, causal masks, float32 and bf16 in and out, batches, on
-// one thread and on two.
+// most.
 TEST(AmxAttention, MatchesTheFormulaInDouble) {
     if (!kernels::amx::usable(false)) GTEST_SKIP() << "this CPU (or the kernel's permission) has no AMX-BF16 tiles";
-    struct Case {
-        int n, length, heads, head_dim;
-        bool causal;
-        DType input, output;
-        int threads;
-    };
-    const Case cases[] = {{1, 77, 8, 64, false, DType::f32, DType::bf16, 2}, {2, 77, 8, 64, true, DType::f32, DType::bf16, 2},
-                          {3, 64, 16, 32, false, DType::bf16, DType::f32, 2}, {1, 50, 12, 64, false, DType::f32, DType::f32, 1},
-                          {2, 197, 12, 64, true, DType::bf16, DType::bf16, 2}, {1, 1, 2, 32, false, DType::f32, DType::f32, 2},
-                          {2, 17, 3, 96, true, DType::f32, DType::f32, 1}};
-    for (const Case& c : cases) {
+    for (const AttentionKernelCase& c : kAttentionKernelCases) {
         const kernels::ThreadCountScope team(c.threads);
         kernels::AttentionDesc d{c.heads, c.head_dim, c.causal, Precision::bf16, c.input, c.output};
         ASSERT_TRUE(kernels::amx::handles_attention(d));
@@ -819,40 +863,30 @@ TEST(AmxAttention, MatchesTheFormulaInDouble) {
         Buffer qkv(c.input, random_values(static_cast<int64_t>(c.n) * c.length * 3 * width, 2.0f, 41));
         Buffer out(c.output, std::vector<float>(static_cast<size_t>(c.n) * c.length * width, 0.0f));
         kernels::amx::make_attention(d)->run(qkv.data(), c.n, c.length, out.data());
-
-        const std::vector<float> values = Buffer(DType::bf16, qkv.values()).values();
-        std::vector<float> expected(static_cast<size_t>(c.n) * c.length * width);
-        std::vector<double> p(c.length);
-        const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
-        for (int b = 0; b < c.n; ++b) {
-            const auto at = [&](int position, int part, int head, int j) {
-                return static_cast<double>(values[(static_cast<size_t>(b) * c.length + position) * 3 * width + part * width + head * c.head_dim + j]);
-            };
-            for (int h = 0; h < c.heads; ++h) {
-                for (int i = 0; i < c.length; ++i) {
-                    const int visible = c.causal ? i + 1 : c.length;
-                    double top = -1e300, sum = 0;
-                    for (int key = 0; key < visible; ++key) {
-                        double s = 0;
-                        for (int j = 0; j < c.head_dim; ++j) s += at(i, 0, h, j) * at(key, 1, h, j);
-                        p[key] = s * scale;
-                        top = std::max(top, p[key]);
-                    }
-                    for (int key = 0; key < visible; ++key) sum += p[key] = std::exp(p[key] - top);
-                    for (int j = 0; j < c.head_dim; ++j) {
-                        double o = 0;
-                        for (int key = 0; key < visible; ++key) o += p[key] / sum * at(key, 2, h, j);
-                        expected[(static_cast<size_t>(b) * c.length + i) * width + h * c.head_dim + j] = static_cast<float>(o);
-                    }
-                }
-            }
-        }
-        EXPECT_LE(relative_error(out.values(), expected), c.output == DType::bf16 ? 5e-3 : 3e-3)
-            << c.n << " × " << c.length << " positions, " << c.heads << " heads of " << c.head_dim << (c.causal ? ", causal" : "") << ", "
-            << to_string(c.input) << " in, " << to_string(c.output) << " out, " << c.threads << " threads";
+        const std::vector<float> expected = attention_in_double(Buffer(DType::bf16, qkv.values()).values(), c.n, c.length, c.heads, c.head_dim, c.causal);
+        EXPECT_LE(relative_error(out.values(), expected), c.output == DType::bf16 ? 5e-3 : 3e-3) << describe(c);
     }
     EXPECT_FALSE(kernels::amx::handles_attention({8, 64, false, Precision::f32, DType::f32, DType::f32})) << "float32 products";
     EXPECT_FALSE(kernels::amx::handles_attention({2, 8, false, Precision::bf16, DType::f32, DType::f32})) << "heads 8 wide";
+}
+
+// The float32 AVX-512 kernel against the formula in double on the values it takes: float32
+// rounding alone where it writes float32, bf16's where it writes bf16.
+TEST(Avx512Attention, MatchesTheFormulaInDouble) {
+    if (!kernels::avx512::cpu_supported()) GTEST_SKIP() << "this CPU has no AVX512F/BW/VL";
+    for (const AttentionKernelCase& c : kAttentionKernelCases) {
+        const kernels::ThreadCountScope team(c.threads);
+        kernels::AttentionDesc d{c.heads, c.head_dim, c.causal, Precision::f32, c.input, c.output};
+        ASSERT_TRUE(kernels::avx512::handles_attention(d));
+        const int width = c.heads * c.head_dim;
+        Buffer qkv(c.input, random_values(static_cast<int64_t>(c.n) * c.length * 3 * width, 2.0f, 41));
+        Buffer out(c.output, std::vector<float>(static_cast<size_t>(c.n) * c.length * width, 0.0f));
+        kernels::avx512::make_attention(d)->run(qkv.data(), c.n, c.length, out.data());
+        const std::vector<float> expected = attention_in_double(qkv.values(), c.n, c.length, c.heads, c.head_dim, c.causal);
+        EXPECT_LE(relative_error(out.values(), expected), c.output == DType::bf16 ? 4e-3 : 1e-5) << describe(c);
+    }
+    EXPECT_FALSE(kernels::avx512::handles_attention({2, 8, false, Precision::f32, DType::f32, DType::f32})) << "heads 8 wide";
+    EXPECT_FALSE(kernels::avx512::handles_attention({2, 32, false, Precision::f32, DType::f16, DType::f32})) << "float16 input";
 }
 
 // A registered backend (by name) and a case.

@@ -7,10 +7,13 @@
 #include <cstring>
 
 #include "kernels/amx/tiles.h"
+#include "kernels/avx512/softmax.h"
 #include "kernels/buffer.h"
 
 namespace mclip::kernels::amx {
 namespace {
+
+using avx512::lanes_below;
 
 // A tile is 16 rows of 64 bytes: 16×32 bf16 of an operand, or 16×16 float32 of a product.
 constexpr int kTileRows = 16;
@@ -61,39 +64,6 @@ MCLIP_AMX_BF16 inline void copy_as_bf16(const void* values, DType type, int64_t 
     }
 }
 
-// exp(x) for x ≤ 0 (a shifted softmax score): 2^k · e^r with k = round(x·log2 e), r = x − k·ln 2
-// (ln 2 in two parts), e^r by its degree-6 Taylor polynomial; below −87 the result is ~1e-38
-// instead of 0, which rounds to 0 in the probabilities' bf16 sum anyway.
-MCLIP_AMX_BF16 inline __m512 exp_nonpositive(__m512 x) {
-    x = _mm512_maskz_max_ps(0xFFFF, x, _mm512_set1_ps(-87.0f));
-    const __m512 k = _mm512_maskz_roundscale_ps(0xFFFF, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_maskz_scalef_ps(0xFFFF, p, k);
-}
-
-// The largest and the sum of a vector's lanes, in every lane.
-MCLIP_AMX_BF16 inline __m512 largest_lane(__m512 v) {
-    v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-    v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-    v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_permute_ps(0xFFFF, v, _MM_SHUFFLE(1, 0, 3, 2)));
-    return _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_permute_ps(0xFFFF, v, _MM_SHUFFLE(2, 3, 0, 1)));
-}
-MCLIP_AMX_BF16 inline __m512 lane_sum(__m512 v) {
-    v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-    v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-    v = _mm512_add_ps(v, _mm512_maskz_permute_ps(0xFFFF, v, _MM_SHUFFLE(1, 0, 3, 2)));
-    return _mm512_add_ps(v, _mm512_maskz_permute_ps(0xFFFF, v, _MM_SHUFFLE(2, 3, 0, 1)));
-}
-
 // One row of 16-row product tiles: c[:, 16t, 16t + 16) = a · B(t) for t in [0, tiles), where a
 // is `depth` tiles along its rows (a_stride bytes apart) and b_tile(t, k) the B tile of column
 // block t and depth block k; c's rows are c_stride bytes apart. Two column blocks at a time
@@ -126,25 +96,10 @@ MCLIP_AMX_BF16 inline void tile_row(const uint16_t* a, int64_t a_stride, int dep
     }
 }
 
-// Lanes [0, count − from) of a 16-lane block starting at `from`.
-inline __mmask16 lanes_below(int from, int count) {
-    return count - from >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << std::max(count - from, 0)) - 1u);
-}
-
 // One row of probabilities: softmax(scale · x[0, visible)) in bf16 into p[0, width) (a multiple
 // of 32), zeros past `visible`; x (whole blocks of 16 up to `visible`) is overwritten.
 MCLIP_AMX_BF16 void softmax_row(float* x, int visible, float scale, uint16_t* p, int width) {
-    __m512 top = _mm512_set1_ps(-INFINITY);
-    for (int j = 0; j < visible; j += 16) top = _mm512_mask_max_ps(top, lanes_below(j, visible), top, _mm512_loadu_ps(x + j));
-    const __m512 shift = largest_lane(top), scaled = _mm512_set1_ps(scale);
-    __m512 sum = _mm512_setzero_ps();
-    for (int j = 0; j < visible; j += 16) {
-        const __m512 e = exp_nonpositive(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), shift), scaled));
-        const __m512 kept = _mm512_maskz_mov_ps(lanes_below(j, visible), e);
-        sum = _mm512_add_ps(sum, kept);
-        _mm512_storeu_ps(x + j, kept);
-    }
-    const __m512 inverse = _mm512_div_ps(_mm512_set1_ps(1.0f), lane_sum(sum));
+    const __m512 inverse = avx512::softmax_exponentials(x, visible, scale);
     for (int j = 0; j < width; j += 32) {
         const __m512 low = _mm512_maskz_mul_ps(lanes_below(j, visible), _mm512_maskz_loadu_ps(lanes_below(j, visible), x + j), inverse);
         const __m512 high =

@@ -31,6 +31,7 @@
 #include "kernels/amx/attention.h"
 #include "kernels/amx/pointwise_ffn.h"
 #include "kernels/avx2/depthwise_conv.h"
+#include "kernels/avx512/attention.h"
 #include "kernels/avx512/bf16_pointwise_conv.h"
 #include "kernels/avx512/conv_pair.h"
 #include "kernels/avx512/depthwise_conv.h"
@@ -707,12 +708,16 @@ public:
     }
     // Where oneDNN runs on AMX tiles, so does attention in bf16 and int8 (kernels/amx/attention.h):
     // two threads of the AMX Xeon, bench_ops, the text encoders' 77 × 8 × 64 108 → 28 µs, ViT-B/16's
-    // 197 × 12 × 64 509 → 185 µs; S2 text int8 −20%, MobileCLIP-B image int8 −19%.
+    // 197 × 12 × 64 509 → 185 µs; S2 text int8 −20%, MobileCLIP-B image int8 −19%. Elsewhere on
+    // AVX-512, every precision runs the float32 kernel (kernels/avx512/attention.h): two threads of
+    // Zen 5, the text's 77 × 8 × 64 112 → 56 µs, MCi's 64 × 16 × 32 88 → 49, ViT-B/16's 482 → 411;
+    // S0 text int8 −5.6%, MobileCLIP-B text bf16 −13.5%.
     std::unique_ptr<Attention> make_attention(const AttentionDesc& desc) override {
         if (dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_amx && int8_companion() == Precision::bf16 &&
             amx::handles_attention(desc)) {
             return amx::make_attention(desc);
         }
+        if (has_avx512_kernels() && avx512::handles_attention(desc)) return avx512::make_attention(desc);
         return std::make_unique<OnednnAttention>(desc);
     }
 };
