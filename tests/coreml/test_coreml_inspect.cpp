@@ -100,16 +100,17 @@ TEST_P(CoreMLTinyWeights, EveryWeightDecodesExactly) {
 
 INSTANTIATE_TEST_SUITE_P(Variants, CoreMLTinyWeights, ::testing::Values("fp32", "fp16", "lut4", "lut8", "int8"));
 
-// A writable copy of a tiny fixture package, for damaging.
-fs::path copy_package(const fs::path& fixtures, const std::string& variant) {
-    const fs::path dir = make_temp_dir("coreml_bad");
-    const fs::path copy = dir / ("tiny." + variant + ".mlpackage");
-    fs::copy(fixtures / "coreml" / ("tiny." + variant + ".mlpackage"), copy, fs::copy_options::recursive);
-    for (const auto& entry : fs::recursive_directory_iterator(copy)) {
-        fs::permissions(entry.path(), fs::perms::owner_write, fs::perm_options::add);
+// A writable copy of a tiny fixture package, for damaging, removed at the end of the test.
+struct PackageCopy {
+    TempDir dir{"coreml_bad"};
+    fs::path package;
+    PackageCopy(const fs::path& fixtures, const std::string& variant) : package(dir.path() / ("tiny." + variant + ".mlpackage")) {
+        fs::copy(fixtures / "coreml" / ("tiny." + variant + ".mlpackage"), package, fs::copy_options::recursive);
+        for (const auto& entry : fs::recursive_directory_iterator(package)) {
+            fs::permissions(entry.path(), fs::perms::owner_write, fs::perm_options::add);
+        }
     }
-    return copy;
-}
+};
 
 fs::path weight_file(const fs::path& package) { return package / "Data/com.apple.CoreML/weights/weight.bin"; }
 
@@ -135,14 +136,16 @@ std::string inspect_error(const fs::path& package) {
 
 TEST(CoreMLBadInput, MissingWeightFile) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const fs::path package = copy_package(fixtures, "fp32");
+    const PackageCopy copy(fixtures, "fp32");
+    const fs::path& package = copy.package;
     fs::remove(weight_file(package));
     EXPECT_THAT(inspect_error(package), HasSubstr("weight.bin"));
 }
 
 TEST(CoreMLBadInput, TruncatedWeightFile) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const fs::path package = copy_package(fixtures, "fp32");
+    const PackageCopy copy(fixtures, "fp32");
+    const fs::path& package = copy.package;
     const std::string bytes = read_bytes(weight_file(package));
     write_bytes(weight_file(package), bytes.substr(0, bytes.size() - 100));
     EXPECT_THAT(inspect_error(package), HasSubstr("truncated"));
@@ -152,7 +155,8 @@ TEST(CoreMLBadInput, TruncatedWeightFile) {
 
 TEST(CoreMLBadInput, WrongSentinel) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const fs::path package = copy_package(fixtures, "lut4");
+    const PackageCopy copy(fixtures, "lut4");
+    const fs::path& package = copy.package;
     std::string bytes = read_bytes(weight_file(package));
     // The second record follows the first blob's data at the next 64-aligned offset.
     uint64_t data_offset = 0, size = 0;
@@ -168,7 +172,8 @@ TEST(CoreMLBadInput, WrongSentinel) {
 
 TEST(CoreMLBadInput, OffsetsAndSizesOutOfRange) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const fs::path package = copy_package(fixtures, "fp32");
+    const PackageCopy copy(fixtures, "fp32");
+    const fs::path& package = copy.package;
     const std::string original = read_bytes(weight_file(package));
     std::string bytes = original;
     const uint64_t huge = uint64_t{1} << 40;
@@ -188,7 +193,8 @@ TEST(CoreMLBadInput, OffsetsAndSizesOutOfRange) {
 
 TEST(CoreMLBadInput, BlobReferenceWithoutRecord) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const fs::path package = copy_package(fixtures, "fp32");
+    const PackageCopy copy(fixtures, "fp32");
+    const fs::path& package = copy.package;
     const fs::path spec_path = package / "Data/com.apple.CoreML/model.mlmodel";
     coreml::spec::Model model;
     ASSERT_TRUE(model.ParseFromString(read_bytes(spec_path)));
@@ -209,7 +215,8 @@ TEST(CoreMLBadInput, BlobReferenceWithoutRecord) {
 
 TEST(CoreMLBadInput, ManifestPathLeavesPackage) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const fs::path package = copy_package(fixtures, "fp32");
+    const PackageCopy copy(fixtures, "fp32");
+    const fs::path& package = copy.package;
     nlohmann::json manifest = read_json(package / "Manifest.json");
     for (auto& [id, item] : manifest["itemInfoEntries"].items()) {
         if (item["name"] == "weights") item["path"] = "com.apple.CoreML/../../../etc";
@@ -220,14 +227,16 @@ TEST(CoreMLBadInput, ManifestPathLeavesPackage) {
 
 TEST(CoreMLBadInput, ManifestItemMissing) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const fs::path package = copy_package(fixtures, "fp32");
+    const PackageCopy copy(fixtures, "fp32");
+    const fs::path& package = copy.package;
     fs::remove(package / "Data/com.apple.CoreML/model.mlmodel");
     EXPECT_THAT(inspect_error(package), HasSubstr("does not exist in the package"));
 }
 
 TEST(CoreMLBadInput, UnknownOp) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const fs::path package = copy_package(fixtures, "fp32");
+    const PackageCopy copy(fixtures, "fp32");
+    const fs::path& package = copy.package;
     const fs::path spec_path = package / "Data/com.apple.CoreML/model.mlmodel";
     coreml::spec::Model model;
     ASSERT_TRUE(model.ParseFromString(read_bytes(spec_path)));
@@ -241,7 +250,8 @@ TEST(CoreMLBadInput, UnknownOp) {
 
 TEST(CoreMLBadInput, SpecDoesNotParse) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const fs::path package = copy_package(fixtures, "fp32");
+    const PackageCopy copy(fixtures, "fp32");
+    const fs::path& package = copy.package;
     const fs::path spec_path = package / "Data/com.apple.CoreML/model.mlmodel";
     const std::string bytes = read_bytes(spec_path);
     write_bytes(spec_path, bytes.substr(0, bytes.size() / 2));
@@ -251,7 +261,8 @@ TEST(CoreMLBadInput, SpecDoesNotParse) {
 // A compiled model is read from its metadata.json alone (written here from the published keys:
 // compiled models can only be made on Apple platforms).
 TEST(CoreMLCompiled, MetadataJsonIsReported) {
-    const fs::path dir = make_temp_dir("coreml_mlmodelc") / "MobileCLIPImage.mlmodelc";
+    const TempDir temp("coreml_mlmodelc");
+    const fs::path dir = temp.path() / "MobileCLIPImage.mlmodelc";
     fs::create_directories(dir);
     write_bytes(dir / "metadata.json", R"json([{
       "metadataOutputVersion": "3.0", "specificationVersion": 7,
@@ -276,7 +287,8 @@ TEST(CoreMLCompiled, MetadataJsonIsReported) {
 // Without the histogram in metadata.json (older compilers), the ops are counted in model.mil,
 // which also gives the opset. Written here in the text format coremlc produces.
 TEST(CoreMLCompiled, ModelMilGivesTheOpsetAndTheOps) {
-    const fs::path dir = make_temp_dir("coreml_mlmodelc_mil") / "Tiny.mlmodelc";
+    const TempDir temp("coreml_mlmodelc_mil");
+    const fs::path dir = temp.path() / "Tiny.mlmodelc";
     fs::create_directories(dir);
     write_bytes(dir / "metadata.json", R"json([{"specificationVersion": 7, "modelType": {"name": "MLModelType_mlProgram"},
       "storagePrecision": "Float16", "inputSchema": [], "outputSchema": []}])json");
@@ -319,7 +331,8 @@ TEST(CoreMLTool, InfoJsonOnPackage) {
 
 TEST(CoreMLTool, InfoOnDamagedPackageFails) {
     MCLIP_FIXTURES_OR_SKIP(fixtures);
-    const fs::path package = copy_package(fixtures, "fp32");
+    const PackageCopy copy(fixtures, "fp32");
+    const fs::path& package = copy.package;
     fs::remove(weight_file(package));
     const CommandResult result = run_command(shell_quote(mclip_executable().string()) + " info " + shell_quote(package.string()));
     EXPECT_NE(result.exit_code, 0);

@@ -40,6 +40,11 @@ std::filesystem::path make_temp_dir(const std::string& prefix) {
     return pattern;
 }
 
+TempDir::~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+}
+
 std::filesystem::path mclip_executable() { return MCLIP_EXECUTABLE; }
 
 std::string shell_quote(const std::string& text) {

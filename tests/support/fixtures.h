@@ -22,6 +22,18 @@ bool running_under_ci();
 std::filesystem::path test_models_dir();
 // A fresh empty temporary directory for one test, removed by the caller or left in /tmp.
 std::filesystem::path make_temp_dir(const std::string& prefix);
+// A fresh empty temporary directory removed with everything in it when this goes out of scope.
+class TempDir {
+public:
+    explicit TempDir(const std::string& prefix) : path_(make_temp_dir(prefix)) {}
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
 // The built mclip executable (for tests that run the tool end to end).
 std::filesystem::path mclip_executable();
 
