@@ -692,7 +692,8 @@ TEST(Int8PointwiseFfn, MatchesTheQuantizedProductsInDouble) {
     };
     const Case cases[] = {{64, 192, Activation::gelu, 64 * 64 + 5, 2, DType::bf16, true}, {80, 240, Activation::gelu, 1000, 2, DType::f32, false},
                           {80, 240, Activation::gelu, 77, 2, DType::bf16, true},        {512, 1536, Activation::gelu, 64, 2, DType::bf16, true},
-                          {64, 192, Activation::none, 13, 1, DType::f32, true},         {256, 768, Activation::gelu, 256, 1, DType::bf16, false}};
+                          {64, 192, Activation::none, 13, 1, DType::f32, true},         {256, 768, Activation::gelu, 256, 1, DType::bf16, false},
+                          {256, 768, Activation::gelu, 16 * 16, 2, DType::f32, true}};
     for (const Case& c : cases) {
         const kernels::ThreadCountScope team(c.threads);
         kernels::PointwiseFfnDesc d;

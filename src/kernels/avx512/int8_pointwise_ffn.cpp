@@ -1,6 +1,7 @@
 #include "kernels/avx512/int8_pointwise_ffn.h"
 
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -22,9 +23,9 @@ constexpr int kChunkVectors = 4;  // vectors of 16 outputs in a tile: 24 sums, 4
 constexpr int kChunk = kLanes * kChunkVectors;
 constexpr int kBlockRows = 4 * kTileRows;  // positions one thread carries through both products at a time
 constexpr uint8_t kZeroPoint = 128;
-// Work is shared by blocks where there are at least this many per thread (S0's 64×64 and 32×32
-// stages), by register tiles otherwise (execute).
-constexpr int64_t kBlocksPerThread = 8;
+// Work is shared by ranges of positions where each thread gets at least this many register tiles
+// (S0's stages down to 16×16), by register tiles otherwise (execute).
+constexpr int64_t kTilesPerThread = 8;
 
 int64_t divide_up(int64_t n, int64_t d) { return (n + d - 1) / d; }
 
@@ -268,9 +269,9 @@ public:
 protected:
     void execute(const void* x, int64_t positions, float* y) const override {
         const int threads = num_threads();
-        if (divide_up(positions, kBlockRows) >= kBlocksPerThread * threads) {
+        if (divide_up(positions, kTileRows) >= kTilesPerThread * threads) {
 #pragma omp parallel num_threads(threads)
-            by_blocks(x, positions, y);
+            by_ranges(x, positions, y);
             return;
         }
         // By tiles: the quantized input and the hidden layer of every position, in the calling
@@ -298,25 +299,30 @@ private:
         kOutputTiles[fc2_.vectors(chunk)](hidden, fc2_, chunk, rows, y, desc_.channels);
     }
 
-    // This thread's share of the blocks (inside the parallel region): each block's positions
+    // This thread's range of the positions (inside the parallel region), a balanced contiguous
+    // share, so that it reads the rows the layers before it wrote in this thread and writes those
+    // the layers after it read here (they split images by rows too). Each block of positions goes
     // through both products, the hidden block in this thread's buffer, read from the L1 cache.
-    void by_blocks(const void* x, int64_t positions, float* y) const {
+    void by_ranges(const void* x, int64_t positions, float* y) const {
         const int channels = desc_.channels, hidden_width = desc_.hidden;
         thread_local Workspace scratch;
         uint8_t* input = static_cast<uint8_t*>(scratch.bytes(0, static_cast<size_t>(kBlockRows) * channels));
         uint8_t* hidden = static_cast<uint8_t*>(scratch.bytes(1, static_cast<size_t>(kBlockRows) * hidden_width));
-        const int64_t blocks = divide_up(positions, kBlockRows);
-#pragma omp for schedule(static)
-        for (int64_t block = 0; block < blocks; ++block) {
-            const int64_t first = block * kBlockRows;
-            const int rows = static_cast<int>(std::min<int64_t>(kBlockRows, positions - first));
-            const int tiles = static_cast<int>(divide_up(rows, kTileRows));
-            quantize_input(x, first, rows, tiles * kTileRows, input);
+        constexpr int kBlockTiles = kBlockRows / kTileRows;
+        const int64_t tiles = divide_up(positions, kTileRows);
+        const int team = omp_get_num_threads(), member = omp_get_thread_num();
+        const int64_t tile_begin = tiles * member / team, tile_end = tiles * (member + 1) / team;
+        for (int64_t tile = tile_begin; tile < tile_end; tile += kBlockTiles) {
+            const int64_t first = tile * kTileRows;
+            const int64_t last = std::min(positions, std::min(tile_end, tile + kBlockTiles) * kTileRows);
+            const int rows = static_cast<int>(last - first);
+            const int block_tiles = static_cast<int>(divide_up(rows, kTileRows));
+            quantize_input(x, first, rows, block_tiles * kTileRows, input);
             for (int chunk = 0; chunk < fc1_.chunks(); ++chunk) {
-                for (int t = 0; t < tiles; ++t) hidden_tile(input + t * kTileRows * channels, chunk, hidden + t * kTileRows * hidden_width);
+                for (int t = 0; t < block_tiles; ++t) hidden_tile(input + t * kTileRows * channels, chunk, hidden + t * kTileRows * hidden_width);
             }
             for (int chunk = 0; chunk < fc2_.chunks(); ++chunk) {
-                for (int t = 0; t < tiles; ++t) {
+                for (int t = 0; t < block_tiles; ++t) {
                     output_tile(hidden + t * kTileRows * hidden_width, chunk, std::min(kTileRows, rows - t * kTileRows),
                                 y + (first + t * kTileRows) * channels);
                 }
