@@ -23,6 +23,7 @@
 #include "kernels/avx512/conv_pair.h"
 #include "kernels/avx512/depthwise_conv.h"
 #include "kernels/avx512/int8_depthwise_conv.h"
+#include "kernels/avx512/int8_depthwise_ffn.h"
 #include "kernels/avx512/int8_pointwise_ffn.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
@@ -331,6 +332,67 @@ void bench_pointwise_ffn(benchmark::State& state, PointwiseFfnCase c, Precision 
     state.counters["MAC/s"] = benchmark::Counter(2.0 * c.positions * c.channels * c.hidden, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// A whole ConvFFN block in int8 (x += FFN(dw7×7(x)), bf16 between the two as in the graph) on
+// S0's stages: the int8 depthwise and FFN kernels as one operator, the depthwise layer's output
+// handed over in int8 levels ("vnni"), or run apart through a bf16 buffer ("vnni_apart"). Each run
+// starts from the same x (a copy, in both).
+struct DepthwiseFfnCase {
+    const char* label;
+    int side, channels, hidden;
+};
+
+const DepthwiseFfnCase kDepthwiseFfnCases[] = {
+    {"s0_stage0_64x192_64x64", 64, 64, 192},
+    {"s0_stage1_128x384_32x32", 32, 128, 384},
+    {"s0_stage2_256x768_16x16", 16, 256, 768},
+    {"s0_stage3_512x1536_8x8", 8, 512, 1536},
+};
+
+void bench_depthwise_ffn(benchmark::State& state, DepthwiseFfnCase c, bool fused) {
+    kernels::ConvDesc dw;
+    dw.in_channels = dw.out_channels = dw.groups = c.channels;
+    dw.kernel_h = dw.kernel_w = 7;
+    dw.pad_h = dw.pad_w = 3;
+    dw.precision = Precision::int8;
+    dw.output = DType::bf16;
+    dw.input_range = 1.0f;
+    kernels::PointwiseFfnDesc ffn;
+    ffn.channels = c.channels;
+    ffn.hidden = c.hidden;
+    ffn.precision = Precision::int8;
+    ffn.input = DType::bf16;
+    ffn.input_range = 1.0f;
+    ffn.hidden_range = 2.0f;
+    const Tensor dw_weight = random_tensor({c.channels, 1, 7, 7}, 0.1f, 1), dw_bias = random_tensor({c.channels}, 0.1f, 2);
+    const Tensor w1 = random_tensor({c.hidden, c.channels, 1, 1}, 0.1f, 3), b1 = random_tensor({c.hidden}, 0.1f, 4);
+    const Tensor w2 = random_tensor({c.channels, c.hidden, 1, 1}, 0.05f, 5), b2 = random_tensor({c.channels}, 0.1f, 6);
+    std::unique_ptr<kernels::DepthwiseFfn> block;
+    std::unique_ptr<kernels::Conv2d> depthwise;
+    std::unique_ptr<kernels::PointwiseFfn> pointwise;
+    if (fused) {
+        block = kernels::avx512::make_int8_depthwise_ffn(dw, dw_weight, dw_bias, ffn, w1, b1, w2, b2);
+    } else {
+        depthwise = kernels::avx512::make_int8_depthwise_conv2d(dw, dw_weight, dw_bias);
+        pointwise = kernels::avx512::make_int8_pointwise_ffn(ffn, w1, b1, w2, b2);
+    }
+    const int positions = c.side * c.side;
+    const Tensor input = random_tensor({positions, c.channels}, 1.0f, 7);
+    Tensor x = Tensor::zeros_f32({positions, c.channels});
+    std::vector<uint16_t> between(static_cast<size_t>(positions) * c.channels);
+    for (auto _ : state) {
+        std::copy(input.f32(), input.f32() + input.elements(), x.f32());
+        if (fused) {
+            block->add_to(x.f32(), 1, c.side, c.side);
+        } else {
+            depthwise->run(x.f32(), 1, c.side, c.side, between.data());
+            pointwise->run(between.data(), positions, x.f32());
+        }
+        benchmark::DoNotOptimize(x.f32());
+    }
+    state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(positions) * c.channels * (2.0 * c.hidden + 49),
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // GELU in place on a ConvFFN's hidden layer (S0 stage 0: 64×64×192) and on a block that stays in
 // L1, float32 and bf16; each run starts from the same input, as in bench_channel_scale.
 void bench_gelu(benchmark::State& state, DType type, int64_t count) {
@@ -455,6 +517,15 @@ void register_all() {
                     ->Unit(benchmark::kMicrosecond)
                     ->UseRealTime();
             }
+        }
+    }
+    for (const DepthwiseFfnCase& c : kDepthwiseFfnCases) {
+        if (!kernels::avx512::vnni_supported()) break;
+        for (const bool fused : {true, false}) {
+            benchmark::RegisterBenchmark((std::string("depthwise_ffn/") + (fused ? "vnni" : "vnni_apart") + "/int8/" + c.label).c_str(),
+                                         bench_depthwise_ffn, c, fused)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
         }
     }
     for (const DType type : {DType::f32, DType::bf16}) {

@@ -200,6 +200,27 @@ protected:
     PointwiseFfnDesc desc_;
 };
 
+// A ConvFFN block in one operator: x += FFN(dw(x)), a depthwise convolution (no residual; its
+// output of type depthwise.output, the FFN's input type) and the pointwise half after it. Where
+// both compute in int8, the convolution can hand its output over as the levels the FFN quantizes
+// its input to: one byte a value instead of two or four, and no pass that quantizes it, with
+// results bit for bit those of the two operators. Optional (Backend::make_depthwise_ffn): where a
+// backend has none, the graph runs the two.
+class DepthwiseFfn {
+public:
+    DepthwiseFfn(const ConvDesc& depthwise, const PointwiseFfnDesc& ffn) : depthwise_(depthwise), ffn_(ffn) {}
+    virtual ~DepthwiseFfn() = default;
+    const ConvDesc& depthwise() const { return depthwise_; }
+    const PointwiseFfnDesc& ffn() const { return ffn_; }
+    // x [n, h, w, channels] += FFN(dw(x)). The operators inside record their own time (profile.h).
+    void add_to(float* x, int n, int h, int w) const { execute(x, n, h, w); }
+
+protected:
+    virtual void execute(float* x, int n, int h, int w) const = 0;
+    ConvDesc depthwise_;
+    PointwiseFfnDesc ffn_;
+};
+
 // Two convolutions in one operator, the second reading the first's output: in the MCi stem, a
 // dense convolution of the image and the depthwise one after it, whose shared map (S0: 128×128×64
 // float32, 4 MiB) is then computed a few rows at a time in the cache instead of written out and
@@ -245,6 +266,15 @@ public:
     virtual std::unique_ptr<PointwiseFfn> make_pointwise_ffn(const PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1,
                                                              const Tensor& w2, const Tensor& b2) {
         (void)desc, (void)w1, (void)b1, (void)w2, (void)b2;
+        return nullptr;
+    }
+    // The depthwise layer's weight and bias as make_conv2d takes them and the FFN's as
+    // make_pointwise_ffn does, copied or packed; null where this backend has no fused kernel for
+    // the block.
+    virtual std::unique_ptr<DepthwiseFfn> make_depthwise_ffn(const ConvDesc& depthwise, const Tensor& depthwise_weight,
+                                                             const Tensor& depthwise_bias, const PointwiseFfnDesc& ffn, const Tensor& w1,
+                                                             const Tensor& b1, const Tensor& w2, const Tensor& b2) {
+        (void)depthwise, (void)depthwise_weight, (void)depthwise_bias, (void)ffn, (void)w1, (void)b1, (void)w2, (void)b2;
         return nullptr;
     }
     // The two layers' weights and biases as make_conv2d takes them, copied or packed; null where

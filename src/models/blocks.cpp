@@ -49,8 +49,8 @@ ConvFfn::ConvFfn(const WeightSource& weights, const std::string& prefix, const C
     dw.typical_h = typical_h;
     dw.typical_w = typical_w;
     dw.name = prefix + ".dw";
-    dw_ = backend.make_conv2d(dw, weights.get(prefix + ".dw.weight", {s.channels, 1, s.kernel_h, s.kernel_w}),
-                              weights.get(prefix + ".dw.bias", {s.channels}));
+    const Tensor dw_weight = weights.get(prefix + ".dw.weight", {s.channels, 1, s.kernel_h, s.kernel_w});
+    const Tensor dw_bias = weights.get(prefix + ".dw.bias", {s.channels});
     const Tensor w1 = weights.get(prefix + ".fc1.weight", {s.hidden, s.channels, 1, 1}), b1 = weights.get(prefix + ".fc1.bias", {s.hidden});
     const Tensor w2 = weights.get(prefix + ".fc2.weight", {s.channels, s.hidden, 1, 1}), b2 = weights.get(prefix + ".fc2.bias", {s.channels});
     kernels::PointwiseFfnDesc fused;
@@ -60,6 +60,9 @@ ConvFfn::ConvFfn(const WeightSource& weights, const std::string& prefix, const C
     fused.precision = options.precision;
     fused.input = narrow_;
     fused.name = prefix;
+    block_ = backend.make_depthwise_ffn(dw, dw_weight, dw_bias, fused, w1, b1, w2, b2);
+    if (block_) return;
+    dw_ = backend.make_conv2d(dw, dw_weight, dw_bias);
     ffn_ = backend.make_pointwise_ffn(fused, w1, b1, w2, b2);
     if (ffn_) return;
     // fc1 (GELU fused) reads and writes narrow temporaries; fc2 adds its result into x.
@@ -84,6 +87,10 @@ ConvFfn::ConvFfn(const WeightSource& weights, const std::string& prefix, const C
 }
 
 void ConvFfn::add_to(float* x, int n, int h, int w, kernels::Workspace& workspace) const {
+    if (block_) {
+        block_->add_to(x, n, h, w);
+        return;
+    }
     const int64_t positions = static_cast<int64_t>(n) * h * w;
     void* mixed = workspace.bytes(kScratch0, positions * shape_.channels * dtype_size(narrow_));
     dw_->run(x, n, h, w, mixed);

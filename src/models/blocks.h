@@ -52,6 +52,7 @@ public:
 private:
     ConvFfnShape shape_;
     DType narrow_;
+    std::unique_ptr<kernels::DepthwiseFfn> block_;  // the whole block, where the backend has it in one operator
     std::unique_ptr<kernels::Conv2d> dw_, fc1_, fc2_;  // fc1_ and fc2_ where the backend has no fused ffn_
     std::unique_ptr<kernels::PointwiseFfn> ffn_;
 };

@@ -264,6 +264,29 @@ void calibrate(Desc& d, const Calibration& calibration, const Tensor& weight) {
     for (size_t c = 0; c < channels->second.size(); ++c) d.input_range = std::max(d.input_range, channels->second[c] / d.input_smoothing[c]);
 }
 
+// An FFN's desc with its two products' calibration, as their convolutions would get it.
+kernels::PointwiseFfnDesc calibrated_ffn(const kernels::PointwiseFfnDesc& desc, const Calibration& calibration, const Tensor& w1,
+                                         const Tensor& w2) {
+    kernels::PointwiseFfnDesc d = desc;
+    if (d.precision != kernels::Precision::int8) return d;
+    kernels::ConvDesc fc1;
+    fc1.in_channels = d.channels;
+    fc1.out_channels = d.hidden;
+    fc1.precision = d.precision;
+    fc1.name = d.name + ".fc1";
+    kernels::ConvDesc fc2 = fc1;
+    fc2.in_channels = d.hidden;
+    fc2.out_channels = d.channels;
+    fc2.name = d.name + ".fc2";
+    calibrate(fc1, calibration, w1);
+    calibrate(fc2, calibration, w2);
+    d.input_range = fc1.input_range;
+    d.input_smoothing = fc1.input_smoothing;
+    d.hidden_range = fc2.input_range;
+    d.hidden_smoothing = fc2.input_smoothing;
+    return d;
+}
+
 }  // namespace
 
 std::unique_ptr<kernels::Conv2d> CalibratedBackend::make_conv2d(const kernels::ConvDesc& desc, const Tensor& weight,
@@ -281,34 +304,31 @@ std::unique_ptr<kernels::Conv2d> CalibratedBackend::make_conv2d(const kernels::C
     return conv;
 }
 
+void CalibratedBackend::count_ffn(const kernels::PointwiseFfnDesc& built, const std::string& name) {
+    layers_ += 2;
+    const bool int8 = built.precision == kernels::Precision::int8;
+    for (const char* layer : {".fc1", ".fc2"}) (int8 ? int8_layers_ : fused_layers_) += calibration_.input_ranges.count(name + layer) ? 1 : 0;
+}
+
 std::unique_ptr<kernels::PointwiseFfn> CalibratedBackend::make_pointwise_ffn(const kernels::PointwiseFfnDesc& desc, const Tensor& w1,
                                                                            const Tensor& b1, const Tensor& w2, const Tensor& b2) {
-    kernels::PointwiseFfnDesc d = desc;
-    if (d.precision == kernels::Precision::int8) {
-        // The two products' calibration, as their convolutions would get it.
-        kernels::ConvDesc fc1;
-        fc1.in_channels = d.channels;
-        fc1.out_channels = d.hidden;
-        fc1.precision = d.precision;
-        fc1.name = d.name + ".fc1";
-        kernels::ConvDesc fc2 = fc1;
-        fc2.in_channels = d.hidden;
-        fc2.out_channels = d.channels;
-        fc2.name = d.name + ".fc2";
-        calibrate(fc1, calibration_, w1);
-        calibrate(fc2, calibration_, w2);
-        d.input_range = fc1.input_range;
-        d.input_smoothing = fc1.input_smoothing;
-        d.hidden_range = fc2.input_range;
-        d.hidden_smoothing = fc2.input_smoothing;
-    }
-    auto fused = base_.make_pointwise_ffn(d, w1, b1, w2, b2);
-    if (fused) {
-        layers_ += 2;
-        const bool int8 = fused->desc().precision == kernels::Precision::int8;
-        for (const char* layer : {".fc1", ".fc2"}) (int8 ? int8_layers_ : fused_layers_) += calibration_.input_ranges.count(desc.name + layer) ? 1 : 0;
-    }
+    auto fused = base_.make_pointwise_ffn(calibrated_ffn(desc, calibration_, w1, w2), w1, b1, w2, b2);
+    if (fused) count_ffn(fused->desc(), desc.name);
     return fused;
+}
+
+std::unique_ptr<kernels::DepthwiseFfn> CalibratedBackend::make_depthwise_ffn(const kernels::ConvDesc& depthwise, const Tensor& depthwise_weight,
+                                                                           const Tensor& depthwise_bias, const kernels::PointwiseFfnDesc& ffn,
+                                                                           const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2) {
+    kernels::ConvDesc d = depthwise;
+    calibrate(d, calibration_, depthwise_weight);
+    auto block = base_.make_depthwise_ffn(d, depthwise_weight, depthwise_bias, calibrated_ffn(ffn, calibration_, w1, w2), w1, b1, w2, b2);
+    if (block) {
+        ++layers_;
+        if (kernels::compute_precision(block->depthwise()) == kernels::Precision::int8) ++int8_layers_;
+        count_ffn(block->ffn(), ffn.name);
+    }
+    return block;
 }
 
 std::unique_ptr<kernels::ConvPair> CalibratedBackend::make_conv_pair(const kernels::ConvDesc& first, const Tensor& first_weight,

@@ -70,6 +70,10 @@ public:
     // where the base backend's fused kernel is faster in bf16, in bf16 with the ranges unused.
     std::unique_ptr<kernels::PointwiseFfn> make_pointwise_ffn(const kernels::PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1,
                                                               const Tensor& w2, const Tensor& b2) override;
+    // A whole ConvFFN block gets its three layers' calibration, as they would apart.
+    std::unique_ptr<kernels::DepthwiseFfn> make_depthwise_ffn(const kernels::ConvDesc& depthwise, const Tensor& depthwise_weight,
+                                                              const Tensor& depthwise_bias, const kernels::PointwiseFfnDesc& ffn, const Tensor& w1,
+                                                              const Tensor& b1, const Tensor& w2, const Tensor& b2) override;
     // The pair's layers are never int8 (int8_capable: a stride-2 depthwise layer, and one with too
     // few input channels in the MCi stem), so they go to the base backend as they are.
     std::unique_ptr<kernels::ConvPair> make_conv_pair(const kernels::ConvDesc& first, const Tensor& first_weight, const Tensor& first_bias,
@@ -85,6 +89,9 @@ public:
     int layers() const { return layers_; }
 
 private:
+    // Counts a fused FFN's two layers as built (`name`: the FFN's weight-name prefix).
+    void count_ffn(const kernels::PointwiseFfnDesc& built, const std::string& name);
+
     kernels::Backend& base_;
     const Calibration& calibration_;
     int int8_layers_ = 0;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ostream>
 #include <random>
 #include <string>
@@ -24,6 +25,7 @@
 #include "kernels/avx512/conv_pair.h"
 #include "kernels/avx512/depthwise_conv.h"
 #include "kernels/avx512/int8_depthwise_conv.h"
+#include "kernels/avx512/int8_depthwise_ffn.h"
 #include "kernels/avx512/int8_pointwise_ffn.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
@@ -497,6 +499,18 @@ kernels::ConvDesc int8_depthwise_desc(int channels, int kh, int kw, float input_
     return d;
 }
 
+// A calibrated int8 FFN, channels → hidden (GELU) → channels, its input of type `input`.
+kernels::PointwiseFfnDesc int8_ffn_desc(int channels, int hidden, DType input, float input_range, float hidden_range) {
+    kernels::PointwiseFfnDesc d;
+    d.channels = channels;
+    d.hidden = hidden;
+    d.precision = Precision::int8;
+    d.input = input;
+    d.input_range = input_range;
+    d.hidden_range = hidden_range;
+    return d;
+}
+
 // The int8 depthwise kernel against its arithmetic in double: the input quantized per channel
 // (the smoothed step), the smoothed weights per channel without the centre tap, their integer
 // products summed exactly, and the centre tap's float32 weight times the unquantized input. Only
@@ -696,14 +710,8 @@ TEST(Int8PointwiseFfn, MatchesTheQuantizedProductsInDouble) {
                           {256, 768, Activation::gelu, 16 * 16, 2, DType::f32, true}};
     for (const Case& c : cases) {
         const kernels::ThreadCountScope team(c.threads);
-        kernels::PointwiseFfnDesc d;
-        d.channels = c.channels;
-        d.hidden = c.hidden;
+        kernels::PointwiseFfnDesc d = int8_ffn_desc(c.channels, c.hidden, c.input, 2.5f, c.activation == Activation::gelu ? 3.0f : 5.0f);
         d.activation = c.activation;
-        d.precision = Precision::int8;
-        d.input = c.input;
-        d.input_range = 2.5f;
-        d.hidden_range = c.activation == Activation::gelu ? 3.0f : 5.0f;
         if (c.smoothed) {
             for (float v : random_values(c.channels, 0.5f, 31)) d.input_smoothing.push_back(1.0f + v);
             for (float v : random_values(c.hidden, 0.5f, 32)) d.hidden_smoothing.push_back(1.0f + v);
@@ -771,13 +779,7 @@ TEST(Int8PointwiseFfn, HiddenGeluIsWithinTwoMillionthsOfTheExactOne) {
 // What the fused int8 FFN leaves to the two convolutions.
 TEST(Int8PointwiseFfn, DeclinesWhatItIsNotBuiltFor) {
     if (!kernels::avx512::vnni_supported()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
-    kernels::PointwiseFfnDesc d;
-    d.channels = 64;
-    d.hidden = 192;
-    d.precision = Precision::int8;
-    d.input = DType::bf16;
-    d.input_range = 1.0f;
-    d.hidden_range = 1.0f;
+    const kernels::PointwiseFfnDesc d = int8_ffn_desc(64, 192, DType::bf16, 1.0f, 1.0f);
     EXPECT_TRUE(kernels::avx512::handles_int8_pointwise_ffn(d));
     kernels::PointwiseFfnDesc other = d;
     other.hidden_range = 0;
@@ -794,6 +796,96 @@ TEST(Int8PointwiseFfn, DeclinesWhatItIsNotBuiltFor) {
     other = d;
     other.activation = Activation::quick_gelu;
     EXPECT_FALSE(kernels::avx512::handles_int8_pointwise_ffn(other)) << "an activation it does not apply";
+}
+
+// The ConvFFN block in one operator against the int8 depthwise and FFN kernels run apart: the
+// depthwise layer's output handed over as levels must leave every bit of the result as it was.
+// Shapes: 16×16 on two threads (the FFN's ranges of positions), widths and heights that leave a
+// partial tile (its padding rows), an 8×8 map (its split by tiles), 5×5 and 11×9 kernels, bf16
+// and float32 between the two, inputs that saturate both quantizations, and a NaN and ±1e30 in x.
+TEST(Int8DepthwiseFfn, MatchesTheTwoKernelsBitForBit) {
+    if (!kernels::avx512::vnni_supported()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+    struct Case {
+        int n, channels, hidden, h, w, kh, kw;
+        DType between;
+        bool smoothed;
+        int threads;
+    };
+    const Case cases[] = {{1, 64, 192, 16, 16, 7, 7, DType::bf16, true, 2},  {2, 80, 240, 9, 11, 7, 7, DType::f32, false, 1},
+                          {1, 32, 96, 8, 8, 5, 5, DType::bf16, true, 2},     {1, 16, 64, 12, 30, 11, 9, DType::f32, true, 2},
+                          {3, 48, 144, 13, 7, 7, 7, DType::bf16, false, 2}};
+    for (const Case& c : cases) {
+        const kernels::ThreadCountScope team(c.threads);
+        kernels::ConvDesc dw = int8_depthwise_desc(c.channels, c.kh, c.kw, 1.5f);  // x in [-2, 2]: some inputs saturate
+        dw.output = c.between;
+        // The FFN's input range below some of the depthwise layer's outputs: their levels saturate.
+        kernels::PointwiseFfnDesc ffn = int8_ffn_desc(c.channels, c.hidden, c.between, 1.0f, 3.0f);
+        if (c.smoothed) {
+            for (float v : random_values(c.channels, 0.5f, 61)) dw.input_smoothing.push_back(1.0f + v);
+            for (float v : random_values(c.channels, 0.5f, 62)) ffn.input_smoothing.push_back(1.0f + v);
+            for (float v : random_values(c.hidden, 0.5f, 63)) ffn.hidden_smoothing.push_back(1.0f + v);
+        }
+        ASSERT_TRUE(kernels::avx512::handles_int8_depthwise_ffn(dw, ffn));
+        const Tensor dw_weight = random_tensor({c.channels, 1, c.kh, c.kw}, 0.3f, 64), dw_bias = random_tensor({c.channels}, 0.5f, 65);
+        const Tensor w1 = random_tensor({c.hidden, c.channels, 1, 1}, 0.2f, 66), b1 = random_tensor({c.hidden}, 0.5f, 67);
+        const Tensor w2 = random_tensor({c.channels, c.hidden}, 0.1f, 68), b2 = random_tensor({c.channels}, 0.5f, 69);
+        const int64_t positions = static_cast<int64_t>(c.n) * c.h * c.w;
+        std::vector<float> x = random_values(positions * c.channels, 2.0f, 70);
+        x[5] = std::nanf("");
+        x[x.size() / 2] = 1e30f;
+        x[x.size() - 3] = -1e30f;
+
+        Buffer between(c.between, std::vector<float>(positions * c.channels));
+        std::vector<float> expected = x;
+        kernels::avx512::make_int8_depthwise_conv2d(dw, dw_weight, dw_bias)->run(x.data(), c.n, c.h, c.w, between.data());
+        kernels::avx512::make_int8_pointwise_ffn(ffn, w1, b1, w2, b2)->run(between.data(), positions, expected.data());
+        std::vector<float> y = x;
+        kernels::avx512::make_int8_depthwise_ffn(dw, dw_weight, dw_bias, ffn, w1, b1, w2, b2)->add_to(y.data(), c.n, c.h, c.w);
+
+        int64_t differing = 0, first = -1;
+        for (size_t i = 0; i < y.size(); ++i) {
+            if (std::memcmp(&y[i], &expected[i], sizeof(float)) != 0 && differing++ == 0) first = static_cast<int64_t>(i);
+        }
+        EXPECT_EQ(differing, 0) << c.channels << " channels, " << c.h << "x" << c.w << ", kernel " << c.kh << "x" << c.kw << ", "
+                                << to_string(c.between) << " between, " << c.threads << " threads; first at " << first << ": " << y[first]
+                                << " against " << expected[first];
+    }
+}
+
+// What the block leaves to the two kernels (or to the graph's separate layers).
+TEST(Int8DepthwiseFfn, DeclinesWhatItIsNotBuiltFor) {
+    if (!kernels::avx512::vnni_supported()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+    kernels::ConvDesc dw = int8_depthwise_desc(64, 7, 7, 1.0f);
+    dw.output = DType::bf16;
+    const kernels::PointwiseFfnDesc ffn = int8_ffn_desc(64, 192, DType::bf16, 1.0f, 1.0f);
+    EXPECT_TRUE(kernels::avx512::handles_int8_depthwise_ffn(dw, ffn));
+    kernels::ConvDesc other = dw;
+    other.input_range = 0;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise_ffn(other, ffn)) << "the depthwise layer not calibrated";
+    other = dw;
+    other.kernel_h = other.kernel_w = 3;
+    other.pad_h = other.pad_w = 1;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise_ffn(other, ffn)) << "a 3×3 depthwise layer: float32 (kernels.h)";
+    other = dw;
+    other.output = DType::f32;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise_ffn(other, ffn)) << "float32 out of the depthwise layer, bf16 into the FFN";
+    kernels::ConvDesc f32_dw = dw;
+    f32_dw.output = DType::f32;
+    kernels::PointwiseFfnDesc f32_ffn = ffn;
+    f32_ffn.input = DType::f32;
+    EXPECT_TRUE(kernels::avx512::handles_int8_depthwise_ffn(f32_dw, f32_ffn));
+    other = f32_dw;
+    other.accumulate = true;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise_ffn(other, f32_ffn)) << "a residual added by the depthwise layer";
+    other = int8_depthwise_desc(32, 7, 7, 1.0f);
+    other.output = DType::bf16;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise_ffn(other, ffn)) << "32 channels into an FFN of 64";
+    kernels::PointwiseFfnDesc other_ffn = ffn;
+    other_ffn.input_range = 0;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise_ffn(dw, other_ffn)) << "the FFN's input not calibrated";
+    other_ffn = ffn;
+    other_ffn.precision = Precision::bf16;
+    EXPECT_FALSE(kernels::avx512::handles_int8_depthwise_ffn(dw, other_ffn)) << "bf16 products in the FFN";
 }
 
 // Attention in double, out[i, h] = Σ_j softmax_j(q_i·k_j / √d) v_j, on packed projections

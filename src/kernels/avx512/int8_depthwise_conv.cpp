@@ -21,7 +21,9 @@ constexpr int32_t kPaddingQuad = static_cast<int32_t>(0x80808080u);
 
 int divide_up(int n, int d) { return (n + d - 1) / d; }
 
-enum class Store { f32, f32_add, bf16 };
+// levels: each value as the int8 level the next layer would quantize it to, plus 128, one byte
+// (make_int8_depthwise_conv2d_to_levels); bf16_levels: the same of the value rounded to bf16.
+enum class Store { f32, f32_add, bf16, levels, bf16_levels };
 
 // The layer's constants, per channel padded to whole blocks of 16.
 struct Packed {
@@ -33,6 +35,7 @@ struct Packed {
     std::vector<float> scales;             // int32 sum ↦ value: the input's step × the channel's weight step
     std::vector<float> centre;             // the centre tap's float32 weight
     std::vector<float> bias;
+    std::vector<float> output_inverse_steps;  // Store::levels: the next layer's input quantization
     int stride() const { return blocks * kLanes; }
 };
 
@@ -59,21 +62,33 @@ MCLIP_AVX512 void build_quads(const In* source, int64_t column, int w, int pad_w
     }
 }
 
+// Each value's bf16 bit pattern in the low half of its lane: rounded to nearest even and a NaN
+// kept a (quiet) NaN, as ops.h's conversions do.
+MCLIP_AVX512 inline __m512i bf16_bits(__m512 v) {
+    const __m512i bits = _mm512_castps_si512(v);
+    const __m512i odd = _mm512_and_si512(_mm512_maskz_srli_epi32(kAllLanes, bits, 16), _mm512_set1_epi32(1));
+    const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF)));
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    return _mm512_mask_mov_epi32(_mm512_maskz_srli_epi32(kAllLanes, rounded, 16), nan, _mm512_set1_epi32(0x7FC0));
+}
+
+// `inverse`: the next layer's inverse steps, for Store::levels and bf16_levels, whose levels are
+// quantize_s8's (ops.h): the same scaling, clamping and rounding, a NaN to −128.
 template <Store S>
-MCLIP_AVX512 inline void store16(void* y, int64_t at, __mmask16 lanes, __m512 v) {
+MCLIP_AVX512 inline void store16(void* y, int64_t at, __mmask16 lanes, __m512 v, __m512 inverse) {
     if constexpr (S == Store::f32) {
         _mm512_mask_storeu_ps(static_cast<float*>(y) + at, lanes, v);
     } else if constexpr (S == Store::f32_add) {
         float* out = static_cast<float*>(y) + at;
         _mm512_mask_storeu_ps(out, lanes, _mm512_add_ps(v, _mm512_maskz_loadu_ps(lanes, out)));
+    } else if constexpr (S == Store::bf16) {
+        _mm512_mask_cvtepi32_storeu_epi16(static_cast<uint16_t*>(y) + at, lanes, bf16_bits(v));
     } else {
-        // Rounded to nearest even and a NaN kept a (quiet) NaN, as ops.h's conversions do.
-        const __m512i bits = _mm512_castps_si512(v);
-        const __m512i odd = _mm512_and_si512(_mm512_maskz_srli_epi32(kAllLanes, bits, 16), _mm512_set1_epi32(1));
-        const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF)));
-        const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        const __m512i narrowed = _mm512_mask_mov_epi32(_mm512_maskz_srli_epi32(kAllLanes, rounded, 16), nan, _mm512_set1_epi32(0x7FC0));
-        _mm512_mask_cvtepi32_storeu_epi16(static_cast<uint16_t*>(y) + at, lanes, narrowed);
+        const __m512 value = S == Store::bf16_levels ? _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAllLanes, bf16_bits(v), 16)) : v;
+        const __m512 scaled = _mm512_mul_ps(value, inverse);
+        const __m512 clamped = _mm512_maskz_min_ps(kAllLanes, _mm512_maskz_max_ps(kAllLanes, scaled, _mm512_set1_ps(-128.0f)), _mm512_set1_ps(127.0f));
+        const __m512i levels = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(kAllLanes, clamped), _mm512_set1_epi32(kZeroPoint));
+        _mm512_mask_cvtepi32_storeu_epi8(static_cast<uint8_t*>(y) + at, lanes, levels);
     }
 }
 
@@ -145,6 +160,7 @@ MCLIP_AVX512_VNNI void conv_rows(const Packed& p, const In* image, int h, int w,
     const __m512 scale = _mm512_loadu_ps(p.scales.data() + c0);
     const __m512 bias = _mm512_loadu_ps(p.bias.data() + c0);
     const __m512 centre = _mm512_loadu_ps(p.centre.data() + c0);
+    const __m512 output_inverse = S == Store::levels || S == Store::bf16_levels ? _mm512_loadu_ps(p.output_inverse_steps.data() + c0) : _mm512_setzero_ps();
     auto quad_row = [&](int ih) { return ring + (ih % slots) * row_size; };
     const int32_t* rows[kMaxKernel + 1];
     __m512i sums[2 * kColumns];
@@ -171,7 +187,7 @@ MCLIP_AVX512_VNNI void conv_rows(const Packed& p, const In* image, int h, int w,
                 for (int j = 0; j < count; ++j) {
                     const int64_t position = at + static_cast<int64_t>(j) * column;
                     const __m512 sum = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAllLanes, sums[i * kColumns + j]), scale, bias);
-                    store16<S>(y, position, lanes, _mm512_fmadd_ps(load16(image + position, lanes), centre, sum));
+                    store16<S>(y, position, lanes, _mm512_fmadd_ps(load16(image + position, lanes), centre, sum), output_inverse);
                 }
             }
         }
@@ -187,21 +203,27 @@ void rows_adapter(const Packed& p, const void* image, int h, int w, int block, i
 }
 
 template <int Quads, typename In>
-RowsFunction rows_function_for(const ConvDesc& d) {
+RowsFunction rows_function_for(const ConvDesc& d, bool levels) {
+    if (levels) return d.output == DType::bf16 ? rows_adapter<Quads, In, Store::bf16_levels> : rows_adapter<Quads, In, Store::levels>;
     if (d.output == DType::bf16) return rows_adapter<Quads, In, Store::bf16>;
     return d.accumulate ? rows_adapter<Quads, In, Store::f32_add> : rows_adapter<Quads, In, Store::f32>;
 }
 
 template <int Quads>
-RowsFunction rows_function_for(const ConvDesc& d) {
-    return d.input == DType::bf16 ? rows_function_for<Quads, uint16_t>(d) : rows_function_for<Quads, float>(d);
+RowsFunction rows_function_for(const ConvDesc& d, bool levels) {
+    return d.input == DType::bf16 ? rows_function_for<Quads, uint16_t>(d, levels) : rows_function_for<Quads, float>(d, levels);
 }
 
-RowsFunction rows_function(const ConvDesc& d) { return divide_up(d.kernel_w, 4) == 2 ? rows_function_for<2>(d) : rows_function_for<3>(d); }
+RowsFunction rows_function(const ConvDesc& d, bool levels) {
+    return divide_up(d.kernel_w, 4) == 2 ? rows_function_for<2>(d, levels) : rows_function_for<3>(d, levels);
+}
 
 class Int8DepthwiseConv2d final : public Conv2d {
 public:
-    Int8DepthwiseConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) : Conv2d(desc), rows_(rows_function(desc)) {
+    // With output_inverse_steps, y receives the levels of the output (Store::levels).
+    Int8DepthwiseConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias, const std::vector<float>& output_inverse_steps = {})
+        : Conv2d(desc), rows_(rows_function(desc, !output_inverse_steps.empty())),
+          out_element_(output_inverse_steps.empty() ? dtype_size(desc.output) : 1) {
         Packed& p = packed_;
         p.channels = desc.out_channels;
         p.blocks = divide_up(p.channels, kLanes);
@@ -224,6 +246,8 @@ public:
         p.scales.assign(stride, 0.0f);
         p.centre.assign(stride, 0.0f);
         p.bias.assign(stride, 0.0f);
+        p.output_inverse_steps = output_inverse_steps;
+        p.output_inverse_steps.resize(output_inverse_steps.empty() ? 0 : stride, 0.0f);
         const Tensor b = bias.empty() ? Tensor() : bias.to_f32();
         for (int c = 0; c < p.channels; ++c) {
             int32_t sum = 0;
@@ -261,7 +285,7 @@ protected:
         const int entries = divide_up(w, kColumns) * kColumns + 4 * (p.quads - 1);
         const size_t row_size = static_cast<size_t>(entries) * kLanes;
         const int64_t image_values = static_cast<int64_t>(h) * w * p.channels;
-        const size_t in_element = dtype_size(desc_.input), out_element = dtype_size(desc_.output);
+        const size_t in_element = dtype_size(desc_.input), out_element = out_element_;
 #pragma omp parallel for schedule(static) if (work > (1 << 16))
         for (int64_t item = 0; item < items; ++item) {
             thread_local AlignedBuffer buffer;  // the padding row, then the ring of kernel_h + 1 rows
@@ -277,6 +301,7 @@ protected:
 
 private:
     RowsFunction rows_;
+    size_t out_element_;
     Packed packed_;
 };
 
@@ -294,6 +319,11 @@ bool handles_int8_depthwise(const ConvDesc& d) {
 
 std::unique_ptr<Conv2d> make_int8_depthwise_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias) {
     return std::make_unique<Int8DepthwiseConv2d>(desc, weight, bias);
+}
+
+std::unique_ptr<Conv2d> make_int8_depthwise_conv2d_to_levels(const ConvDesc& desc, const Tensor& weight, const Tensor& bias,
+                                                             const std::vector<float>& output_inverse_steps) {
+    return std::make_unique<Int8DepthwiseConv2d>(desc, weight, bias, output_inverse_steps);
 }
 
 }  // namespace mclip::kernels::avx512

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "kernels/avx512/cpu.h"
 #include "kernels/kernels.h"
@@ -30,5 +31,12 @@ bool handles_int8_depthwise(const ConvDesc& desc);
 // The layer, its weights smoothed and quantized per channel (the centre tap apart) and packed as
 // quads. Requires handles_int8_depthwise(desc).
 std::unique_ptr<Conv2d> make_int8_depthwise_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias);
+
+// The same layer handing its output to an int8 layer as that layer would quantize it: y receives
+// one byte per value, the level quantize_s8 (ops.h) gives the value (rounded to desc.output's type
+// first) with output_inverse_steps [channels], plus 128 (the zero point of the unsigned bytes vpdpbusd
+// takes). Requires handles_int8_depthwise(desc) and !desc.accumulate.
+std::unique_ptr<Conv2d> make_int8_depthwise_conv2d_to_levels(const ConvDesc& desc, const Tensor& weight, const Tensor& bias,
+                                                             const std::vector<float>& output_inverse_steps);
 
 }  // namespace mclip::kernels::avx512

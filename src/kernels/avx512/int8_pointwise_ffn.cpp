@@ -47,7 +47,7 @@ struct PackedLayer {
                 packed[static_cast<size_t>(k / 4) * width * 4 + (o % kChunk) * 4 + k % 4] = value;
                 sum += value;
             }
-            zero_point_sums[o] = kZeroPoint * sum;
+            zero_point_sums[o] = -kZeroPoint * sum;
             scales[o] = int8_step(input_range) * q.steps[o];
         }
         if (!bias_values.empty()) {
@@ -67,7 +67,7 @@ struct PackedLayer {
     // For each chunk of 64 outputs (the last one 16·vectors wide), for each group of 4 inputs,
     // each output's 4 weights: a vpdpbusd operand per 16 outputs, on whole cache lines.
     AlignedBuffer packed_weights;
-    std::vector<int32_t> zero_point_sums;  // 128·Σ_k w[o][k]: the input's zero point's share of each sum
+    std::vector<int32_t> zero_point_sums;  // −128·Σ_k w[o][k], where each sum starts: the input's zero point's share taken out
     std::vector<float> scales;             // input step · weight step[o]
     std::vector<float> bias;
 };
@@ -177,17 +177,18 @@ MCLIP_AVX512_VNNI void quantize_input_rows(bool bf16, const void* x, int64_t fir
     std::memset(q + count, kZeroPoint, static_cast<size_t>(padded_rows - rows) * channels);
 }
 
-// sums[r][j] = Σ_k a[r][k]·w[16j + lane][k] over the layer's inputs, for a tile of kTileRows rows
+// sums[r][j] = Σ_k (a[r][k] − 128)·w[16j + lane][k] over the layer's inputs, for a tile of kTileRows rows
 // of a (rows `inputs` bytes apart) and a chunk's V vectors of outputs: 16·V sums per row. Not
 // inlined into the epilogues, whose values would otherwise take registers from the 24 sums
 // (GCC then moves sums through other registers and the stack in the loop: half the speed).
 template <int V>
 [[gnu::noinline]] MCLIP_AVX512_VNNI void tile_sums(const uint8_t* a, const PackedLayer& layer, int chunk, int32_t* sums) {
     __m512i s[kTileRows][V];
-#pragma GCC unroll 6
-    for (int r = 0; r < kTileRows; ++r) {
 #pragma GCC unroll 4
-        for (int j = 0; j < V; ++j) s[r][j] = _mm512_setzero_si512();
+    for (int j = 0; j < V; ++j) {
+        const __m512i start = _mm512_loadu_si512(layer.zero_point_sums.data() + chunk * kChunk + 16 * j);
+#pragma GCC unroll 6
+        for (int r = 0; r < kTileRows; ++r) s[r][j] = start;
     }
     const int8_t* w = layer.chunk_weights(chunk);
     const int64_t stride = layer.inputs;
@@ -211,10 +212,10 @@ template <int V>
     }
 }
 
-// The value of a vector of sums: (sum − the zero point's share)·scale + bias, for outputs [o, o + 16).
+// The value of a vector of sums: sum·scale + bias, for outputs [o, o + 16).
 MCLIP_AVX512_VNNI inline __m512 dequantize(const int32_t* sums, const PackedLayer& layer, int o) {
-    const __m512i exact = _mm512_sub_epi32(_mm512_load_si512(sums), _mm512_loadu_si512(layer.zero_point_sums.data() + o));
-    return _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAllLanes, exact), _mm512_loadu_ps(layer.scales.data() + o), _mm512_loadu_ps(layer.bias.data() + o));
+    return _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAllLanes, _mm512_load_si512(sums)), _mm512_loadu_ps(layer.scales.data() + o),
+                           _mm512_loadu_ps(layer.bias.data() + o));
 }
 
 // A tile of fc1 into the hidden block: quantized act(x·W1ᵀ + b1), rows `hidden_stride` bytes apart.
@@ -260,8 +261,9 @@ const OutputTile kOutputTiles[] = {nullptr, output_tile<1>, output_tile<2>, outp
 
 class Int8PointwiseFfn final : public PointwiseFfn {
 public:
-    Int8PointwiseFfn(const PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2)
-        : PointwiseFfn(desc), fc1_(w1, b1, desc.hidden, desc.channels, desc.input_range, desc.input_smoothing),
+    // levels_input: x holds the input's unsigned levels already (make_int8_pointwise_ffn_of_levels).
+    Int8PointwiseFfn(const PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2, bool levels_input)
+        : PointwiseFfn(desc), levels_input_(levels_input), fc1_(w1, b1, desc.hidden, desc.channels, desc.input_range, desc.input_smoothing),
           fc2_(w2, b2, desc.channels, desc.hidden, desc.hidden_range, desc.hidden_smoothing),
           input_inverse_steps_(int8_inverse_steps(desc.input_range, desc.input_smoothing, desc.channels)),
           hidden_inverse_steps_(int8_inverse_steps(desc.hidden_range, desc.hidden_smoothing, desc.hidden)) {}
@@ -287,7 +289,21 @@ protected:
 private:
     // x's rows [first, first + rows) into q, padded to `padded_rows` rows.
     void quantize_input(const void* x, int64_t first, int rows, int padded_rows, uint8_t* q) const {
+        if (levels_input_) {
+            const size_t row_bytes = desc_.channels;
+            std::memcpy(q, static_cast<const uint8_t*>(x) + first * row_bytes, rows * row_bytes);
+            std::memset(q + rows * row_bytes, kZeroPoint, (padded_rows - rows) * row_bytes);
+            return;
+        }
         quantize_input_rows(desc_.input == DType::bf16, x, first, rows, padded_rows, desc_.channels, input_inverse_steps_.data(), q);
+    }
+
+    // The quantized rows [first, first + rows) padded to `padded_rows`: x's own where it holds
+    // levels and no padding is needed, otherwise `buffer`, filled.
+    const uint8_t* input_block(const void* x, int64_t first, int rows, int padded_rows, uint8_t* buffer) const {
+        if (levels_input_ && rows == padded_rows) return static_cast<const uint8_t*>(x) + first * desc_.channels;
+        quantize_input(x, first, rows, padded_rows, buffer);
+        return buffer;
     }
 
     void hidden_tile(const uint8_t* input, int chunk, uint8_t* hidden) const {
@@ -306,7 +322,7 @@ private:
     void by_ranges(const void* x, int64_t positions, float* y) const {
         const int channels = desc_.channels, hidden_width = desc_.hidden;
         thread_local Workspace scratch;
-        uint8_t* input = static_cast<uint8_t*>(scratch.bytes(0, static_cast<size_t>(kBlockRows) * channels));
+        uint8_t* buffer = static_cast<uint8_t*>(scratch.bytes(0, static_cast<size_t>(kBlockRows) * channels));
         uint8_t* hidden = static_cast<uint8_t*>(scratch.bytes(1, static_cast<size_t>(kBlockRows) * hidden_width));
         constexpr int kBlockTiles = kBlockRows / kTileRows;
         const int64_t tiles = divide_up(positions, kTileRows);
@@ -317,7 +333,7 @@ private:
             const int64_t last = std::min(positions, std::min(tile_end, tile + kBlockTiles) * kTileRows);
             const int rows = static_cast<int>(last - first);
             const int block_tiles = static_cast<int>(divide_up(rows, kTileRows));
-            quantize_input(x, first, rows, block_tiles * kTileRows, input);
+            const uint8_t* input = input_block(x, first, rows, block_tiles * kTileRows, buffer);
             for (int chunk = 0; chunk < fc1_.chunks(); ++chunk) {
                 for (int t = 0; t < block_tiles; ++t) hidden_tile(input + t * kTileRows * channels, chunk, hidden + t * kTileRows * hidden_width);
             }
@@ -354,6 +370,7 @@ private:
         }
     }
 
+    bool levels_input_;
     PackedLayer fc1_, fc2_;
     std::vector<float> input_inverse_steps_;   // [channels]: quantize_s8's, smoothing included
     std::vector<float> hidden_inverse_steps_;  // [hidden]
@@ -377,7 +394,12 @@ bool handles_int8_pointwise_ffn(const PointwiseFfnDesc& desc) {
 
 std::unique_ptr<PointwiseFfn> make_int8_pointwise_ffn(const PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1, const Tensor& w2,
                                                       const Tensor& b2) {
-    return std::make_unique<Int8PointwiseFfn>(desc, w1, b1, w2, b2);
+    return std::make_unique<Int8PointwiseFfn>(desc, w1, b1, w2, b2, false);
+}
+
+std::unique_ptr<PointwiseFfn> make_int8_pointwise_ffn_of_levels(const PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1,
+                                                                const Tensor& w2, const Tensor& b2) {
+    return std::make_unique<Int8PointwiseFfn>(desc, w1, b1, w2, b2, true);
 }
 
 }  // namespace mclip::kernels::avx512

@@ -5,7 +5,7 @@
 // Its int8 1×1 kernels reach about 40% of the vpdpbusd peak on Zen 5 (docs/performance.md).
 // Here each thread carries blocks of positions through both products: the block of x quantized
 // into unsigned bytes (vpdpbusd multiplies unsigned by signed bytes, so the input carries a zero
-// point of 128, whose share of each sum is subtracted), fc1 on register tiles of 6 positions ×
+// point of 128, whose share each sum starts from, negated), fc1 on register tiles of 6 positions ×
 // 64 outputs, its sums dequantized, biased, through GELU and quantized again into the hidden
 // block, fc2 from it, and its result added into y.
 #pragma once
@@ -31,5 +31,12 @@ void hidden_gelu(const float* x, int64_t count, float* y);
 // handles_int8_pointwise_ffn(desc).
 std::unique_ptr<PointwiseFfn> make_int8_pointwise_ffn(const PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1, const Tensor& w2,
                                                       const Tensor& b2);
+
+// The same layer for an input already quantized: x holds one byte per value, its level for the
+// desc's input quantization (input_range, input_smoothing) plus 128, as
+// make_int8_depthwise_conv2d_to_levels writes them; desc.input names the type those levels were
+// quantized from. Requires handles_int8_pointwise_ffn(desc).
+std::unique_ptr<PointwiseFfn> make_int8_pointwise_ffn_of_levels(const PointwiseFfnDesc& desc, const Tensor& w1, const Tensor& b1,
+                                                                const Tensor& w2, const Tensor& b2);
 
 }  // namespace mclip::kernels::avx512

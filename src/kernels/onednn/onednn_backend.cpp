@@ -36,6 +36,7 @@
 #include "kernels/avx512/conv_pair.h"
 #include "kernels/avx512/depthwise_conv.h"
 #include "kernels/avx512/int8_depthwise_conv.h"
+#include "kernels/avx512/int8_depthwise_ffn.h"
 #include "kernels/avx512/int8_pointwise_ffn.h"
 #include "kernels/buffer.h"
 #include "kernels/kernels.h"
@@ -695,6 +696,19 @@ public:
         if (d.precision == Precision::int8 && int8_companion() == Precision::bf16 && amx::shares_by_blocks(d)) d.precision = Precision::bf16;
         if (!amx::handles_pointwise_ffn(d)) return nullptr;
         return amx::make_pointwise_ffn(d, w1, b1, w2, b2);
+    }
+    // Where the int8 FFN kernel serves a block (as above) and the int8 depthwise kernel its
+    // depthwise layer, the two run as one, the output handed over in int8 levels
+    // (kernels/avx512/int8_depthwise_ffn.h).
+    std::unique_ptr<DepthwiseFfn> make_depthwise_ffn(const ConvDesc& depthwise, const Tensor& depthwise_weight, const Tensor& depthwise_bias,
+                                                     const PointwiseFfnDesc& ffn, const Tensor& w1, const Tensor& b1, const Tensor& w2,
+                                                     const Tensor& b2) override {
+        if (dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_amx || !has_avx512_kernels() ||
+            !avx512::handles_int8_depthwise_ffn(depthwise, ffn)) {
+            return nullptr;
+        }
+        check_conv(depthwise, depthwise_weight, depthwise_bias);
+        return avx512::make_int8_depthwise_ffn(depthwise, depthwise_weight, depthwise_bias, ffn, w1, b1, w2, b2);
     }
     // Where oneDNN runs its AVX-512 kernels, the MCi stem's first two layers run as one
     // (kernels/avx512/conv_pair.h; two threads of Zen 5: S0's in bench_ops 419 → 368 µs, the S0
