@@ -20,35 +20,17 @@ struct Geometry {
     int h, w, in_channels, out_channels;
     int kernel_h, stride_h, pad_h, pad_w;
     int out_w;
-    int weight_stride;  // channels of one tap in the repacked weights (out_channels rounded up to 16)
+    int weight_stride;  // channels of one tap in the repacked weights: out_channels rounded up to 16 (32 for multiplier 2)
 };
 
-// Lanes 0..7 of v, each twice: 0 0 1 1 ... 7 7.
-MCLIP_AVX512 inline __m512 duplicate_lanes(__m512 v) {
-    return _mm512_maskz_permutexvar_ps(0xFFFF, _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7), v);
-}
-
-// The input values of 16 consecutive output channels as float32: 16 input channels for a
-// channel multiplier of 1; with 2, output channels o..o+15 read input channels o/2..o/2+7, each
-// twice. `mask` selects the input channels that exist.
-template <int Multiplier, typename In>
-MCLIP_AVX512 inline __m512 load_input(const In* x, __mmask16 mask) {
-    if constexpr (Multiplier == 1) {
-        return load16(x, mask);
-    } else {
-        return duplicate_lanes(load16(x, static_cast<__mmask16>(mask & 0x00FF)));
-    }
-}
-
-// Output columns ow0..ow0+7 of 16 channels into out[j · out_stride] (lanes in out_mask), from
+// Output columns ow0..ow0+7 of 16 channels into out[j · out_stride] (lanes in mask), from
 // `row`: the input at row ih0 + kh_begin, column 0, the channels' first input channel; `tap`:
 // the weights of row kh_begin, column 0, the first channel. Per kernel row, the
 // (kColumns − 1)·Stride + KernelW input columns the eight outputs read are loaded into registers
 // once and each tap's weights once. Checked loads zeros for the columns outside the image.
-template <int KernelW, int Stride, int Multiplier, typename In, bool Checked>
+template <int KernelW, int Stride, typename In, bool Checked>
 MCLIP_AVX512 __attribute__((always_inline)) inline void column_block(const Geometry& g, const In* row, const float* tap, int kh_count,
-                                                                      int iw0, __m512 bias, __mmask16 in_mask, __mmask16 out_mask,
-                                                                      float* out, int64_t out_stride) {
+                                                                      int iw0, __m512 bias, __mmask16 mask, float* out, int64_t out_stride) {
     constexpr int kInputs = (kColumns - 1) * Stride + KernelW;
     const int64_t input_row = static_cast<int64_t>(g.w) * g.in_channels;
     __m512 acc[kColumns];
@@ -63,13 +45,13 @@ MCLIP_AVX512 __attribute__((always_inline)) inline void column_block(const Geome
 #pragma GCC unroll 32
             for (int i = 0; i < kInputs; ++i) {
                 const int iw = iw0 + i;
-                in[i] = iw < 0 || iw >= g.w ? _mm512_setzero_ps() : load_input<Multiplier>(first + static_cast<int64_t>(iw) * column, in_mask);
+                in[i] = iw < 0 || iw >= g.w ? _mm512_setzero_ps() : load16(first + static_cast<int64_t>(iw) * column, mask);
             }
         } else {
             // Pointers stepped one column at a time: the addresses cost an add each, not a multiply.
             const In* x = first;
 #pragma GCC unroll 32
-            for (int i = 0; i < kInputs; ++i, x += column) in[i] = load_input<Multiplier>(x, in_mask);
+            for (int i = 0; i < kInputs; ++i, x += column) in[i] = load16(x, mask);
         }
         const float* w = weights;
 #pragma GCC unroll 16
@@ -80,14 +62,14 @@ MCLIP_AVX512 __attribute__((always_inline)) inline void column_block(const Geome
         }
     }
 #pragma GCC unroll 8
-    for (int j = 0; j < kColumns; ++j) _mm512_mask_storeu_ps(out + j * out_stride, out_mask, acc[j]);
+    for (int j = 0; j < kColumns; ++j) _mm512_mask_storeu_ps(out + j * out_stride, mask, acc[j]);
 }
 
 // Output rows [oh_begin, oh_end) and columns [ow_begin, ow_end) of one image, float32, into
 // `out` (which points at row oh_begin, column ow_begin; out_row_stride floats from one row to
 // the next, out_channels from one column to the next):
-// out[oh, ow, c] = bias[c] + Σ w[kh, kw, c]·x[ih, iw, c / m].
-template <int KernelW, int Stride, int Multiplier, typename In>
+// out[oh, ow, c] = bias[c] + Σ w[kh, kw, c]·x[ih, iw, c] (channel multiplier 1).
+template <int KernelW, int Stride, typename In>
 MCLIP_AVX512 void conv_rows(const Geometry& g, const void* image_bytes, const float* weights, const float* bias, int oh_begin, int oh_end,
                             int ow_begin, int ow_end, float* out, int64_t out_row_stride) {
     constexpr int kInputs = (kColumns - 1) * Stride + KernelW;
@@ -96,13 +78,12 @@ MCLIP_AVX512 void conv_rows(const Geometry& g, const void* image_bytes, const fl
     // Channel vectors outermost, then rows: the kernel_h input rows one vector of channels reads
     // stay in the L1 cache from one output row to the next, which reads one or two new ones.
     for (int c = 0; c < channels; c += kLanes) {
-        const __mmask16 out_mask = lanes_from(c, channels);
-        const __mmask16 in_mask = Multiplier == 1 ? out_mask : lanes_from(c / 2, channels / 2);
+        const __mmask16 mask = lanes_from(c, channels);
         const __m512 b = _mm512_loadu_ps(bias + c);
         for (int oh = oh_begin; oh < oh_end; ++oh) {
             const int ih0 = oh * g.stride_h - g.pad_h;
             const int kh_begin = std::max(0, -ih0), kh_end = std::min(g.kernel_h, g.h - ih0);
-            const In* row = image + static_cast<int64_t>(ih0 + kh_begin) * g.w * g.in_channels + c / Multiplier;
+            const In* row = image + static_cast<int64_t>(ih0 + kh_begin) * g.w * g.in_channels + c;
             const float* tap = weights + static_cast<int64_t>(kh_begin) * KernelW * g.weight_stride + c;
             float* out_row = out + (oh - oh_begin) * out_row_stride + c;
             for (int ow = ow_begin; ow < ow_end; ow += kColumns) {
@@ -110,14 +91,114 @@ MCLIP_AVX512 void conv_rows(const Geometry& g, const void* image_bytes, const fl
                 float* at = out_row + static_cast<int64_t>(ow - ow_begin) * channels;
                 if (ow + kColumns > ow_end) {
                     alignas(64) float tile[kColumns * kLanes];
-                    column_block<KernelW, Stride, Multiplier, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, 0xFFFF, tile, kLanes);
+                    column_block<KernelW, Stride, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, mask, tile, kLanes);
                     for (int j = 0; j < ow_end - ow; ++j) {
-                        _mm512_mask_storeu_ps(at + static_cast<int64_t>(j) * channels, out_mask, _mm512_load_ps(tile + j * kLanes));
+                        _mm512_mask_storeu_ps(at + static_cast<int64_t>(j) * channels, mask, _mm512_load_ps(tile + j * kLanes));
                     }
                 } else if (iw0 >= 0 && iw0 + kInputs <= g.w) {
-                    column_block<KernelW, Stride, Multiplier, In, false>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, out_mask, at, channels);
+                    column_block<KernelW, Stride, In, false>(g, row, tap, kh_end - kh_begin, iw0, b, mask, at, channels);
                 } else {
-                    column_block<KernelW, Stride, Multiplier, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, out_mask, at, channels);
+                    column_block<KernelW, Stride, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, mask, at, channels);
+                }
+            }
+        }
+    }
+}
+
+// Channel multiplier 2: output channels 2i and 2i + 1 both read input channel i. The weights and
+// bias are packed per 16 input channels as the 16 even outputs' then the 16 odd ones'
+// (pair_offset), so that each input vector, loaded as it is, serves two accumulators, and the two
+// are interleaved into output order once, at the store: no permutation per input loaded, and four
+// columns instead of eight in the 32 registers. Each output's multiply-adds come in the same order
+// as column_block's (the bias, then the taps row by row): the same sums.
+constexpr int kPairColumns = 4;
+
+// Where output channel o's weight of one tap lies in the packed row of a multiplier-2 layer.
+int pair_offset(int o) { return o / 2 / kLanes * 2 * kLanes + o % 2 * kLanes + o / 2 % kLanes; }
+
+template <int KernelW, int Stride, typename In, bool Checked>
+MCLIP_AVX512 __attribute__((always_inline)) inline void pair_column_block(const Geometry& g, const In* row, const float* tap, int kh_count,
+                                                                           int iw0, __m512 bias_even, __m512 bias_odd, __mmask16 in_mask,
+                                                                           __mmask16 low_mask, __mmask16 high_mask, float* out,
+                                                                           int64_t out_stride) {
+    constexpr int kInputs = (kPairColumns - 1) * Stride + KernelW;
+    const int64_t input_row = static_cast<int64_t>(g.w) * g.in_channels;
+    __m512 even[kPairColumns], odd[kPairColumns];
+#pragma GCC unroll 4
+    for (int j = 0; j < kPairColumns; ++j) even[j] = bias_even, odd[j] = bias_odd;
+    const int64_t column = g.in_channels;
+    const In* first = Checked ? row : row + static_cast<int64_t>(iw0) * column;
+    const float* weights = tap;
+    for (int kh = 0; kh < kh_count; ++kh, first += input_row, weights += KernelW * g.weight_stride) {
+        __m512 in[kInputs];
+        if constexpr (Checked) {
+#pragma GCC unroll 32
+            for (int i = 0; i < kInputs; ++i) {
+                const int iw = iw0 + i;
+                in[i] = iw < 0 || iw >= g.w ? _mm512_setzero_ps() : load16(first + static_cast<int64_t>(iw) * column, in_mask);
+            }
+        } else {
+            const In* x = first;
+#pragma GCC unroll 32
+            for (int i = 0; i < kInputs; ++i, x += column) in[i] = load16(x, in_mask);
+        }
+        const float* w = weights;
+#pragma GCC unroll 16
+        for (int kw = 0; kw < KernelW; ++kw, w += g.weight_stride) {
+            const __m512 w_even = _mm512_loadu_ps(w), w_odd = _mm512_loadu_ps(w + kLanes);
+#pragma GCC unroll 4
+            for (int j = 0; j < kPairColumns; ++j) {
+                even[j] = _mm512_fmadd_ps(in[j * Stride + kw], w_even, even[j]);
+                odd[j] = _mm512_fmadd_ps(in[j * Stride + kw], w_odd, odd[j]);
+            }
+        }
+    }
+    const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+#pragma GCC unroll 4
+    for (int j = 0; j < kPairColumns; ++j) {
+        _mm512_mask_storeu_ps(out + j * out_stride, low_mask, _mm512_permutex2var_ps(even[j], low, odd[j]));
+        _mm512_mask_storeu_ps(out + j * out_stride + kLanes, high_mask, _mm512_permutex2var_ps(even[j], high, odd[j]));
+    }
+}
+
+// conv_rows for channel multiplier 2, 16 input channels (32 outputs) at a time; `weights` and
+// `bias` packed by pair_offset, g.weight_stride a multiple of 32.
+template <int KernelW, int Stride, typename In>
+MCLIP_AVX512 void conv_rows_pairs(const Geometry& g, const void* image_bytes, const float* weights, const float* bias, int oh_begin,
+                                  int oh_end, int ow_begin, int ow_end, float* out, int64_t out_row_stride) {
+    constexpr int kInputs = (kPairColumns - 1) * Stride + KernelW;
+    const In* image = static_cast<const In*>(image_bytes);
+    const int channels = g.out_channels;
+    for (int ci = 0; ci < g.in_channels; ci += kLanes) {
+        const int c = 2 * ci;  // the first output channel
+        const __mmask16 in_mask = lanes_from(ci, g.in_channels);
+        const __mmask16 low_mask = lanes_from(c, channels), high_mask = c + kLanes < channels ? lanes_from(c + kLanes, channels) : 0;
+        const __m512 bias_even = _mm512_loadu_ps(bias + c), bias_odd = _mm512_loadu_ps(bias + c + kLanes);
+        for (int oh = oh_begin; oh < oh_end; ++oh) {
+            const int ih0 = oh * g.stride_h - g.pad_h;
+            const int kh_begin = std::max(0, -ih0), kh_end = std::min(g.kernel_h, g.h - ih0);
+            const In* row = image + static_cast<int64_t>(ih0 + kh_begin) * g.w * g.in_channels + ci;
+            const float* tap = weights + static_cast<int64_t>(kh_begin) * KernelW * g.weight_stride + c;
+            float* out_row = out + (oh - oh_begin) * out_row_stride + c;
+            for (int ow = ow_begin; ow < ow_end; ow += kPairColumns) {
+                const int iw0 = ow * Stride - g.pad_w;
+                float* at = out_row + static_cast<int64_t>(ow - ow_begin) * channels;
+                if (ow + kPairColumns > ow_end) {
+                    alignas(64) float tile[kPairColumns * 2 * kLanes];
+                    pair_column_block<KernelW, Stride, In, true>(g, row, tap, kh_end - kh_begin, iw0, bias_even, bias_odd, in_mask, kAllLanes,
+                                                                 kAllLanes, tile, 2 * kLanes);
+                    for (int j = 0; j < ow_end - ow; ++j) {
+                        float* to = at + static_cast<int64_t>(j) * channels;
+                        _mm512_mask_storeu_ps(to, low_mask, _mm512_load_ps(tile + j * 2 * kLanes));
+                        _mm512_mask_storeu_ps(to + kLanes, high_mask, _mm512_load_ps(tile + j * 2 * kLanes + kLanes));
+                    }
+                } else if (iw0 >= 0 && iw0 + kInputs <= g.w) {
+                    pair_column_block<KernelW, Stride, In, false>(g, row, tap, kh_end - kh_begin, iw0, bias_even, bias_odd, in_mask, low_mask,
+                                                                  high_mask, at, channels);
+                } else {
+                    pair_column_block<KernelW, Stride, In, true>(g, row, tap, kh_end - kh_begin, iw0, bias_even, bias_odd, in_mask, low_mask,
+                                                                 high_mask, at, channels);
                 }
             }
         }
@@ -126,14 +207,10 @@ MCLIP_AVX512 void conv_rows(const Geometry& g, const void* image_bytes, const fl
 
 using BandFunction = void (*)(const Geometry&, const void*, const float*, const float*, int, int, int, int, float*, int64_t);
 
-template <int KernelW, int Stride, int Multiplier>
-BandFunction band_function_for(DType input) {
-    return input == DType::bf16 ? conv_rows<KernelW, Stride, Multiplier, uint16_t> : conv_rows<KernelW, Stride, Multiplier, float>;
-}
-
 template <int KernelW, int Stride>
 BandFunction band_function_for(int multiplier, DType input) {
-    return multiplier == 1 ? band_function_for<KernelW, Stride, 1>(input) : band_function_for<KernelW, Stride, 2>(input);
+    if (multiplier == 2) return input == DType::bf16 ? conv_rows_pairs<KernelW, Stride, uint16_t> : conv_rows_pairs<KernelW, Stride, float>;
+    return input == DType::bf16 ? conv_rows<KernelW, Stride, uint16_t> : conv_rows<KernelW, Stride, float>;
 }
 
 // The band function for `desc`, or null for a shape the kernel is not built for.
@@ -150,16 +227,16 @@ BandFunction band_function(const ConvDesc& d) {
 class DepthwiseConv2d final : public Conv2d {
 public:
     DepthwiseConv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias)
-        : Conv2d(desc), band_(band_function(desc)), weight_stride_(padded(desc.out_channels)),
+        : Conv2d(desc), band_(band_function(desc)), pairs_(desc.out_channels == 2 * desc.in_channels),
+          weight_stride_(pairs_ ? 2 * padded(desc.in_channels) : padded(desc.out_channels)),
           weights_(static_cast<size_t>(desc.kernel_h) * desc.kernel_w * weight_stride_, 0.0f), bias_(weight_stride_, 0.0f) {
         const Tensor w = weight.dtype() == DType::f32 ? weight : weight.to_f32();
+        const Tensor b = bias.empty() ? Tensor() : bias.dtype() == DType::f32 ? bias : bias.to_f32();
         const int taps = desc.kernel_h * desc.kernel_w;
         for (int o = 0; o < desc.out_channels; ++o) {
-            for (int t = 0; t < taps; ++t) weights_[static_cast<size_t>(t) * weight_stride_ + o] = w.f32()[static_cast<int64_t>(o) * taps + t];
-        }
-        if (!bias.empty()) {
-            const Tensor b = bias.dtype() == DType::f32 ? bias : bias.to_f32();
-            std::copy(b.f32(), b.f32() + desc.out_channels, bias_.begin());
+            const int at = pairs_ ? pair_offset(o) : o;
+            for (int t = 0; t < taps; ++t) weights_[static_cast<size_t>(t) * weight_stride_ + at] = w.f32()[static_cast<int64_t>(o) * taps + t];
+            if (!b.empty()) bias_[at] = b.f32()[o];
         }
     }
 
@@ -215,6 +292,7 @@ protected:
 
 private:
     BandFunction band_;
+    bool pairs_;  // channel multiplier 2: weights and bias packed by pair_offset
     int weight_stride_;
     std::vector<float> weights_;  // [kh, kw, weight_stride_], zero past out_channels
     std::vector<float> bias_;     // [weight_stride_]

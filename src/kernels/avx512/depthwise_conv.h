@@ -9,7 +9,10 @@
 // channels) and 18 on the stem's stride-2 3×3. This kernel keeps, for 16 channels, eight output
 // columns in registers together with every input column they read along one kernel row, so each
 // input vector is loaded (and widened from bf16) once per kernel row rather than once per tap;
-// the bias, activation, conversion and residual add are applied while the row is in cache.
+// the bias, activation, conversion and residual add are applied while the row is in cache. With
+// two output channels per input channel, each input vector serves both as it is loaded (four
+// columns of each, interleaved into output order on the store): PatchEmbed's first layer of S0
+// took 153 → 111 µs on one thread of Zen 5, 85 → 56 on two.
 #pragma once
 
 #include <memory>
@@ -24,7 +27,8 @@ namespace mclip::kernels::avx512 {
 // stride it is built for (3 or 7 wide with stride 1 or 2, 11 wide with stride 1).
 bool handles_depthwise(const ConvDesc& desc);
 
-// The layer, its weights repacked to [kh, kw, channels rounded up to 16]. Requires
+// The layer, its weights repacked to [kh, kw, channels rounded up to 16] (for a channel multiplier
+// of 2, per 16 input channels the even outputs' then the odd ones'). Requires
 // cpu_supported() (cpu.h) and handles_depthwise(desc).
 std::unique_ptr<Conv2d> make_depthwise_conv2d(const ConvDesc& desc, const Tensor& weight, const Tensor& bias);
 
