@@ -23,6 +23,26 @@ struct Geometry {
     int weight_stride;  // channels of one tap in the repacked weights: out_channels rounded up to 16 (32 for multiplier 2)
 };
 
+// The Inputs input columns one kernel row of a column block reads, from `first` (the row's
+// column 0 when Checked, else its column iw0): Checked loads zeros for the columns outside the
+// image.
+template <int Inputs, typename In, bool Checked>
+MCLIP_AVX512 __attribute__((always_inline)) inline void load_row_inputs(const In* first, int iw0, int w, int64_t column, __mmask16 mask,
+                                                                         __m512 (&in)[Inputs]) {
+    if constexpr (Checked) {
+#pragma GCC unroll 32
+        for (int i = 0; i < Inputs; ++i) {
+            const int iw = iw0 + i;
+            in[i] = iw < 0 || iw >= w ? _mm512_setzero_ps() : load16(first + static_cast<int64_t>(iw) * column, mask);
+        }
+    } else {
+        // Pointers stepped one column at a time: the addresses cost an add each, not a multiply.
+        const In* x = first;
+#pragma GCC unroll 32
+        for (int i = 0; i < Inputs; ++i, x += column) in[i] = load16(x, mask);
+    }
+}
+
 // Output columns ow0..ow0+7 of 16 channels into out[j · out_stride] (lanes in mask), from
 // `row`: the input at row ih0 + kh_begin, column 0, the channels' first input channel; `tap`:
 // the weights of row kh_begin, column 0, the first channel. Per kernel row, the
@@ -41,18 +61,7 @@ MCLIP_AVX512 __attribute__((always_inline)) inline void column_block(const Geome
     const float* weights = tap;
     for (int kh = 0; kh < kh_count; ++kh, first += input_row, weights += KernelW * g.weight_stride) {
         __m512 in[kInputs];
-        if constexpr (Checked) {
-#pragma GCC unroll 32
-            for (int i = 0; i < kInputs; ++i) {
-                const int iw = iw0 + i;
-                in[i] = iw < 0 || iw >= g.w ? _mm512_setzero_ps() : load16(first + static_cast<int64_t>(iw) * column, mask);
-            }
-        } else {
-            // Pointers stepped one column at a time: the addresses cost an add each, not a multiply.
-            const In* x = first;
-#pragma GCC unroll 32
-            for (int i = 0; i < kInputs; ++i, x += column) in[i] = load16(x, mask);
-        }
+        load_row_inputs<kInputs, In, Checked>(first, iw0, g.w, column, mask, in);
         const float* w = weights;
 #pragma GCC unroll 16
         for (int kw = 0; kw < KernelW; ++kw, w += g.weight_stride) {
@@ -131,17 +140,7 @@ MCLIP_AVX512 __attribute__((always_inline)) inline void pair_column_block(const 
     const float* weights = tap;
     for (int kh = 0; kh < kh_count; ++kh, first += input_row, weights += KernelW * g.weight_stride) {
         __m512 in[kInputs];
-        if constexpr (Checked) {
-#pragma GCC unroll 32
-            for (int i = 0; i < kInputs; ++i) {
-                const int iw = iw0 + i;
-                in[i] = iw < 0 || iw >= g.w ? _mm512_setzero_ps() : load16(first + static_cast<int64_t>(iw) * column, in_mask);
-            }
-        } else {
-            const In* x = first;
-#pragma GCC unroll 32
-            for (int i = 0; i < kInputs; ++i, x += column) in[i] = load16(x, in_mask);
-        }
+        load_row_inputs<kInputs, In, Checked>(first, iw0, g.w, column, in_mask, in);
         const float* w = weights;
 #pragma GCC unroll 16
         for (int kw = 0; kw < KernelW; ++kw, w += g.weight_stride) {
