@@ -12,7 +12,9 @@
 namespace mclip::kernels::avx512 {
 namespace {
 
-constexpr int kColumns = 8;  // output columns computed together
+// Output columns computed together, one accumulator per column and output vector: 8 for channel
+// multiplier 1, 4 for 2, leaving registers for the input columns they read.
+constexpr int block_columns(int multiplier) { return 8 / multiplier; }
 
 int padded(int channels) { return (channels + kLanes - 1) / kLanes * kLanes; }
 
@@ -22,6 +24,13 @@ struct Geometry {
     int out_w;
     int weight_stride;  // channels of one tap in the repacked weights: out_channels rounded up to 16 (32 for multiplier 2)
 };
+
+// Multiplier 2: output channels 2i and 2i + 1 both read input channel i. The weights and bias are
+// packed per 16 input channels as the 16 even outputs' then the 16 odd ones' (pair_offset), so
+// that each input vector, loaded as it is, serves two accumulators, and the two are interleaved
+// into output order once, at the store: no permutation per input loaded. Each output's
+// multiply-adds come in the same order as with multiplier 1 (the bias, then the taps row by row).
+int pair_offset(int o) { return o / 2 / kLanes * 2 * kLanes + o % 2 * kLanes + o / 2 % kLanes; }
 
 // The Inputs input columns one kernel row of a column block reads, from `first` (the row's
 // column 0 when Checked, else its column iw0): Checked loads zeros for the columns outside the
@@ -43,98 +52,24 @@ MCLIP_AVX512 __attribute__((always_inline)) inline void load_row_inputs(const In
     }
 }
 
-// Output columns ow0..ow0+7 of 16 channels into out[j · out_stride] (lanes in mask), from
-// `row`: the input at row ih0 + kh_begin, column 0, the channels' first input channel; `tap`:
-// the weights of row kh_begin, column 0, the first channel. Per kernel row, the
-// (kColumns − 1)·Stride + KernelW input columns the eight outputs read are loaded into registers
-// once and each tap's weights once. Checked loads zeros for the columns outside the image.
-template <int KernelW, int Stride, typename In, bool Checked>
-MCLIP_AVX512 __attribute__((always_inline)) inline void column_block(const Geometry& g, const In* row, const float* tap, int kh_count,
-                                                                      int iw0, __m512 bias, __mmask16 mask, float* out, int64_t out_stride) {
+// block_columns(M) output columns from ow0 of the M·16 output channels one vector of 16 input
+// channels feeds (lanes in_mask), into out[j · out_stride] (the lanes of output vector v in
+// out_mask[v]), from `row`: the input at row ih0 + kh_begin, column 0, the first input channel;
+// `tap`: the weights of row kh_begin, column 0, the first output channel. Per kernel row the
+// input columns the block reads are loaded into registers once and each tap's weights once.
+// Checked loads zeros for the columns outside the image.
+template <int M, int KernelW, int Stride, typename In, bool Checked>
+MCLIP_AVX512 __attribute__((always_inline)) inline void column_block(const Geometry& g, const In* row, const float* tap, int kh_count, int iw0,
+                                                                      const __m512 (&bias)[M], __mmask16 in_mask,
+                                                                      const __mmask16 (&out_mask)[M], float* out, int64_t out_stride) {
+    constexpr int kColumns = block_columns(M);
     constexpr int kInputs = (kColumns - 1) * Stride + KernelW;
     const int64_t input_row = static_cast<int64_t>(g.w) * g.in_channels;
-    __m512 acc[kColumns];
+    __m512 acc[M][kColumns];
 #pragma GCC unroll 8
-    for (int j = 0; j < kColumns; ++j) acc[j] = bias;
-    const int64_t column = g.in_channels;
-    const In* first = Checked ? row : row + static_cast<int64_t>(iw0) * column;
-    const float* weights = tap;
-    for (int kh = 0; kh < kh_count; ++kh, first += input_row, weights += KernelW * g.weight_stride) {
-        __m512 in[kInputs];
-        load_row_inputs<kInputs, In, Checked>(first, iw0, g.w, column, mask, in);
-        const float* w = weights;
-#pragma GCC unroll 16
-        for (int kw = 0; kw < KernelW; ++kw, w += g.weight_stride) {
-            const __m512 wv = _mm512_loadu_ps(w);
-#pragma GCC unroll 8
-            for (int j = 0; j < kColumns; ++j) acc[j] = _mm512_fmadd_ps(in[j * Stride + kw], wv, acc[j]);
-        }
+    for (int j = 0; j < kColumns; ++j) {
+        for (int v = 0; v < M; ++v) acc[v][j] = bias[v];
     }
-#pragma GCC unroll 8
-    for (int j = 0; j < kColumns; ++j) _mm512_mask_storeu_ps(out + j * out_stride, mask, acc[j]);
-}
-
-// Output rows [oh_begin, oh_end) and columns [ow_begin, ow_end) of one image, float32, into
-// `out` (which points at row oh_begin, column ow_begin; out_row_stride floats from one row to
-// the next, out_channels from one column to the next):
-// out[oh, ow, c] = bias[c] + Σ w[kh, kw, c]·x[ih, iw, c] (channel multiplier 1).
-template <int KernelW, int Stride, typename In>
-MCLIP_AVX512 void conv_rows(const Geometry& g, const void* image_bytes, const float* weights, const float* bias, int oh_begin, int oh_end,
-                            int ow_begin, int ow_end, float* out, int64_t out_row_stride) {
-    constexpr int kInputs = (kColumns - 1) * Stride + KernelW;
-    const In* image = static_cast<const In*>(image_bytes);
-    const int channels = g.out_channels;
-    // Channel vectors outermost, then rows: the kernel_h input rows one vector of channels reads
-    // stay in the L1 cache from one output row to the next, which reads one or two new ones.
-    for (int c = 0; c < channels; c += kLanes) {
-        const __mmask16 mask = lanes_from(c, channels);
-        const __m512 b = _mm512_loadu_ps(bias + c);
-        for (int oh = oh_begin; oh < oh_end; ++oh) {
-            const int ih0 = oh * g.stride_h - g.pad_h;
-            const int kh_begin = std::max(0, -ih0), kh_end = std::min(g.kernel_h, g.h - ih0);
-            const In* row = image + static_cast<int64_t>(ih0 + kh_begin) * g.w * g.in_channels + c;
-            const float* tap = weights + static_cast<int64_t>(kh_begin) * KernelW * g.weight_stride + c;
-            float* out_row = out + (oh - oh_begin) * out_row_stride + c;
-            for (int ow = ow_begin; ow < ow_end; ow += kColumns) {
-                const int iw0 = ow * Stride - g.pad_w;
-                float* at = out_row + static_cast<int64_t>(ow - ow_begin) * channels;
-                if (ow + kColumns > ow_end) {
-                    alignas(64) float tile[kColumns * kLanes];
-                    column_block<KernelW, Stride, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, mask, tile, kLanes);
-                    for (int j = 0; j < ow_end - ow; ++j) {
-                        _mm512_mask_storeu_ps(at + static_cast<int64_t>(j) * channels, mask, _mm512_load_ps(tile + j * kLanes));
-                    }
-                } else if (iw0 >= 0 && iw0 + kInputs <= g.w) {
-                    column_block<KernelW, Stride, In, false>(g, row, tap, kh_end - kh_begin, iw0, b, mask, at, channels);
-                } else {
-                    column_block<KernelW, Stride, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, mask, at, channels);
-                }
-            }
-        }
-    }
-}
-
-// Channel multiplier 2: output channels 2i and 2i + 1 both read input channel i. The weights and
-// bias are packed per 16 input channels as the 16 even outputs' then the 16 odd ones'
-// (pair_offset), so that each input vector, loaded as it is, serves two accumulators, and the two
-// are interleaved into output order once, at the store: no permutation per input loaded, and four
-// columns instead of eight in the 32 registers. Each output's multiply-adds come in the same order
-// as column_block's (the bias, then the taps row by row): the same sums.
-constexpr int kPairColumns = 4;
-
-// Where output channel o's weight of one tap lies in the packed row of a multiplier-2 layer.
-int pair_offset(int o) { return o / 2 / kLanes * 2 * kLanes + o % 2 * kLanes + o / 2 % kLanes; }
-
-template <int KernelW, int Stride, typename In, bool Checked>
-MCLIP_AVX512 __attribute__((always_inline)) inline void pair_column_block(const Geometry& g, const In* row, const float* tap, int kh_count,
-                                                                           int iw0, __m512 bias_even, __m512 bias_odd, __mmask16 in_mask,
-                                                                           __mmask16 low_mask, __mmask16 high_mask, float* out,
-                                                                           int64_t out_stride) {
-    constexpr int kInputs = (kPairColumns - 1) * Stride + KernelW;
-    const int64_t input_row = static_cast<int64_t>(g.w) * g.in_channels;
-    __m512 even[kPairColumns], odd[kPairColumns];
-#pragma GCC unroll 4
-    for (int j = 0; j < kPairColumns; ++j) even[j] = bias_even, odd[j] = bias_odd;
     const int64_t column = g.in_channels;
     const In* first = Checked ? row : row + static_cast<int64_t>(iw0) * column;
     const float* weights = tap;
@@ -144,60 +79,76 @@ MCLIP_AVX512 __attribute__((always_inline)) inline void pair_column_block(const 
         const float* w = weights;
 #pragma GCC unroll 16
         for (int kw = 0; kw < KernelW; ++kw, w += g.weight_stride) {
-            const __m512 w_even = _mm512_loadu_ps(w), w_odd = _mm512_loadu_ps(w + kLanes);
-#pragma GCC unroll 4
-            for (int j = 0; j < kPairColumns; ++j) {
-                even[j] = _mm512_fmadd_ps(in[j * Stride + kw], w_even, even[j]);
-                odd[j] = _mm512_fmadd_ps(in[j * Stride + kw], w_odd, odd[j]);
+            __m512 wv[M];
+            for (int v = 0; v < M; ++v) wv[v] = _mm512_loadu_ps(w + v * kLanes);
+#pragma GCC unroll 8
+            for (int j = 0; j < kColumns; ++j) {
+                for (int v = 0; v < M; ++v) acc[v][j] = _mm512_fmadd_ps(in[j * Stride + kw], wv[v], acc[v][j]);
             }
         }
     }
-    const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    if constexpr (M == 1) {
+#pragma GCC unroll 8
+        for (int j = 0; j < kColumns; ++j) _mm512_mask_storeu_ps(out + j * out_stride, out_mask[0], acc[0][j]);
+    } else {
+        static_assert(M == 2);
+        const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 #pragma GCC unroll 4
-    for (int j = 0; j < kPairColumns; ++j) {
-        _mm512_mask_storeu_ps(out + j * out_stride, low_mask, _mm512_permutex2var_ps(even[j], low, odd[j]));
-        _mm512_mask_storeu_ps(out + j * out_stride + kLanes, high_mask, _mm512_permutex2var_ps(even[j], high, odd[j]));
+        for (int j = 0; j < kColumns; ++j) {
+            _mm512_mask_storeu_ps(out + j * out_stride, out_mask[0], _mm512_permutex2var_ps(acc[0][j], low, acc[1][j]));
+            _mm512_mask_storeu_ps(out + j * out_stride + kLanes, out_mask[1], _mm512_permutex2var_ps(acc[0][j], high, acc[1][j]));
+        }
     }
 }
 
-// conv_rows for channel multiplier 2, 16 input channels (32 outputs) at a time; `weights` and
-// `bias` packed by pair_offset, g.weight_stride a multiple of 32.
-template <int KernelW, int Stride, typename In>
-MCLIP_AVX512 void conv_rows_pairs(const Geometry& g, const void* image_bytes, const float* weights, const float* bias, int oh_begin,
-                                  int oh_end, int ow_begin, int ow_end, float* out, int64_t out_row_stride) {
-    constexpr int kInputs = (kPairColumns - 1) * Stride + KernelW;
+// Output rows [oh_begin, oh_end) and columns [ow_begin, ow_end) of one image, float32, into
+// `out` (which points at row oh_begin, column ow_begin; out_row_stride floats from one row to
+// the next, out_channels from one column to the next), channel multiplier M:
+// out[oh, ow, o] = bias[o] + Σ w[kh, kw, o]·x[ih, iw, o / M], weights and bias packed by
+// pair_offset for M = 2 (g.weight_stride a multiple of 32).
+template <int M, int KernelW, int Stride, typename In>
+MCLIP_AVX512 void conv_rows(const Geometry& g, const void* image_bytes, const float* weights, const float* bias, int oh_begin, int oh_end,
+                            int ow_begin, int ow_end, float* out, int64_t out_row_stride) {
+    constexpr int kColumns = block_columns(M);
+    constexpr int kInputs = (kColumns - 1) * Stride + KernelW;
     const In* image = static_cast<const In*>(image_bytes);
     const int channels = g.out_channels;
+    __mmask16 whole_tile[M];
+    for (int v = 0; v < M; ++v) whole_tile[v] = kAllLanes;
+    // Channel vectors outermost, then rows: the kernel_h input rows one vector of channels reads
+    // stay in the L1 cache from one output row to the next, which reads one or two new ones.
     for (int ci = 0; ci < g.in_channels; ci += kLanes) {
-        const int c = 2 * ci;  // the first output channel
+        const int c = M * ci;  // the first output channel
         const __mmask16 in_mask = lanes_from(ci, g.in_channels);
-        const __mmask16 low_mask = lanes_from(c, channels), high_mask = c + kLanes < channels ? lanes_from(c + kLanes, channels) : 0;
-        const __m512 bias_even = _mm512_loadu_ps(bias + c), bias_odd = _mm512_loadu_ps(bias + c + kLanes);
+        __mmask16 out_mask[M];
+        __m512 b[M];
+        for (int v = 0; v < M; ++v) {
+            out_mask[v] = c + v * kLanes < channels ? lanes_from(c + v * kLanes, channels) : 0;
+            b[v] = _mm512_loadu_ps(bias + c + v * kLanes);
+        }
         for (int oh = oh_begin; oh < oh_end; ++oh) {
             const int ih0 = oh * g.stride_h - g.pad_h;
             const int kh_begin = std::max(0, -ih0), kh_end = std::min(g.kernel_h, g.h - ih0);
             const In* row = image + static_cast<int64_t>(ih0 + kh_begin) * g.w * g.in_channels + ci;
             const float* tap = weights + static_cast<int64_t>(kh_begin) * KernelW * g.weight_stride + c;
             float* out_row = out + (oh - oh_begin) * out_row_stride + c;
-            for (int ow = ow_begin; ow < ow_end; ow += kPairColumns) {
+            for (int ow = ow_begin; ow < ow_end; ow += kColumns) {
                 const int iw0 = ow * Stride - g.pad_w;
                 float* at = out_row + static_cast<int64_t>(ow - ow_begin) * channels;
-                if (ow + kPairColumns > ow_end) {
-                    alignas(64) float tile[kPairColumns * 2 * kLanes];
-                    pair_column_block<KernelW, Stride, In, true>(g, row, tap, kh_end - kh_begin, iw0, bias_even, bias_odd, in_mask, kAllLanes,
-                                                                 kAllLanes, tile, 2 * kLanes);
+                if (ow + kColumns > ow_end) {
+                    alignas(64) float tile[kColumns * M * kLanes];
+                    column_block<M, KernelW, Stride, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, whole_tile, tile, M * kLanes);
                     for (int j = 0; j < ow_end - ow; ++j) {
-                        float* to = at + static_cast<int64_t>(j) * channels;
-                        _mm512_mask_storeu_ps(to, low_mask, _mm512_load_ps(tile + j * 2 * kLanes));
-                        _mm512_mask_storeu_ps(to + kLanes, high_mask, _mm512_load_ps(tile + j * 2 * kLanes + kLanes));
+                        for (int v = 0; v < M; ++v) {
+                            _mm512_mask_storeu_ps(at + static_cast<int64_t>(j) * channels + v * kLanes, out_mask[v],
+                                                  _mm512_load_ps(tile + (j * M + v) * kLanes));
+                        }
                     }
                 } else if (iw0 >= 0 && iw0 + kInputs <= g.w) {
-                    pair_column_block<KernelW, Stride, In, false>(g, row, tap, kh_end - kh_begin, iw0, bias_even, bias_odd, in_mask, low_mask,
-                                                                  high_mask, at, channels);
+                    column_block<M, KernelW, Stride, In, false>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, out_mask, at, channels);
                 } else {
-                    pair_column_block<KernelW, Stride, In, true>(g, row, tap, kh_end - kh_begin, iw0, bias_even, bias_odd, in_mask, low_mask,
-                                                                 high_mask, at, channels);
+                    column_block<M, KernelW, Stride, In, true>(g, row, tap, kh_end - kh_begin, iw0, b, in_mask, out_mask, at, channels);
                 }
             }
         }
@@ -208,8 +159,8 @@ using BandFunction = void (*)(const Geometry&, const void*, const float*, const 
 
 template <int KernelW, int Stride>
 BandFunction band_function_for(int multiplier, DType input) {
-    if (multiplier == 2) return input == DType::bf16 ? conv_rows_pairs<KernelW, Stride, uint16_t> : conv_rows_pairs<KernelW, Stride, float>;
-    return input == DType::bf16 ? conv_rows<KernelW, Stride, uint16_t> : conv_rows<KernelW, Stride, float>;
+    if (multiplier == 2) return input == DType::bf16 ? conv_rows<2, KernelW, Stride, uint16_t> : conv_rows<2, KernelW, Stride, float>;
+    return input == DType::bf16 ? conv_rows<1, KernelW, Stride, uint16_t> : conv_rows<1, KernelW, Stride, float>;
 }
 
 // The band function for `desc`, or null for a shape the kernel is not built for.
@@ -249,7 +200,7 @@ protected:
         // Work items are bands of output rows of one image, about four per thread and at most
         // eight rows each (S0 at 64×64 on two threads: bands of 8; at 8×8: of 1); a 1×k
         // convolution over sequences has too few rows, and its rows are split into column ranges.
-        const int splits = static_cast<int>(std::clamp<int64_t>((2 * threads + rows - 1) / rows, 1, std::max(1, g.out_w / (2 * kColumns))));
+        const int splits = static_cast<int>(std::clamp<int64_t>((2 * threads + rows - 1) / rows, 1, std::max(1, g.out_w / (2 * block_columns(desc_.out_channels / desc_.in_channels)))));
         const int band = splits > 1 ? 1 : static_cast<int>(std::clamp<int64_t>(rows / (4 * threads), 1, 8));
         const int bands_per_image = (out_h + band - 1) / band;
         const int split_width = (g.out_w + splits - 1) / splits;
