@@ -261,8 +261,9 @@ void bench_channel_scale(benchmark::State& state, int spatial, int channels) {
     state.counters["bytes/s"] = benchmark::Counter(8.0 * spatial * channels, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// The fused pointwise FFN (y += W2·gelu(W1·x + b1) + b2) on the ConvFFN shapes of S0 and S2: bf16
-// input, as in the graph; in bf16 where the CPU has AMX-BF16, in int8 where it has AVX512-VNNI.
+// The fused pointwise FFN (y += W2·gelu(W1·x + b1) + b2) on the ConvFFN shapes of S0 and S2 and a
+// transformer's MLP (ViT-B/16, MobileCLIP-B's image tower): bf16 input, as in the graph; in bf16
+// where the CPU has AMX-BF16, in int8 where it has AVX512-VNNI.
 struct PointwiseFfnCase {
     const char* label;
     int positions, channels, hidden;
@@ -276,6 +277,7 @@ const PointwiseFfnCase kPointwiseFfnCases[] = {
     {"s2_stage2_320x960_16x16", 16 * 16, 320, 960},
     {"s2_stage3_640x1920_8x8", 8 * 8, 640, 1920},
     {"s0_text_512x2048_77", 77, 512, 2048},
+    {"vit_b16_768x3072_197", 197, 768, 3072},
 };
 
 // `fused`: the AMX kernel (bf16) or the AVX512-VNNI one (int8); otherwise the oneDNN backend's two

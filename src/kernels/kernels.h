@@ -167,18 +167,19 @@ protected:
     AttentionDesc desc_;
 };
 
-// The pointwise half of a ConvFFN block in one operator: y += W2·act(W1·x + b1) + b2 at every
-// position, x [positions, channels] in the desc's input type, y [positions, channels] float32,
-// with the hidden layer [positions, hidden] kept in the cache a block of positions at a time
-// instead of written out and read back. Optional (Backend::make_pointwise_ffn): where a backend
-// has none, the graph runs the two 1×1 convolutions.
+// The pointwise half of a ConvFFN block, or a transformer layer's MLP, in one operator:
+// y += W2·act(W1·x + b1) + b2 at every position, x [positions, channels] in the desc's input
+// type, y [positions, channels] float32, with the hidden layer [positions, hidden] kept in the
+// cache a block of positions at a time instead of written out and read back. Optional
+// (Backend::make_pointwise_ffn): where a backend has none, the graph runs the two 1×1
+// convolutions or linear layers.
 struct PointwiseFfnDesc {
     int channels = 0;
     int hidden = 0;
     Activation activation = Activation::gelu;
     Precision precision = Precision::f32;
     DType input = DType::f32;
-    std::string name{};  // the layer's weight-name prefix, for logs
+    std::string fc1_name{}, fc2_name{};  // the two products' weight names: their calibration data, logs
     // int8: the calibration of the two products' inputs, as ConvDesc's input_range and
     // input_smoothing: x's (fc1) and the hidden layer's (fc2); 0 and empty where not calibrated.
     float input_range = 0;

@@ -59,7 +59,8 @@ ConvFfn::ConvFfn(const WeightSource& weights, const std::string& prefix, const C
     fused.activation = kernels::Activation::gelu;
     fused.precision = options.precision;
     fused.input = narrow_;
-    fused.name = prefix;
+    fused.fc1_name = prefix + ".fc1";
+    fused.fc2_name = prefix + ".fc2";
     block_ = backend.make_depthwise_ffn(dw, dw_weight, dw_bias, fused, w1, b1, w2, b2);
     if (block_) return;
     dw_ = backend.make_conv2d(dw, dw_weight, dw_bias);
@@ -224,8 +225,20 @@ TransformerLayer::TransformerLayer(const WeightSource& weights, const std::strin
     attention_ = backend.make_attention({s.heads, c / s.heads, s.causal, options.precision, DType::f32, narrow_});
     out_proj_ = make_linear(weights, prefix + ".pre_norm_mha.1.out_proj", desc(c, c, Activation::none, true, DType::f32), backend);
     const Activation mlp = s.activation == MlpActivation::quick_gelu ? Activation::quick_gelu : Activation::gelu;
-    fc1_ = make_linear(weights, prefix + ".pre_norm_ffn.1", desc(c, s.ffn, mlp, false, narrow_), backend);
-    fc2_ = make_linear(weights, prefix + ".pre_norm_ffn.4", desc(s.ffn, c, Activation::none, true, DType::f32), backend);
+    const std::string fc1 = prefix + ".pre_norm_ffn.1", fc2 = prefix + ".pre_norm_ffn.4";
+    kernels::PointwiseFfnDesc fused;
+    fused.channels = c;
+    fused.hidden = s.ffn;
+    fused.activation = mlp;
+    fused.precision = options.precision;
+    fused.input = narrow_;
+    fused.fc1_name = fc1;
+    fused.fc2_name = fc2;
+    mlp_ = backend.make_pointwise_ffn(fused, weights.get(fc1 + ".weight", {s.ffn, c}), weights.get(fc1 + ".bias", {s.ffn}),
+                                      weights.get(fc2 + ".weight", {c, s.ffn}), weights.get(fc2 + ".bias", {c}));
+    if (mlp_) return;
+    fc1_ = make_linear(weights, fc1, desc(c, s.ffn, mlp, false, narrow_), backend);
+    fc2_ = make_linear(weights, fc2, desc(s.ffn, c, Activation::none, true, DType::f32), backend);
 }
 
 void TransformerLayer::run(float* x, int n, int length, kernels::Workspace& workspace) const {
@@ -235,12 +248,16 @@ void TransformerLayer::run(float* x, int n, int length, kernels::Workspace& work
     void* normed = workspace.bytes(kScratch0, rows * c * narrow);
     float* qkv = workspace.floats(kScratch1, rows * 3 * c);
     void* attended = workspace.bytes(kScratch2, rows * c * narrow);
-    void* hidden = workspace.bytes(kScratch3, rows * shape_.ffn * narrow);
     kernels::layer_norm(x, rows, c, ln1_w_.f32(), ln1_b_.f32(), shape_.norm_eps, normed, narrow_);
     qkv_->run(normed, static_cast<int>(rows), qkv);
     attention_->run(qkv, n, length, attended);
     out_proj_->run(attended, static_cast<int>(rows), x);
     kernels::layer_norm(x, rows, c, ln2_w_.f32(), ln2_b_.f32(), shape_.norm_eps, normed, narrow_);
+    if (mlp_) {
+        mlp_->run(normed, rows, x);
+        return;
+    }
+    void* hidden = workspace.bytes(kScratch3, rows * shape_.ffn * narrow);
     fc1_->run(normed, static_cast<int>(rows), hidden);
     fc2_->run(hidden, static_cast<int>(rows), x);
 }

@@ -103,7 +103,9 @@ private:
     TransformerShape shape_;
     DType narrow_;
     Tensor ln1_w_, ln1_b_, ln2_w_, ln2_b_;
-    std::unique_ptr<kernels::Linear> qkv_, out_proj_, fc1_, fc2_;
+    std::unique_ptr<kernels::Linear> qkv_, out_proj_;
+    std::unique_ptr<kernels::PointwiseFfn> mlp_;   // the MLP in one operator where the backend has one
+    std::unique_ptr<kernels::Linear> fc1_, fc2_;  // otherwise
     std::unique_ptr<kernels::Attention> attention_;
 };
 

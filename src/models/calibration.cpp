@@ -273,11 +273,11 @@ kernels::PointwiseFfnDesc calibrated_ffn(const kernels::PointwiseFfnDesc& desc, 
     fc1.in_channels = d.channels;
     fc1.out_channels = d.hidden;
     fc1.precision = d.precision;
-    fc1.name = d.name + ".fc1";
+    fc1.name = d.fc1_name;
     kernels::ConvDesc fc2 = fc1;
     fc2.in_channels = d.hidden;
     fc2.out_channels = d.channels;
-    fc2.name = d.name + ".fc2";
+    fc2.name = d.fc2_name;
     calibrate(fc1, calibration, w1);
     calibrate(fc2, calibration, w2);
     d.input_range = fc1.input_range;
@@ -304,16 +304,16 @@ std::unique_ptr<kernels::Conv2d> CalibratedBackend::make_conv2d(const kernels::C
     return conv;
 }
 
-void CalibratedBackend::count_ffn(const kernels::PointwiseFfnDesc& built, const std::string& name) {
+void CalibratedBackend::count_ffn(const kernels::PointwiseFfnDesc& built) {
     layers_ += 2;
     const bool int8 = built.precision == kernels::Precision::int8;
-    for (const char* layer : {".fc1", ".fc2"}) (int8 ? int8_layers_ : fused_layers_) += calibration_.input_ranges.count(name + layer) ? 1 : 0;
+    for (const std::string& layer : {built.fc1_name, built.fc2_name}) (int8 ? int8_layers_ : fused_layers_) += calibration_.input_ranges.count(layer);
 }
 
 std::unique_ptr<kernels::PointwiseFfn> CalibratedBackend::make_pointwise_ffn(const kernels::PointwiseFfnDesc& desc, const Tensor& w1,
                                                                            const Tensor& b1, const Tensor& w2, const Tensor& b2) {
     auto fused = base_.make_pointwise_ffn(calibrated_ffn(desc, calibration_, w1, w2), w1, b1, w2, b2);
-    if (fused) count_ffn(fused->desc(), desc.name);
+    if (fused) count_ffn(fused->desc());
     return fused;
 }
 
@@ -326,7 +326,7 @@ std::unique_ptr<kernels::DepthwiseFfn> CalibratedBackend::make_depthwise_ffn(con
     if (block) {
         ++layers_;
         if (kernels::compute_precision(block->depthwise()) == kernels::Precision::int8) ++int8_layers_;
-        count_ffn(block->ffn(), ffn.name);
+        count_ffn(block->ffn());
     }
     return block;
 }

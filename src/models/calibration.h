@@ -89,8 +89,8 @@ public:
     int layers() const { return layers_; }
 
 private:
-    // Counts a fused FFN's two layers as built (`name`: the FFN's weight-name prefix).
-    void count_ffn(const kernels::PointwiseFfnDesc& built, const std::string& name);
+    // Counts a fused FFN's two layers as built.
+    void count_ffn(const kernels::PointwiseFfnDesc& built);
 
     kernels::Backend& base_;
     const Calibration& calibration_;

@@ -148,7 +148,8 @@ TEST(Calibration, ReachesTheTwoProductsOfAFusedFfn) {
     d.channels = channels;
     d.hidden = hidden;
     d.precision = kernels::Precision::int8;
-    d.name = "blk.ffn";
+    d.fc1_name = "blk.ffn.fc1";
+    d.fc2_name = "blk.ffn.fc2";
     EXPECT_EQ(calibrated.make_pointwise_ffn(d, w1, b1, w2, b2), nullptr);
     d.precision = kernels::Precision::bf16;
     EXPECT_EQ(calibrated.make_pointwise_ffn(d, w1, b1, w2, b2), nullptr);
