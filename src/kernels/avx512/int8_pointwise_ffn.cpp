@@ -11,6 +11,7 @@
 
 #include "kernels/avx512/cpu.h"
 #include "kernels/avx512/quantize.h"
+#include "kernels/avx512/softmax.h"
 #include "kernels/avx512/vectors.h"
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
@@ -162,6 +163,27 @@ MCLIP_AVX512_VNNI inline __m512 hidden_gelu16(__m512 v, const CdfRegisters& cdf)
     return _mm512_mul_ps(v, phi);
 }
 
+// QuickGELU for the hidden layer (OpenAI CLIP's MLPs), v·σ(1.702·v), with σ(z) = 1/(1 + e^−|z|)
+// for z ≥ 0 and e^−|z|/(1 + e^−|z|) below: the exponential of a nonpositive argument
+// (softmax.h), the reciprocal by rcp14's estimate and one Newton step, r·(2 − q·r), within
+// float32 rounding of 1/q.
+MCLIP_AVX512_VNNI inline __m512 hidden_quick_gelu16(__m512 v) {
+    const __m512 z = _mm512_mul_ps(v, _mm512_set1_ps(1.702f));
+    const __m512 minus_magnitude = _mm512_or_ps(z, _mm512_set1_ps(-0.0f));
+    const __m512 e = exp_nonpositive(minus_magnitude);
+    const __m512 q = _mm512_add_ps(e, _mm512_set1_ps(1.0f));
+    __m512 r = _mm512_maskz_rcp14_ps(kAllLanes, q);
+    r = _mm512_mul_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(2.0f)));
+    const __mmask16 negative = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_mul_ps(v, _mm512_mask_mul_ps(r, negative, e, r));
+}
+
+MCLIP_AVX512_VNNI inline __m512 hidden_activation16(Activation activation, __m512 v, const CdfRegisters& cdf) {
+    if (activation == Activation::gelu) return hidden_gelu16(v, cdf);
+    if (activation == Activation::quick_gelu) return hidden_quick_gelu16(v);
+    return v;
+}
+
 // Rows [first, first + rows) of x [positions, channels] (float32 or bf16) quantized into q
 // [padded_rows, channels] as unsigned bytes: quantize.h's levels with the zero point added (the
 // sign bit flipped), the rows past `rows` zero (the zero point).
@@ -220,8 +242,8 @@ MCLIP_AVX512_VNNI inline __m512 dequantize(const int32_t* sums, const PackedLaye
 
 // A tile of fc1 into the hidden block: quantized act(x·W1ᵀ + b1), rows `hidden_stride` bytes apart.
 template <int V>
-MCLIP_AVX512_VNNI void hidden_tile(const uint8_t* a, const PackedLayer& fc1, int chunk, bool gelu, const float* inverse_steps, uint8_t* hidden,
-                                   int64_t hidden_stride) {
+MCLIP_AVX512_VNNI void hidden_tile(const uint8_t* a, const PackedLayer& fc1, int chunk, Activation activation, const float* inverse_steps,
+                                   uint8_t* hidden, int64_t hidden_stride) {
     alignas(64) int32_t sums[kTileRows * V * 16];
     tile_sums<V>(a, fc1, chunk, sums);
     const int first = chunk * kChunk;
@@ -231,8 +253,7 @@ MCLIP_AVX512_VNNI void hidden_tile(const uint8_t* a, const PackedLayer& fc1, int
 #pragma GCC unroll 4
         for (int j = 0; j < V; ++j) {
             const int o = first + 16 * j;
-            __m512 v = dequantize(sums + (r * V + j) * 16, fc1, o);
-            if (gelu) v = hidden_gelu16(v, cdf);
+            const __m512 v = hidden_activation16(activation, dequantize(sums + (r * V + j) * 16, fc1, o), cdf);
             scaled[j] = _mm512_mul_ps(v, _mm512_loadu_ps(inverse_steps + o));
         }
         store_hidden_levels<V>(scaled, hidden + r * hidden_stride + first);
@@ -253,7 +274,7 @@ MCLIP_AVX512_VNNI void output_tile(const uint8_t* a, const PackedLayer& fc2, int
     }
 }
 
-using HiddenTile = void (*)(const uint8_t*, const PackedLayer&, int, bool, const float*, uint8_t*, int64_t);
+using HiddenTile = void (*)(const uint8_t*, const PackedLayer&, int, Activation, const float*, uint8_t*, int64_t);
 using OutputTile = void (*)(const uint8_t*, const PackedLayer&, int, int, float*, int64_t);
 // By a chunk's vector count.
 const HiddenTile kHiddenTiles[] = {nullptr, hidden_tile<1>, hidden_tile<2>, hidden_tile<3>, hidden_tile<4>};
@@ -307,7 +328,7 @@ private:
     }
 
     void hidden_tile(const uint8_t* input, int chunk, uint8_t* hidden) const {
-        kHiddenTiles[fc1_.vectors(chunk)](input, fc1_, chunk, desc_.activation == Activation::gelu, hidden_inverse_steps_.data(), hidden,
+        kHiddenTiles[fc1_.vectors(chunk)](input, fc1_, chunk, desc_.activation, hidden_inverse_steps_.data(), hidden,
                                           desc_.hidden);
     }
 
@@ -378,17 +399,18 @@ private:
 
 }  // namespace
 
-MCLIP_AVX512_VNNI void hidden_gelu(const float* x, int64_t count, float* y) {
+MCLIP_AVX512_VNNI void hidden_activation(Activation activation, const float* x, int64_t count, float* y) {
     const CdfRegisters cdf = load_cdf_registers();
     for (int64_t i = 0; i < count; i += 16) {
         const __mmask16 lanes = count - i >= 16 ? kAllLanes : static_cast<__mmask16>((1u << (count - i)) - 1u);
-        _mm512_mask_storeu_ps(y + i, lanes, hidden_gelu16(_mm512_maskz_loadu_ps(lanes, x + i), cdf));
+        _mm512_mask_storeu_ps(y + i, lanes, hidden_activation16(activation, _mm512_maskz_loadu_ps(lanes, x + i), cdf));
     }
 }
 
 bool handles_int8_pointwise_ffn(const PointwiseFfnDesc& desc) {
     return desc.precision == Precision::int8 && (desc.input == DType::bf16 || desc.input == DType::f32) &&
-           (desc.activation == Activation::gelu || desc.activation == Activation::none) && desc.channels > 0 && desc.hidden > 0 &&
+           (desc.activation == Activation::gelu || desc.activation == Activation::quick_gelu || desc.activation == Activation::none) &&
+           desc.channels > 0 && desc.hidden > 0 &&
            desc.channels % 16 == 0 && desc.hidden % 16 == 0 && desc.input_range > 0 && desc.hidden_range > 0 && vnni_supported();
 }
 

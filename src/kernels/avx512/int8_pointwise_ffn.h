@@ -18,13 +18,13 @@
 namespace mclip::kernels::avx512 {
 
 // Whether the kernel computes `desc`: int8 products with both inputs calibrated (input_range and
-// hidden_range), float32 or bf16 input, GELU or no activation, channel and hidden counts that are
-// multiples of 16, on a CPU with vnni_supported() (cpu.h).
+// hidden_range), float32 or bf16 input, GELU, QuickGELU or no activation, channel and hidden
+// counts that are multiples of 16, on a CPU with vnni_supported() (cpu.h).
 bool handles_int8_pointwise_ffn(const PointwiseFfnDesc& desc);
 
-// The GELU the kernel applies to the hidden layer (a table of cubics, int8_pointwise_ffn.cpp),
-// on x[0, count) into y. Requires vnni_supported().
-void hidden_gelu(const float* x, int64_t count, float* y);
+// The activation the kernel applies to the hidden layer (GELU by a table of cubics,
+// int8_pointwise_ffn.cpp), on x[0, count) into y. Requires vnni_supported().
+void hidden_activation(Activation activation, const float* x, int64_t count, float* y);
 
 // w1 [hidden, channels(, 1, 1)], w2 [channels, hidden(, 1, 1)], smoothed and quantized per output
 // channel (quantize_rows_s8) as oneDNN's int8 convolutions quantize them. Requires
