@@ -234,11 +234,15 @@ TransformerLayer::TransformerLayer(const WeightSource& weights, const std::strin
     fused.input = narrow_;
     fused.fc1_name = fc1;
     fused.fc2_name = fc2;
-    mlp_ = backend.make_pointwise_ffn(fused, weights.get(fc1 + ".weight", {s.ffn, c}), weights.get(fc1 + ".bias", {s.ffn}),
-                                      weights.get(fc2 + ".weight", {c, s.ffn}), weights.get(fc2 + ".bias", {c}));
+    const Tensor w1 = weights.get(fc1 + ".weight", {s.ffn, c}), b1 = weights.get(fc1 + ".bias", {s.ffn});
+    const Tensor w2 = weights.get(fc2 + ".weight", {c, s.ffn}), b2 = weights.get(fc2 + ".bias", {c});
+    mlp_ = backend.make_pointwise_ffn(fused, w1, b1, w2, b2);
     if (mlp_) return;
-    fc1_ = make_linear(weights, fc1, desc(c, s.ffn, mlp, false, narrow_), backend);
-    fc2_ = make_linear(weights, fc2, desc(s.ffn, c, Activation::none, true, DType::f32), backend);
+    kernels::LinearDesc first = desc(c, s.ffn, mlp, false, narrow_), second = desc(s.ffn, c, Activation::none, true, DType::f32);
+    first.name = fc1;
+    second.name = fc2;
+    fc1_ = backend.make_linear(first, w1, b1);
+    fc2_ = backend.make_linear(second, w2, b2);
 }
 
 void TransformerLayer::run(float* x, int n, int length, kernels::Workspace& workspace) const {
